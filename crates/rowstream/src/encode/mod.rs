@@ -1,0 +1,134 @@
+//! Encoders: how items become bytes of one document format.
+//!
+//! An [`Encoder`] writes into a buffer the caller owns (push style, as in `tokio-util`'s
+//! codecs): [`begin`](Encoder::begin) once, [`item`](Encoder::item) per item,
+//! [`end`](Encoder::end) once on success. The [`Streamer`](crate::Streamer) decides where
+//! chunks are cut; an encoder never sees chunk boundaries.
+//!
+//! **All or nothing per item.** If [`item`](Encoder::item) returns an error, the streamer
+//! truncates the buffer back to its length before the call, so a failed item never leaves
+//! half a record in the output. An encoder must therefore change its own state (such as
+//! "a separator is due") only once an item has encoded completely.
+
+mod json_array;
+
+pub use json_array::JsonArray;
+
+use bytes::BytesMut;
+use serde::Serialize;
+
+use crate::EncodeError;
+
+/// Turns items into the bytes of one document format.
+///
+/// Implement it for your own format and pass it to
+/// [`Streamer::stream`](crate::Streamer::stream). A tab-separated format, for example:
+///
+/// ```
+/// use bytes::{BufMut, BytesMut};
+/// use rowstream::{EncodeError, Encoder};
+/// use serde::Serialize;
+///
+/// /// Each item as one line of its JSON text, prefixed by its line number.
+/// #[derive(Debug, Default)]
+/// struct Numbered {
+///     line: u64,
+/// }
+///
+/// impl Encoder for Numbered {
+///     fn content_type(&self) -> &str {
+///         "text/plain; charset=utf-8"
+///     }
+///     fn item<T: Serialize + ?Sized>(&mut self, item: &T, out: &mut BytesMut) -> Result<(), EncodeError> {
+///         out.put_slice(format!("{}\t", self.line + 1).as_bytes());
+///         serde_json::to_writer(out.writer(), item)?;
+///         out.put_u8(b'\n');
+///         self.line += 1; // state changes only after success
+///         Ok(())
+///     }
+/// }
+///
+/// let mut enc = Numbered::default();
+/// let mut out = BytesMut::new();
+/// enc.item(&"a", &mut out)?;
+/// enc.item(&2, &mut out)?;
+/// assert_eq!(&out[..], b"1\t\"a\"\n2\t2\n");
+/// # Ok::<(), EncodeError>(())
+/// ```
+pub trait Encoder: Send + 'static {
+    /// The media type of the document, for a `Content-Type` header, e.g.
+    /// `application/json`.
+    fn content_type(&self) -> &str;
+
+    /// Writes what comes before the first item (e.g. `[`). Default: nothing.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] if the preamble cannot be written.
+    fn begin(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let _ = out;
+        Ok(())
+    }
+
+    /// Appends one item, with any separator it needs.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] if the item cannot be represented in this format. The caller
+    /// then truncates `out` to its length before the call.
+    fn item<T: Serialize + ?Sized>(
+        &mut self,
+        item: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError>;
+
+    /// Writes what comes after the last item (e.g. `]`) when the stream completes.
+    /// Never called on a stream that fails. Default: nothing.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] if the epilogue cannot be written.
+    fn end(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let _ = out;
+        Ok(())
+    }
+}
+
+/// Serializes `value` as compact JSON straight into `out`.
+///
+/// Strings are escaped as RFC 8259 requires (quotes, backslash, control characters);
+/// non-ASCII text, including characters outside the BMP, is written as UTF-8. Floats that
+/// are NaN or infinite are written as `null`, the policy of every JSON encoder here.
+///
+/// # Errors
+///
+/// An [`EncodeError`] if `value`'s `Serialize` implementation fails or produces something
+/// JSON cannot hold (a map with non-string keys).
+pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Result<(), EncodeError> {
+    let mut ser = serde_json::Serializer::new(BytesWriter(out));
+    value.serialize(&mut ser)?;
+    Ok(())
+}
+
+/// An `io::Write` that appends to a `BytesMut` without the bookkeeping of
+/// `bytes::buf::Writer`.
+struct BytesWriter<'a>(&'a mut BytesMut);
+
+impl std::io::Write for BytesWriter<'_> {
+    #[inline]
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    #[inline]
+    fn write_all(&mut self, buf: &[u8]) -> std::io::Result<()> {
+        self.0.extend_from_slice(buf);
+        Ok(())
+    }
+
+    #[inline]
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}

@@ -1,0 +1,102 @@
+//! Stream millions of rows to HTTP clients as one document — with memory that stays flat
+//! whatever the row count or the client's speed, and with the database work stopped the
+//! moment the client leaves.
+//!
+//! # The pipeline
+//!
+//! ```text
+//!  fetcher ──▶ transformer ──▶ encoder ──▶ pooled buffer ──▶ chunk ──▶ bounded channel ──▶ client
+//!  Stream<     Fn(T) ->         JsonArray   BytesMut, cut at   Bytes    channel_buffer     axum
+//!  Result<T>>  Result<U>        …           chunk_threshold    (no copy) slots             response
+//! ```
+//!
+//! A [`Streamer`] pulls items from a **fetcher** (any `Stream<Item = Result<T, E>>`: a sqlx
+//! query, [`fetch::from_iter`], [`fetch::from_channel`]), passes each through a
+//! **transformer** (any `Fn(T) -> Result<U, E>` with `U: Serialize`, or [`Identity`]),
+//! **encodes** it into a pooled buffer, and hands the buffer out as a **chunk** each time it
+//! passes the **chunk threshold** (32 KiB by default, see [`ChunkConfig`]). The result is a
+//! [`ChunkStream`]: `Stream<Item = Result<Bytes, StreamError>>`.
+//!
+//! ```
+//! # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), rowstream::StreamError> {
+//! use futures_util::TryStreamExt;
+//! use rowstream::{JsonArray, Streamer, fetch};
+//!
+//! #[derive(serde::Serialize)]
+//! struct Ticket { id: u64, subject: String }
+//!
+//! let tickets = fetch::from_iter((1..=3).map(|id| (id, format!("ticket {id}"))));
+//! let to_json = |(id, subject): (u64, String)| Ok::<_, std::convert::Infallible>(Ticket { id, subject });
+//! let body = Streamer::default().stream(tickets, to_json, JsonArray::new()).try_concat().await?;
+//! assert_eq!(
+//!     &body[..],
+//!     br#"[{"id":1,"subject":"ticket 1"},{"id":2,"subject":"ticket 2"},{"id":3,"subject":"ticket 3"}]"#
+//! );
+//! # Ok(()) }
+//! ```
+//!
+//! With the `axum` feature a handler is one line:
+//!
+//! ```ignore
+//! async fn tickets(State(pool): State<SqlitePool>) -> Response {
+//!     rowstream::axum::json_array(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
+//! }
+//! ```
+//!
+//! # Invariants
+//!
+//! 1. Every item the fetcher yields reaches the client exactly once, in order.
+//! 2. A stream that completes is a valid document of its format, for any input.
+//! 3. A stream that fails is never a valid complete document, and the client can tell.
+//! 4. Memory per stream is bounded by [`ValidConfig::memory_bound`] plus the largest single
+//!    item, however slowly the client reads: a full channel stops the fetcher.
+//! 5. Dropping the [`ChunkStream`] (the client left) aborts the work and drops the fetcher.
+//! 6. The first chunk leaves as soon as the first item is encoded; data never waits longer
+//!    than `flush_interval` in a buffer.
+//! 7. A panicking fetcher, transformer or encoder fails its own stream only.
+//!
+//! # Errors, and what a client sees
+//!
+//! A stream ends with exactly one [`StreamError`] when the fetcher, the transformer or the
+//! encoder fails, or when one of them panics. Over HTTP ([`axum::into_response`]):
+//!
+//! | when | the client sees |
+//! |---|---|
+//! | before the first chunk | a 4xx/5xx with an `application/problem+json` body (RFC 9457) |
+//! | after the first chunk, HTTP/1.1 | the connection closes without the terminating zero-length chunk: an incomplete transfer (curl exit 18), and a JSON array without its closing `]` |
+//! | after the first chunk, HTTP/2 | the stream is reset |
+//!
+//! # Cargo features
+//!
+//! | feature | default | what it adds |
+//! |---|---|---|
+//! | `axum` | no | [`axum::into_response`], [`axum::json_array`], [`axum::Problem`] |
+//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows) through sqlx |
+//!
+//! Without features the crate depends on neither axum, hyper nor sqlx.
+
+#![deny(missing_docs)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod config;
+mod encode;
+mod error;
+pub mod fetch;
+mod pool;
+mod streamer;
+mod transform;
+
+#[cfg(feature = "axum")]
+pub mod axum;
+#[cfg(feature = "sqlite")]
+pub mod sqlite;
+
+pub use config::{
+    ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
+    DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
+};
+pub use encode::{Encoder, JsonArray, write_json};
+pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
+pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
+pub use streamer::{ChunkStream, Streamer};
+pub use transform::{Identity, Transformer};

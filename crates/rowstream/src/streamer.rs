@@ -1,0 +1,545 @@
+//! The [`Streamer`]: fetch → transform → encode → chunk, on its own task, with
+//! backpressure, and the [`ChunkStream`] it returns.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::{Bytes, BytesMut};
+use futures_core::Stream;
+use futures_util::TryStreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
+use crate::{
+    BoxError, ChunkConfig, ConfigError, Encoder, StreamError, StreamErrorKind, Transformer,
+    ValidConfig,
+};
+
+/// Runs the pipeline `fetcher → transformer → encoder` and hands out encoded bytes in
+/// chunks of about [`chunk_threshold`](ValidConfig::chunk_threshold) bytes.
+///
+/// Cheap to clone and share: one `Streamer` per service (or per configuration) serves
+/// every request. Each call to [`stream`](Self::stream) spawns one tokio task that pulls
+/// from the fetcher, encodes into pooled buffers, and sends chunks through a channel of
+/// [`channel_buffer`](ValidConfig::channel_buffer) slots to the returned [`ChunkStream`].
+///
+/// Chunking rules:
+/// - the first chunk leaves as soon as the first item is encoded (the client sees data
+///   without waiting for the threshold);
+/// - after that, a chunk leaves when the buffer reaches the chunk threshold, so a chunk
+///   exceeds it by at most one item;
+/// - encoded data never waits in a buffer longer than
+///   [`flush_interval`](ValidConfig::flush_interval), however slow the source;
+/// - when the channel is full (the client reads slowly) the fetcher is not polled
+///   (backpressure), so memory stays within [`ValidConfig::memory_bound`] plus the largest
+///   item.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use futures_util::TryStreamExt;
+/// use rowstream::{Identity, JsonArray, Streamer, fetch};
+///
+/// let streamer = Streamer::default();
+/// let chunks = streamer.stream(fetch::from_iter(vec![1, 2, 3]), Identity, JsonArray::new());
+/// let body: Vec<u8> = chunks.try_concat().await?.to_vec();
+/// assert_eq!(body, b"[1,2,3]");
+/// # Ok(()) }
+/// ```
+#[derive(Debug, Clone)]
+pub struct Streamer {
+    config: ValidConfig,
+    pool: Arc<dyn BufferPool>,
+}
+
+impl Default for Streamer {
+    /// A streamer with the default [`ChunkConfig`] and the shared default pool.
+    fn default() -> Self {
+        Self {
+            config: ValidConfig::default(),
+            pool: default_pool(),
+        }
+    }
+}
+
+impl Streamer {
+    /// A streamer with `config`. Its buffers come from the shared default pool when
+    /// `buffer_size` is the default, otherwise from a new [`BoundedPool`] of that size.
+    ///
+    /// # Errors
+    ///
+    /// A [`ConfigError`] naming the field when `config` does not validate.
+    pub fn new(config: ChunkConfig) -> Result<Self, ConfigError> {
+        let config = config.validate()?;
+        let pool = if config.buffer_size() == ValidConfig::default().buffer_size() {
+            default_pool()
+        } else {
+            Arc::new(BoundedPool::new(config.buffer_size(), DEFAULT_MAX_IDLE))
+        };
+        Ok(Self { config, pool })
+    }
+
+    /// Uses `pool` for this streamer's buffers.
+    #[must_use]
+    pub fn with_pool(mut self, pool: Arc<dyn BufferPool>) -> Self {
+        self.pool = pool;
+        self
+    }
+
+    /// The validated configuration, with defaults applied.
+    pub fn config(&self) -> &ValidConfig {
+        &self.config
+    }
+
+    /// Streams every item of `fetcher`, passed through `transformer`, encoded by
+    /// `encoder`, as chunks.
+    ///
+    /// The returned [`ChunkStream`] yields `Ok(chunk)` until the document is complete, or
+    /// ends with one `Err(StreamError)` after which it yields nothing. Dropping it stops the
+    /// work at once: the task is aborted and the fetcher dropped.
+    ///
+    /// # Panics
+    ///
+    /// If called outside a tokio runtime with timers enabled (`#[tokio::main]` has them).
+    pub fn stream<S, T, E, X, Enc>(&self, fetcher: S, transformer: X, encoder: Enc) -> ChunkStream
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+        X: Transformer<T>,
+        Enc: Encoder,
+    {
+        let content_type = encoder.content_type().to_owned();
+        let (tx, rx) = mpsc::channel(self.config.channel_buffer());
+        let ring = Ring::new(self.pool.clone(), &self.config);
+        let task = tokio::spawn(produce(
+            fetcher,
+            transformer,
+            encoder,
+            self.config,
+            ring,
+            tx,
+        ));
+        ChunkStream {
+            rx,
+            task: Some(task),
+            content_type,
+        }
+    }
+
+    /// Streams a fetcher of pages (batches) — for example keyset pagination, which yields
+    /// one `Vec` per query — item by item, as [`stream`](Self::stream) does.
+    ///
+    /// # Panics
+    ///
+    /// As [`stream`](Self::stream).
+    ///
+    /// ```
+    /// # #[tokio::main(flavor = "current_thread")] async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use futures_util::TryStreamExt;
+    /// use rowstream::{Identity, JsonArray, Streamer, fetch};
+    ///
+    /// let pages = fetch::from_iter(vec![vec![1, 2], vec![], vec![3]]);
+    /// let body = Streamer::default().stream_batches(pages, Identity, JsonArray::new()).try_concat().await?;
+    /// assert_eq!(&body[..], b"[1,2,3]");
+    /// # Ok(()) }
+    /// ```
+    pub fn stream_batches<S, B, T, E, X, Enc>(
+        &self,
+        fetcher: S,
+        transformer: X,
+        encoder: Enc,
+    ) -> ChunkStream
+    where
+        S: Stream<Item = Result<B, E>> + Send + 'static,
+        B: IntoIterator<Item = T>,
+        B::IntoIter: Send + 'static,
+        T: Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+        X: Transformer<T>,
+        Enc: Encoder,
+    {
+        let items = fetcher
+            .map_ok(|page| futures_util::stream::iter(page.into_iter().map(Ok::<T, E>)))
+            .try_flatten();
+        self.stream(items, transformer, encoder)
+    }
+}
+
+/// The chunks of one stream: `Stream<Item = Result<Bytes, StreamError>>`.
+///
+/// Made by [`Streamer::stream`]. Yields `Ok` chunks in order until the document is
+/// complete; a failed stream ends with exactly one `Err` and is never a complete document.
+/// Dropping it aborts the producer task and drops the fetcher (cancelling a database
+/// query). Serve it over HTTP with the `axum` feature's
+/// [`into_response`](crate::axum::into_response), or write it anywhere else.
+#[derive(Debug)]
+pub struct ChunkStream {
+    rx: mpsc::Receiver<Bytes>,
+    task: Option<JoinHandle<Result<(), StreamError>>>,
+    content_type: String,
+}
+
+impl ChunkStream {
+    /// The encoder's media type, for a `Content-Type` header.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+}
+
+impl Stream for ChunkStream {
+    type Item = Result<Bytes, StreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(chunk) = ready!(self.rx.poll_recv(cx)) {
+            return Poll::Ready(Some(Ok(chunk)));
+        }
+        // Every chunk was received; the task has finished or is finishing.
+        let Some(task) = self.task.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let joined = ready!(Pin::new(task).poll(cx));
+        self.task = None;
+        Poll::Ready(match joined {
+            Ok(Ok(())) => None,
+            Ok(Err(err)) => Some(Err(err)),
+            Err(join) if join.is_panic() => Some(Err(StreamError::new(
+                StreamErrorKind::Panic,
+                0,
+                Some(panic_message(join.into_panic()).into()),
+            ))),
+            Err(_) => Some(Err(StreamError::new(StreamErrorKind::Cancelled, 0, None))),
+        })
+    }
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        if let Some(task) = &self.task {
+            task.abort();
+        }
+    }
+}
+
+/// What the producer's wait returned: an item from the fetcher, or the flush timer.
+enum Next<T> {
+    Fetched(Option<T>),
+    Flush,
+}
+
+/// What to do after an item was encoded.
+enum Encoded {
+    /// The buffer should leave as a chunk now (first item, or threshold reached).
+    SendChunk,
+    /// Keep filling the buffer.
+    Keep,
+}
+
+/// The synchronous half of the producer: transform and encode one item.
+struct Pipeline<X, Enc> {
+    transformer: X,
+    encoder: Enc,
+    ring: Ring,
+    threshold: usize,
+    items: u64,
+    chunks: u64,
+}
+
+impl<X, Enc: Encoder> Pipeline<X, Enc> {
+    fn encode<T, E>(&mut self, fetched: Result<T, E>) -> Result<Encoded, StreamError>
+    where
+        X: Transformer<T>,
+        E: Into<BoxError>,
+    {
+        let items = self.items;
+        let item = fetched
+            .map_err(|err| StreamError::new(StreamErrorKind::Fetch, items, Some(err.into())))?;
+        let output = guard(items, || self.transformer.transform(item))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Transform, items, Some(e.into())))?;
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        let mark = buf.len();
+        let encoded = match guard(items, || encoder.item(&output, buf)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(StreamError::new(
+                StreamErrorKind::Encode,
+                items,
+                Some(err.into()),
+            )),
+            Err(panic) => Err(panic),
+        };
+        if let Err(err) = encoded {
+            buf.truncate(mark);
+            return Err(err);
+        }
+        self.items += 1;
+        if self.chunks == 0 || buf.len() >= self.threshold {
+            Ok(Encoded::SendChunk)
+        } else {
+            Ok(Encoded::Keep)
+        }
+    }
+
+    /// Encodes the document's end (`end`) or beginning (`begin`).
+    fn frame(&mut self, begin: bool) -> Result<(), StreamError> {
+        let items = self.items;
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        let framed = guard(items, || {
+            if begin {
+                encoder.begin(buf)
+            } else {
+                encoder.end(buf)
+            }
+        })?;
+        framed.map_err(|e| StreamError::new(StreamErrorKind::Encode, items, Some(e.into())))
+    }
+
+    /// Sends the current buffer as a chunk; `false` when the client is gone.
+    async fn send(&mut self, tx: &mpsc::Sender<Bytes>) -> bool {
+        let chunk = self.ring.take_chunk();
+        self.chunks += 1;
+        tx.send(chunk).await.is_ok()
+    }
+}
+
+/// The producer task: owns the fetcher, transformer, encoder and buffers.
+async fn produce<S, T, E, X, Enc>(
+    fetcher: S,
+    transformer: X,
+    encoder: Enc,
+    config: ValidConfig,
+    ring: Ring,
+    tx: mpsc::Sender<Bytes>,
+) -> Result<(), StreamError>
+where
+    S: Stream<Item = Result<T, E>> + Send,
+    T: Send,
+    E: Into<BoxError> + Send,
+    X: Transformer<T>,
+    Enc: Encoder,
+{
+    let flush_interval = config.flush_interval();
+    let mut fetcher = pin!(fetcher);
+    let mut pipeline = Pipeline {
+        transformer,
+        encoder,
+        ring,
+        threshold: config.chunk_threshold(),
+        items: 0,
+        chunks: 0,
+    };
+    pipeline.frame(true)?;
+
+    // The flush timer runs while the buffer holds data that has not been sent.
+    let flush = tokio::time::sleep(flush_interval);
+    let mut flush = pin!(flush);
+    let mut armed = !pipeline.ring.current().is_empty();
+
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| fetcher.as_mut().poll_next(cx))) {
+                Ok(Poll::Ready(item)) => return Poll::Ready(Ok(Next::Fetched(item))),
+                Ok(Poll::Pending) => {}
+                Err(payload) => return Poll::Ready(Err(payload)),
+            }
+            if armed && flush.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(Next::Flush));
+            }
+            Poll::Pending
+        })
+        .await;
+        let send_now = match next {
+            Err(payload) => return Err(panicked(pipeline.items, payload)),
+            Ok(Next::Fetched(None)) => break,
+            Ok(Next::Fetched(Some(fetched))) => match pipeline.encode(fetched)? {
+                Encoded::SendChunk => true,
+                Encoded::Keep => {
+                    if !armed {
+                        flush
+                            .as_mut()
+                            .reset(tokio::time::Instant::now() + flush_interval);
+                        armed = true;
+                    }
+                    false
+                }
+            },
+            Ok(Next::Flush) => {
+                armed = false;
+                !pipeline.ring.current().is_empty()
+            }
+        };
+        if send_now {
+            armed = false;
+            if !pipeline.send(&tx).await {
+                return Ok(());
+            }
+        }
+    }
+
+    pipeline.frame(false)?;
+    if !pipeline.ring.current().is_empty() {
+        pipeline.send(&tx).await;
+    }
+    Ok(())
+}
+
+/// Runs user code (transformer, encoder), turning a panic into a [`StreamError`].
+#[inline]
+fn guard<R>(items: u64, f: impl FnOnce() -> R) -> Result<R, StreamError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panicked(items, payload))
+}
+
+fn panicked(items: u64, payload: Box<dyn std::any::Any + Send>) -> StreamError {
+    StreamError::new(
+        StreamErrorKind::Panic,
+        items,
+        Some(panic_message(payload).into()),
+    )
+}
+
+fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    };
+    format!("panicked: {text}")
+}
+
+/// The buffers of one stream: `channel_buffer + 2` slots used in turn.
+///
+/// A chunk is split off the current slot (`split().freeze()`, no copy) and the stream
+/// moves to the next slot. By the time it comes back to a slot, the chunk split off it has
+/// usually been written and dropped, and `reserve` reclaims the allocation in place: no
+/// allocation per chunk. Slots are taken from the pool lazily and returned on drop.
+#[derive(Debug)]
+struct Ring {
+    slots: Vec<BytesMut>,
+    current: usize,
+    max_slots: usize,
+    buffer_size: usize,
+    max_retained: usize,
+    pool: Arc<dyn BufferPool>,
+}
+
+impl Ring {
+    fn new(pool: Arc<dyn BufferPool>, config: &ValidConfig) -> Self {
+        let max_slots = config.channel_buffer() + 2;
+        let buffer_size = config.buffer_size();
+        let mut first = pool.get();
+        first.reserve(buffer_size);
+        let mut slots = Vec::with_capacity(max_slots);
+        slots.push(first);
+        Self {
+            slots,
+            current: 0,
+            max_slots,
+            buffer_size,
+            max_retained: buffer_size.saturating_mul(4),
+            pool,
+        }
+    }
+
+    #[inline]
+    fn current(&mut self) -> &mut BytesMut {
+        &mut self.slots[self.current]
+    }
+
+    /// Hands out the current buffer's contents and moves to the next slot.
+    fn take_chunk(&mut self) -> Bytes {
+        let slot = &mut self.slots[self.current];
+        let chunk = if slot.capacity() > self.max_retained {
+            // The buffer grew to hold a huge item: hand the whole allocation out and let
+            // it be freed when the chunk is written, instead of keeping it.
+            std::mem::take(slot).freeze()
+        } else {
+            slot.split().freeze()
+        };
+        self.current += 1;
+        if self.current == self.max_slots {
+            self.current = 0;
+        } else if self.current == self.slots.len() {
+            self.slots.push(self.pool.get());
+        }
+        self.slots[self.current].reserve(self.buffer_size);
+        chunk
+    }
+}
+
+impl Drop for Ring {
+    fn drop(&mut self) {
+        for slot in self.slots.drain(..) {
+            self.pool.put(slot);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Identity, JsonArray, fetch};
+    use futures_util::StreamExt;
+
+    #[test]
+    fn ring_reuses_allocations_once_chunks_are_dropped() {
+        let config = ChunkConfig::default()
+            .chunk_threshold(1024)
+            .channel_buffer(1)
+            .validate()
+            .unwrap();
+        let pool: Arc<dyn BufferPool> = Arc::new(BoundedPool::new(config.buffer_size(), 4));
+        let mut ring = Ring::new(pool, &config);
+        let mut first_ptrs = Vec::new();
+        for _ in 0..3 {
+            first_ptrs.push(ring.current().as_ptr());
+            ring.current().extend_from_slice(&[b'a'; 1000]);
+            drop(ring.take_chunk());
+        }
+        // Second lap: every slot reuses its allocation.
+        for expected in first_ptrs {
+            assert_eq!(ring.current().as_ptr(), expected);
+            ring.current().extend_from_slice(&[b'a'; 1000]);
+            drop(ring.take_chunk());
+        }
+    }
+
+    #[tokio::test]
+    async fn panicking_transformer_fails_only_its_stream() {
+        let transformer = |i: u32| -> Result<u32, std::io::Error> {
+            if i == 3 {
+                panic!("bad row {i}");
+            }
+            Ok(i)
+        };
+        let chunks: Vec<_> = Streamer::default()
+            .stream(fetch::from_iter(0..10u32), transformer, JsonArray::new())
+            .collect()
+            .await;
+        let err = chunks.last().unwrap().as_ref().unwrap_err();
+        assert_eq!(err.kind(), StreamErrorKind::Panic);
+        assert_eq!(err.items_before(), 3);
+        assert!(err.to_string().contains("bad row 3"), "{err}");
+        assert!(chunks[..chunks.len() - 1].iter().all(Result::is_ok));
+    }
+
+    #[tokio::test]
+    async fn empty_source_is_an_empty_array() {
+        let body: Vec<u8> = Streamer::default()
+            .stream(
+                fetch::from_iter(Vec::<u8>::new()),
+                Identity,
+                JsonArray::new(),
+            )
+            .map(Result::unwrap)
+            .collect::<Vec<_>>()
+            .await
+            .concat();
+        assert_eq!(body, b"[]");
+    }
+}
