@@ -65,13 +65,56 @@ pub async fn into_response(mut chunks: ChunkStream) -> Response {
     };
     let content_type = HeaderValue::from_str(chunks.content_type())
         .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-    let body = Body::from_stream(futures_util::stream::once(async { Ok(first) }).chain(chunks));
+    let body = Body::from_stream(FlushBeforeError {
+        first: Some(first),
+        chunks,
+        error: None,
+    });
     let mut response = Response::new(body);
     let headers = response.headers_mut();
     headers.insert(header::CONTENT_TYPE, content_type);
     headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
     headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The response body: the first chunk, then the rest of the [`ChunkStream`].
+///
+/// hyper buffers body chunks while the body is ready and flushes when it is not; an error
+/// from the body drops the connection together with whatever is still buffered, head
+/// included. So on an error this body first answers `Pending` once (waking itself at
+/// once): hyper flushes what it holds, then sees the error and cuts the transfer. The
+/// client receives the status, the headers and every chunk before the failure.
+#[derive(Debug)]
+struct FlushBeforeError {
+    first: Option<bytes::Bytes>,
+    chunks: ChunkStream,
+    error: Option<StreamError>,
+}
+
+impl Stream for FlushBeforeError {
+    type Item = Result<bytes::Bytes, StreamError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::task::Poll;
+        if let Some(first) = self.first.take() {
+            return Poll::Ready(Some(Ok(first)));
+        }
+        if let Some(err) = self.error.take() {
+            return Poll::Ready(Some(Err(err)));
+        }
+        match self.chunks.poll_next_unpin(cx) {
+            Poll::Ready(Some(Err(err))) => {
+                self.error = Some(err);
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            }
+            other => other,
+        }
+    }
 }
 
 /// The problem details for a stream that failed before its first byte.

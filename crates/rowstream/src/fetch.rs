@@ -190,7 +190,13 @@ mod tests {
         });
         let items: Vec<_> = fetcher.collect().await;
         assert_eq!(items.len(), 2);
-        assert!(items[1].as_ref().unwrap_err().to_string().contains("panicked"));
+        assert!(
+            items[1]
+                .as_ref()
+                .unwrap_err()
+                .to_string()
+                .contains("panicked")
+        );
     }
 
     #[tokio::test]

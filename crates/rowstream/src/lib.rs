@@ -27,7 +27,7 @@
 //!
 //! let tickets = fetch::from_iter((1..=3).map(|id| (id, format!("ticket {id}"))));
 //! let to_json = |(id, subject): (u64, String)| Ok::<_, std::convert::Infallible>(Ticket { id, subject });
-//! let body = Streamer::default().stream(tickets, to_json, JsonArray::new()).try_concat().await?;
+//! let body = Streamer::default().stream(tickets, to_json, JsonArray::new()).map_ok(Vec::from).try_concat().await?;
 //! assert_eq!(
 //!     &body[..],
 //!     br#"[{"id":1,"subject":"ticket 1"},{"id":2,"subject":"ticket 2"},{"id":3,"subject":"ticket 3"}]"#
@@ -37,10 +37,16 @@
 //!
 //! With the `axum` feature a handler is one line:
 //!
-//! ```ignore
+//! ```no_run
+//! # #[cfg(all(feature = "axum", feature = "sqlite"))]
+//! # mod handler {
+//! use axum::{extract::State, response::Response};
+//! use sqlx::SqlitePool;
+//!
 //! async fn tickets(State(pool): State<SqlitePool>) -> Response {
 //!     rowstream::axum::json_array(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
 //! }
+//! # }
 //! ```
 //!
 //! # Invariants
@@ -76,6 +82,7 @@
 //! Without features the crate depends on neither axum, hyper nor sqlx.
 
 #![deny(missing_docs)]
+#![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod config;

@@ -37,7 +37,9 @@ pub struct SqliteRecord(SqliteRow);
 impl std::fmt::Debug for SqliteRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let names: Vec<&str> = self.0.columns().iter().map(Column::name).collect();
-        f.debug_struct("SqliteRecord").field("columns", &names).finish()
+        f.debug_struct("SqliteRecord")
+            .field("columns", &names)
+            .finish()
     }
 }
 
@@ -64,7 +66,13 @@ impl Serialize for SqliteRecord {
         let columns = self.0.columns();
         let mut map = serializer.serialize_map(Some(columns.len()))?;
         for (index, column) in columns.iter().enumerate() {
-            map.serialize_entry(column.name(), &Cell { row: &self.0, index })?;
+            map.serialize_entry(
+                column.name(),
+                &Cell {
+                    row: &self.0,
+                    index,
+                },
+            )?;
         }
         map.end()
     }

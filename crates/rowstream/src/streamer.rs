@@ -45,7 +45,7 @@ use crate::{
 ///
 /// let streamer = Streamer::default();
 /// let chunks = streamer.stream(fetch::from_iter(vec![1, 2, 3]), Identity, JsonArray::new());
-/// let body: Vec<u8> = chunks.try_concat().await?.to_vec();
+/// let body: Vec<u8> = chunks.map_ok(Vec::from).try_concat().await?;
 /// assert_eq!(body, b"[1,2,3]");
 /// # Ok(()) }
 /// ```
@@ -143,7 +143,7 @@ impl Streamer {
     /// use rowstream::{Identity, JsonArray, Streamer, fetch};
     ///
     /// let pages = fetch::from_iter(vec![vec![1, 2], vec![], vec![3]]);
-    /// let body = Streamer::default().stream_batches(pages, Identity, JsonArray::new()).try_concat().await?;
+    /// let body = Streamer::default().stream_batches(pages, Identity, JsonArray::new()).map_ok(Vec::from).try_concat().await?;
     /// assert_eq!(&body[..], b"[1,2,3]");
     /// # Ok(()) }
     /// ```
@@ -337,8 +337,36 @@ where
     // The flush timer runs while the buffer holds data that has not been sent.
     let flush = tokio::time::sleep(flush_interval);
     let mut flush = pin!(flush);
-    let mut armed = !pipeline.ring.current().is_empty();
 
+    let result = pump(&mut fetcher, &mut pipeline, &mut flush, flush_interval, &tx).await;
+    if let Err(err) = result {
+        // Deliver the complete items encoded before the failure, unless nothing was sent
+        // yet: then the error alone reaches the consumer and can become a real status.
+        if pipeline.chunks > 0 && !pipeline.ring.current().is_empty() {
+            pipeline.send(&tx).await;
+        }
+        return Err(err);
+    }
+    Ok(())
+}
+
+/// The producer loop; returns when the document is complete, the client is gone, or a
+/// stage failed.
+async fn pump<S, T, E, X, Enc>(
+    fetcher: &mut Pin<&mut S>,
+    pipeline: &mut Pipeline<X, Enc>,
+    flush: &mut Pin<&mut tokio::time::Sleep>,
+    flush_interval: std::time::Duration,
+    tx: &mpsc::Sender<Bytes>,
+) -> Result<(), StreamError>
+where
+    S: Stream<Item = Result<T, E>> + Send,
+    T: Send,
+    E: Into<BoxError> + Send,
+    X: Transformer<T>,
+    Enc: Encoder,
+{
+    let mut armed = !pipeline.ring.current().is_empty();
     loop {
         let next = std::future::poll_fn(|cx| {
             match catch_unwind(AssertUnwindSafe(|| fetcher.as_mut().poll_next(cx))) {
@@ -374,7 +402,7 @@ where
         };
         if send_now {
             armed = false;
-            if !pipeline.send(&tx).await {
+            if !pipeline.send(tx).await {
                 return Ok(());
             }
         }
@@ -382,7 +410,7 @@ where
 
     pipeline.frame(false)?;
     if !pipeline.ring.current().is_empty() {
-        pipeline.send(&tx).await;
+        pipeline.send(tx).await;
     }
     Ok(())
 }
