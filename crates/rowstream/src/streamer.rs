@@ -283,19 +283,32 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         }
     }
 
-    /// Encodes the document's end (`end`) or beginning (`begin`).
-    fn frame(&mut self, begin: bool) -> Result<(), StreamError> {
+    /// Encodes the document's beginning.
+    fn begin(&mut self) -> Result<(), StreamError> {
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        guard(0, || encoder.begin(buf))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Encode, 0, Some(e.into())))
+    }
+
+    /// Encodes the document's end.
+    fn end(&mut self) -> Result<(), StreamError> {
         let items = self.items;
         let encoder = &mut self.encoder;
         let buf = self.ring.current();
-        let framed = guard(items, || {
-            if begin {
-                encoder.begin(buf)
-            } else {
-                encoder.end(buf)
-            }
-        })?;
-        framed.map_err(|e| StreamError::new(StreamErrorKind::Encode, items, Some(e.into())))
+        guard(items, || encoder.end(items, buf))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Encode, items, Some(e.into())))
+    }
+
+    /// Lets the encoder write its error record. A failure here changes nothing: the
+    /// stream fails with the original error either way.
+    fn error_record(&mut self, err: &StreamError) {
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        let mark = buf.len();
+        if !matches!(guard(self.items, || encoder.error(err, buf)), Ok(Ok(()))) {
+            buf.truncate(mark);
+        }
     }
 
     /// Sends the current buffer as a chunk; `false` when the client is gone.
@@ -332,7 +345,7 @@ where
         items: 0,
         chunks: 0,
     };
-    pipeline.frame(true)?;
+    pipeline.begin()?;
 
     // The flush timer runs while the buffer holds data that has not been sent.
     let flush = tokio::time::sleep(flush_interval);
@@ -340,10 +353,14 @@ where
 
     let result = pump(&mut fetcher, &mut pipeline, &mut flush, flush_interval, &tx).await;
     if let Err(err) = result {
-        // Deliver the complete items encoded before the failure, unless nothing was sent
-        // yet: then the error alone reaches the consumer and can become a real status.
-        if pipeline.chunks > 0 && !pipeline.ring.current().is_empty() {
-            pipeline.send(&tx).await;
+        // Deliver the complete items encoded before the failure and the encoder's error
+        // record, unless nothing was sent yet: then the error alone reaches the consumer
+        // and can become a real status.
+        if pipeline.chunks > 0 {
+            pipeline.error_record(&err);
+            if !pipeline.ring.current().is_empty() {
+                pipeline.send(&tx).await;
+            }
         }
         return Err(err);
     }
@@ -408,7 +425,7 @@ where
         }
     }
 
-    pipeline.frame(false)?;
+    pipeline.end()?;
     if !pipeline.ring.current().is_empty() {
         pipeline.send(tx).await;
     }

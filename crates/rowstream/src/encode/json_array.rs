@@ -20,7 +20,7 @@ use crate::EncodeError;
 /// enc.begin(&mut out)?;
 /// enc.item(&serde_json::json!({"id": 1, "subject": "Hi \"there\""}), &mut out)?;
 /// enc.item(&f64::NAN, &mut out)?;
-/// enc.end(&mut out)?;
+/// enc.end(2, &mut out)?;
 /// assert_eq!(&out[..], br#"[{"id":1,"subject":"Hi \"there\""},null]"#);
 /// # Ok::<(), rowstream::EncodeError>(())
 /// ```
@@ -61,7 +61,7 @@ impl Encoder for JsonArray {
         Ok(())
     }
 
-    fn end(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
+    fn end(&mut self, _items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
         out.put_u8(b']');
         Ok(())
     }
@@ -77,7 +77,7 @@ mod tests {
         let mut enc = JsonArray::new();
         let mut out = BytesMut::new();
         enc.begin(&mut out).unwrap();
-        enc.end(&mut out).unwrap();
+        enc.end(0, &mut out).unwrap();
         assert_eq!(&out[..], b"[]");
     }
 
@@ -93,7 +93,7 @@ mod tests {
         assert!(enc.item(&bad, &mut out).is_err());
         out.truncate(before);
         enc.item(&1, &mut out).unwrap();
-        enc.end(&mut out).unwrap();
+        enc.end(0, &mut out).unwrap();
         assert_eq!(&out[..], b"[1]");
     }
 }

@@ -17,7 +17,7 @@ pub use json_array::JsonArray;
 use bytes::BytesMut;
 use serde::Serialize;
 
-use crate::EncodeError;
+use crate::{EncodeError, StreamError};
 
 /// Turns items into the bytes of one document format.
 ///
@@ -82,14 +82,28 @@ pub trait Encoder: Send + 'static {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError>;
 
-    /// Writes what comes after the last item (e.g. `]`) when the stream completes.
-    /// Never called on a stream that fails. Default: nothing.
+    /// Writes what comes after the last item (e.g. `]`) when the stream completes;
+    /// `items` is how many items were encoded, for a terminal record that carries the
+    /// count. Never called on a stream that fails. Default: nothing.
     ///
     /// # Errors
     ///
     /// An [`EncodeError`] if the epilogue cannot be written.
-    fn end(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        let _ = out;
+    fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let _ = (items, out);
+        Ok(())
+    }
+
+    /// Writes a final record describing `error` when a stream fails after its first chunk
+    /// was sent, just before the transfer is cut. Record formats (NDJSON, JSON-seq, CSV)
+    /// may write a tagged error record here when asked to; the document stays invalid or
+    /// visibly failed either way. Default: nothing.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] if the record cannot be written; the stream fails all the same.
+    fn error(&mut self, error: &StreamError, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let _ = (error, out);
         Ok(())
     }
 }
