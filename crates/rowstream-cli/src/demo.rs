@@ -60,8 +60,7 @@ const BODIES: &[&str] = &[
 
 const STATUSES: &[&str] = &["open", "pending", "solved", "closed"];
 const NAMES: &[&str] = &[
-    "ana", "bjorn", "chen", "dana", "élodie", "farid", "gus", "hana", "ivan", "joão", "kim",
-    "lena",
+    "ana", "bjorn", "chen", "dana", "élodie", "farid", "gus", "hana", "ivan", "joão", "kim", "lena",
 ];
 const TAGS: &[&str] = &[
     "billing", "login", "bug", "export", "mobile", "refund", "feature", "sync", "vip", "urgent",
@@ -91,7 +90,7 @@ const EPOCH_2024: i64 = 1_704_067_200;
 
 /// Ticket number `id` (1-based).
 pub fn ticket(id: i64) -> Ticket {
-    let mut rng = SplitMix64(id as u64 ^ 0x5EED_0F_71C4E75);
+    let mut rng = SplitMix64(id as u64 ^ 0x0005_EED0_F71C_4E75);
     let n = rng.below(100_000);
     let name = NAMES[rng.below(NAMES.len())];
     let subject = SUBJECTS[rng.below(SUBJECTS.len())].replace("{n}", &n.to_string());
@@ -101,7 +100,10 @@ pub fn ticket(id: i64) -> Ticket {
     let assignee = if rng.below(5) == 0 {
         None
     } else {
-        Some(format!("{}@support.example.com", NAMES[rng.below(NAMES.len())]))
+        Some(format!(
+            "{}@support.example.com",
+            NAMES[rng.below(NAMES.len())]
+        ))
     };
     let reporter = format!("{name}.{n}@customer.example.org");
     let tag_count = 1 + rng.below(3);
@@ -170,6 +172,15 @@ mod tests {
     }
 
     #[test]
+    fn output_is_pinned() {
+        // The demo data must not change between versions.
+        assert_eq!(
+            serde_json::to_string(&ticket(1)).unwrap_or_default(),
+            r#"{"id":1,"subject":"Can't log in after password reset","body":"Quick one: can you add me to the \"beta\" list?\r\nCheers, chen","status":"pending","priority":1,"assignee":null,"reporter":"chen.27300@customer.example.org","tags":"urgent,mobile","score":4.55,"created_at":"2024-01-01T00:13:25Z","updated_at":"2024-01-11T16:52:20Z"}"#
+        );
+    }
+
+    #[test]
     fn dates() {
         assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(rfc3339(EPOCH_2024), "2024-01-01T00:00:00Z");
@@ -185,7 +196,10 @@ mod tests {
         assert!(all.iter().any(|t| t.subject.contains('"')));
         assert!(all.iter().any(|t| t.subject.contains(',')));
         assert!(all.iter().any(|t| t.body.contains('\n')));
-        assert!(all.iter().any(|t| t.subject.chars().any(|c| c as u32 > 0xFFFF)));
+        assert!(
+            all.iter()
+                .any(|t| t.subject.chars().any(|c| c as u32 > 0xFFFF))
+        );
         assert!(all.iter().any(|t| !t.subject.is_ascii()));
         let avg = all
             .iter()
