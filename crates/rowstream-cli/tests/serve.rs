@@ -1,0 +1,378 @@
+//! The server end to end: catalog, hostile names, ordering, the demo database, read-only.
+
+mod common;
+
+use std::path::Path;
+use std::time::Duration;
+
+use common::Server;
+use indicatif::ProgressBar;
+use rowstream_cli::db::{self, demo_rows_in, seed_demo_with_progress};
+use rowstream_cli::demo;
+use serde_json::{Value, json};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const WEIRD: &str = r#"we"ird name, with "quotes""#;
+
+/// A writable database with a rowid table, a quoted name, a WITHOUT ROWID table, a view
+/// and a table whose column shadows `rowid`.
+async fn fixture(dir: &Path) -> std::path::PathBuf {
+    let path = dir.join("fixture.sqlite");
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .expect("create fixture");
+    let statements = [
+        "CREATE TABLE t (a INTEGER, b TEXT)",
+        "CREATE INDEX t_b ON t (b, a)",
+        "INSERT INTO t (a, b) VALUES (1, 'z'), (2, 'y'), (3, 'x'), (4, NULL)",
+        r#"CREATE TABLE "we""ird name, with ""quotes""" (v REAL)"#,
+        r#"INSERT INTO "we""ird name, with ""quotes""" VALUES (1.5), (-0.25)"#,
+        "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID",
+        "INSERT INTO kv VALUES ('b', 2), ('a', 1), ('c', 3)",
+        "CREATE VIEW t_big AS SELECT a, b FROM t WHERE a >= 3",
+        "CREATE TABLE shadow (rowid TEXT, v INTEGER)",
+        "INSERT INTO shadow VALUES ('z', 1), ('a', 2)",
+    ];
+    for sql in statements {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+    path
+}
+
+async fn get_json(url: &str) -> (u16, String, Value) {
+    let response = reqwest::get(url).await.expect("request");
+    let status = response.status().as_u16();
+    let content_type = response
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    let body = response.bytes().await.expect("body");
+    let value = serde_json::from_slice(&body).unwrap_or_else(|err| {
+        panic!(
+            "{url}: invalid JSON ({err}): {}",
+            String::from_utf8_lossy(&body)
+        )
+    });
+    (status, content_type, value)
+}
+
+fn assert_not_found(url: &str, (status, content_type, body): (u16, String, Value)) {
+    assert_eq!(status, 404, "{url}");
+    assert_eq!(content_type, "application/problem+json", "{url}");
+    assert_eq!(body["status"], 404, "{url}");
+    assert_eq!(body["title"], "No such table", "{url}");
+}
+
+/// Sends a raw HTTP/1.1 request line (no URL normalisation on the way) and returns the
+/// status and body.
+async fn raw_get(server: &Server, target: &str) -> (u16, String) {
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    let request = format!("GET {target} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    stream
+        .read_to_end(&mut response)
+        .await
+        .expect("read response");
+    let response = String::from_utf8_lossy(&response).into_owned();
+    let status = response
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| panic!("bad response: {response}"));
+    (status, response)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_tables_and_health() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let pool = db::open_readonly_path(&fixture(dir.path()).await)
+        .await
+        .expect("open");
+    let server = Server::start(pool).await;
+
+    let (status, content_type, tables) = get_json(&server.url("/tables")).await;
+    assert_eq!(status, 200);
+    assert_eq!(content_type, "application/json");
+    assert_eq!(tables, json!(["kv", "shadow", "t", "t_big", WEIRD]));
+
+    let health = reqwest::get(server.url("/healthz")).await.expect("healthz");
+    assert_eq!(health.status(), 200);
+    assert_eq!(health.text().await.expect("body"), "ok");
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tables_are_quoted_and_ordered() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // SQLite returns the rows of any SELECT without ORDER BY backwards on this pool, so
+    // a missing or wrong ORDER BY shows.
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(fixture(dir.path()).await)
+            .read_only(true)
+            .pragma("reverse_unordered_selects", "ON"),
+    )
+    .await
+    .expect("open");
+    let server = Server::start(pool).await;
+
+    // Rowid order.
+    let (status, content_type, rows) = get_json(&server.url("/tables/t")).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    assert_eq!(
+        rows,
+        json!([{"a": 1, "b": "z"}, {"a": 2, "b": "y"}, {"a": 3, "b": "x"}, {"a": 4, "b": null}])
+    );
+
+    // A name with quotes, commas and spaces, percent-encoded in the URL.
+    let url = reqwest::Url::parse(&server.url("/tables/"))
+        .and_then(|base| base.join(&WEIRD.replace('"', "%22").replace(' ', "%20")))
+        .expect("url");
+    let (status, _, rows) = get_json(url.as_str()).await;
+    assert_eq!(status, 200, "{url}");
+    assert_eq!(rows, json!([{"v": 1.5}, {"v": -0.25}]));
+
+    // WITHOUT ROWID: primary key order.
+    let (_, _, rows) = get_json(&server.url("/tables/kv")).await;
+    assert_eq!(
+        rows,
+        json!([{"k": "a", "v": 1}, {"k": "b", "v": 2}, {"k": "c", "v": 3}])
+    );
+
+    // A column named `rowid` does not change the order: the real rowid does.
+    let (_, _, rows) = get_json(&server.url("/tables/shadow")).await;
+    assert_eq!(
+        rows,
+        json!([{"rowid": "z", "v": 1}, {"rowid": "a", "v": 2}])
+    );
+
+    // A view: no ORDER BY of its own, so here it comes backwards.
+    let (_, _, rows) = get_json(&server.url("/tables/t_big")).await;
+    assert_eq!(rows, json!([{"a": 4, "b": null}, {"a": 3, "b": "x"}]));
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_and_hostile_names_are_not_found() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = fixture(dir.path()).await;
+    let pool = db::open_readonly_path(&path).await.expect("open");
+    let server = Server::start(pool).await;
+
+    let long = "a".repeat(10 * 1024);
+    let hostile = [
+        "nope",
+        "T", // the catalog match is exact, not case-insensitive
+        "t ",
+        "t\"",
+        "x\"; DROP TABLE t; --",
+        "t\" UNION SELECT name, sql FROM sqlite_schema --",
+        "sqlite_schema",
+        "sqlite_master",
+        "main.t",
+        long.as_str(),
+    ];
+    for name in hostile {
+        let mut url = reqwest::Url::parse(&server.url("/tables/x")).expect("url");
+        url.path_segments_mut().expect("base").pop().push(name);
+        assert_not_found(url.as_str(), get_json(url.as_str()).await);
+    }
+
+    // `..` sent as is (a client would normalise it away) and percent-encoded.
+    for target in ["/tables/..", "/tables/%2E%2E", "/tables/%2e%2e%2ft"] {
+        let (status, response) = raw_get(&server, target).await;
+        assert_eq!(status, 404, "{target}: {response}");
+        assert!(
+            response.contains("application/problem+json"),
+            "{target}: {response}"
+        );
+    }
+
+    // Everything is still there.
+    let (status, _, rows) = get_json(&server.url("/tables/t")).await;
+    assert_eq!(status, 200);
+    assert_eq!(rows.as_array().map(Vec::len), Some(4));
+    let (_, _, tables) = get_json(&server.url("/tables")).await;
+    assert_eq!(tables, json!(["kv", "shadow", "t", "t_big", WEIRD]));
+
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_database_is_served_exactly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("demo.sqlite");
+    let seeded = seed_demo_with_progress(&path, 500, ProgressBar::hidden())
+        .await
+        .expect("seed");
+    assert!(!seeded.reused);
+    assert_eq!(seeded.rows, 500);
+
+    let pool = db::open_readonly_path(&path).await.expect("open");
+    let server = Server::start(pool).await;
+    let (status, content_type, body) = get_json(&server.url("/tables/tickets")).await;
+    assert_eq!((status, content_type.as_str()), (200, "application/json"));
+    let served = body.as_array().expect("a JSON array");
+    assert_eq!(served.len(), 500);
+    for (row, ticket) in served.iter().zip(demo::tickets(500)) {
+        let expected = serde_json::to_value(&ticket).expect("ticket serializes");
+        assert_eq!(row, &expected, "ticket {}", ticket.id);
+    }
+    server.stop().await;
+}
+
+#[cfg(unix)]
+fn identity(path: &Path) -> (u64, std::time::SystemTime) {
+    use std::os::unix::fs::MetadataExt as _;
+    let meta = std::fs::metadata(path).expect("metadata");
+    (meta.ino(), meta.modified().expect("mtime"))
+}
+
+fn dir_entries(dir: &Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    names
+}
+
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn demo_database_is_reused_or_reseeded() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // A directory that does not exist yet.
+    let path = dir.path().join("nested").join("demo.sqlite");
+
+    let first = seed_demo_with_progress(&path, 50, ProgressBar::hidden())
+        .await
+        .expect("seed");
+    assert!(!first.reused);
+    let before = identity(&path);
+    assert_eq!(demo_rows_in(&path).await, Some(50));
+
+    let second = seed_demo_with_progress(&path, 50, ProgressBar::hidden())
+        .await
+        .expect("reuse");
+    assert!(second.reused);
+    assert_eq!(second.elapsed, Duration::ZERO);
+    assert_eq!(identity(&path), before, "the file must not be rewritten");
+
+    let third = seed_demo_with_progress(&path, 60, ProgressBar::hidden())
+        .await
+        .expect("reseed");
+    assert!(!third.reused);
+    assert_ne!(
+        identity(&path).0,
+        before.0,
+        "a new file replaces the old one"
+    );
+    assert_eq!(demo_rows_in(&path).await, Some(60));
+    let pool = db::open_readonly_path(&path).await.expect("open");
+    let count: i64 = sqlx::query_scalar("SELECT count(*) FROM tickets")
+        .fetch_one(&pool)
+        .await
+        .expect("count");
+    assert_eq!(count, 60);
+    pool.close().await;
+    assert_eq!(dir_entries(path.parent().expect("dir")), ["demo.sqlite"]);
+
+    // A file that is not a demo database is replaced.
+    std::fs::write(&path, b"not a database").expect("write");
+    assert_eq!(demo_rows_in(&path).await, None);
+    let fourth = seed_demo_with_progress(&path, 60, ProgressBar::hidden())
+        .await
+        .expect("reseed over garbage");
+    assert!(!fourth.reused);
+    assert_eq!(demo_rows_in(&path).await, Some(60));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn interrupted_seed_leaves_no_partial_database() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("demo.sqlite");
+
+    // Nothing there yet: an interrupted seed leaves nothing at all.
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(200),
+        seed_demo_with_progress(&path, 5_000_000, ProgressBar::hidden()),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the seed should still be running");
+    assert!(!path.exists());
+    assert_eq!(dir_entries(dir.path()), Vec::<String>::new());
+
+    // A good database stays as it was when a reseed is interrupted.
+    seed_demo_with_progress(&path, 20, ProgressBar::hidden())
+        .await
+        .expect("seed");
+    let cancelled = tokio::time::timeout(
+        Duration::from_millis(200),
+        seed_demo_with_progress(&path, 5_000_000, ProgressBar::hidden()),
+    )
+    .await;
+    assert!(cancelled.is_err(), "the seed should still be running");
+    assert_eq!(demo_rows_in(&path).await, Some(20));
+    assert_eq!(dir_entries(dir.path()), ["demo.sqlite"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn served_pool_is_read_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = fixture(dir.path()).await;
+    let url = format!("sqlite://{}", path.display());
+    for pool in [
+        db::open_readonly_path(&path).await.expect("open path"),
+        db::open_readonly(&url).await.expect("open url"),
+        // Asking for read-write-create in the URL does not make it writable.
+        db::open_readonly(&format!("{url}?mode=rwc"))
+            .await
+            .expect("open rwc url"),
+    ] {
+        for sql in [
+            "INSERT INTO t (a, b) VALUES (9, 'w')",
+            "DELETE FROM t",
+            "DROP TABLE t",
+            "CREATE TABLE u (a)",
+        ] {
+            let err = sqlx::query(sql)
+                .execute(&pool)
+                .await
+                .expect_err("a read-only pool must not write");
+            assert!(
+                err.to_string().contains("readonly"),
+                "{sql}: unexpected error {err}"
+            );
+        }
+        let count: i64 = sqlx::query_scalar("SELECT count(*) FROM t")
+            .fetch_one(&pool)
+            .await
+            .expect("count");
+        assert_eq!(count, 4);
+        pool.close().await;
+    }
+
+    // Opening never creates a database.
+    let missing = dir.path().join("missing.sqlite");
+    assert!(db::open_readonly_path(&missing).await.is_err());
+    let rwc = format!("sqlite://{}?mode=rwc", missing.display());
+    assert!(db::open_readonly(&rwc).await.is_err());
+    assert!(!missing.exists());
+    assert!(db::open_readonly("postgres://localhost/db").await.is_err());
+}
