@@ -33,10 +33,17 @@ pub enum StreamErrorKind {
     Panic,
     /// The stream's producer task was cancelled (for example its runtime shut down).
     Cancelled,
+    /// A time limit tripped: the write timeout (the client stopped reading) or the
+    /// stream's deadline. See [`Limits`](crate::Limits).
+    TimedOut,
+    /// A size limit tripped: more items than `max_items`, or an item larger than
+    /// `max_item_size`. See [`Limits`](crate::Limits).
+    LimitReached,
 }
 
 impl StreamErrorKind {
-    /// A short stable name: `fetch`, `transform`, `encode`, `panic` or `cancelled`.
+    /// A short stable name: `fetch`, `transform`, `encode`, `panic`, `cancelled`,
+    /// `timed_out` or `limit_reached`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Fetch => "fetch",
@@ -44,6 +51,8 @@ impl StreamErrorKind {
             Self::Encode => "encode",
             Self::Panic => "panic",
             Self::Cancelled => "cancelled",
+            Self::TimedOut => "timed_out",
+            Self::LimitReached => "limit_reached",
         }
     }
 }

@@ -89,7 +89,9 @@ mod config;
 mod encode;
 mod error;
 pub mod fetch;
+mod limits;
 mod pool;
+mod rate;
 mod streamer;
 mod transform;
 
@@ -104,6 +106,7 @@ pub use config::{
 };
 pub use encode::{Encoder, JsonArray, write_json};
 pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
+pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 pub use streamer::{ChunkStream, Streamer};
 pub use transform::{Identity, Transformer};

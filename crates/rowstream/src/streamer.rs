@@ -14,8 +14,9 @@ use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
 use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
+use crate::rate::RateLimiter;
 use crate::{
-    BoxError, ChunkConfig, ConfigError, Encoder, StreamError, StreamErrorKind, Transformer,
+    BoxError, ChunkConfig, ConfigError, Encoder, Limits, StreamError, StreamErrorKind, Transformer,
     ValidConfig,
 };
 
@@ -52,6 +53,7 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct Streamer {
     config: ValidConfig,
+    limits: Limits,
     pool: Arc<dyn BufferPool>,
 }
 
@@ -60,6 +62,7 @@ impl Default for Streamer {
     fn default() -> Self {
         Self {
             config: ValidConfig::default(),
+            limits: Limits::default(),
             pool: default_pool(),
         }
     }
@@ -79,7 +82,24 @@ impl Streamer {
         } else {
             Arc::new(BoundedPool::new(config.buffer_size(), DEFAULT_MAX_IDLE))
         };
-        Ok(Self { config, pool })
+        Ok(Self {
+            config,
+            limits: Limits::default(),
+            pool,
+        })
+    }
+
+    /// Uses `limits` (timeouts, deadline, item count and size, rates) for every stream.
+    /// Default: [`Limits::default`], a 30 s write timeout and nothing else.
+    #[must_use]
+    pub fn with_limits(mut self, limits: Limits) -> Self {
+        self.limits = limits;
+        self
+    }
+
+    /// The limits every stream of this streamer runs under.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
     }
 
     /// Uses `pool` for this streamer's buffers.
@@ -115,11 +135,16 @@ impl Streamer {
         let content_type = encoder.content_type().to_owned();
         let (tx, rx) = mpsc::channel(self.config.channel_buffer());
         let ring = Ring::new(self.pool.clone(), &self.config);
+        let started = tokio::time::Instant::now();
         let task = tokio::spawn(produce(
             fetcher,
             transformer,
             encoder,
-            self.config,
+            Settings {
+                config: self.config,
+                limits: self.limits,
+                started,
+            },
             ring,
             tx,
         ));
@@ -234,16 +259,30 @@ enum Next<T> {
 enum Encoded {
     /// The buffer should leave as a chunk now (first item, or threshold reached).
     SendChunk,
+    /// The item alone exceeds the threshold: send what came before it (up to this byte
+    /// offset) as one chunk, then the item as the next.
+    SendSplit(usize),
     /// Keep filling the buffer.
     Keep,
 }
 
-/// The synchronous half of the producer: transform and encode one item.
+/// What a producer runs under: its configuration, limits and start time.
+#[derive(Debug, Clone, Copy)]
+struct Settings {
+    config: ValidConfig,
+    limits: Limits,
+    started: tokio::time::Instant,
+}
+
+/// The synchronous half of the producer: transform and encode one item; and the sending
+/// of chunks under the write timeout and byte rate.
 struct Pipeline<X, Enc> {
     transformer: X,
     encoder: Enc,
     ring: Ring,
     threshold: usize,
+    limits: Limits,
+    byte_rate: Option<RateLimiter>,
     items: u64,
     chunks: u64,
 }
@@ -257,6 +296,15 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         let items = self.items;
         let item = fetched
             .map_err(|err| StreamError::new(StreamErrorKind::Fetch, items, Some(err.into())))?;
+        if let Some(max) = self.limits.max_items {
+            if items >= max {
+                return Err(StreamError::new(
+                    StreamErrorKind::LimitReached,
+                    items,
+                    Some(format!("the stream holds more than max_items ({max}) items").into()),
+                ));
+            }
+        }
         let output = guard(items, || self.transformer.transform(item))?
             .map_err(|e| StreamError::new(StreamErrorKind::Transform, items, Some(e.into())))?;
         let encoder = &mut self.encoder;
@@ -275,8 +323,24 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
             buf.truncate(mark);
             return Err(err);
         }
+        let size = buf.len() - mark;
+        if let Some(max) = self.limits.max_item_size {
+            if size > max {
+                buf.truncate(mark);
+                return Err(StreamError::new(
+                    StreamErrorKind::LimitReached,
+                    items,
+                    Some(
+                        format!("an item of {size} bytes exceeds max_item_size ({max} bytes)")
+                            .into(),
+                    ),
+                ));
+            }
+        }
         self.items += 1;
-        if self.chunks == 0 || buf.len() >= self.threshold {
+        if self.chunks > 0 && mark > 0 && size > self.threshold {
+            Ok(Encoded::SendSplit(mark))
+        } else if self.chunks == 0 || buf.len() >= self.threshold {
             Ok(Encoded::SendChunk)
         } else {
             Ok(Encoded::Keep)
@@ -311,11 +375,53 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         }
     }
 
-    /// Sends the current buffer as a chunk; `false` when the client is gone.
-    async fn send(&mut self, tx: &mpsc::Sender<Bytes>) -> bool {
+    /// Sends the current buffer as a chunk; `Ok(false)` when the client is gone.
+    async fn send(&mut self, tx: &mpsc::Sender<Bytes>) -> Result<bool, StreamError> {
         let chunk = self.ring.take_chunk();
+        self.deliver(chunk, tx).await
+    }
+
+    /// Sends the first `mark` bytes of the current buffer as one chunk and the rest as
+    /// another.
+    async fn send_split(
+        &mut self,
+        mark: usize,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Result<bool, StreamError> {
+        let before = self.ring.current().split_to(mark).freeze();
+        if !self.deliver(before, tx).await? {
+            return Ok(false);
+        }
+        self.send(tx).await
+    }
+
+    /// Hands one chunk to the consumer, at the byte rate and within the write timeout.
+    async fn deliver(
+        &mut self,
+        chunk: Bytes,
+        tx: &mpsc::Sender<Bytes>,
+    ) -> Result<bool, StreamError> {
+        if let Some(rate) = &self.byte_rate {
+            rate.acquire(chunk.len()).await;
+        }
         self.chunks += 1;
-        tx.send(chunk).await.is_ok()
+        match self.limits.write_timeout {
+            None => Ok(tx.send(chunk).await.is_ok()),
+            Some(timeout) => match tokio::time::timeout(timeout, tx.send(chunk)).await {
+                Ok(sent) => Ok(sent.is_ok()),
+                Err(_) => Err(StreamError::new(
+                    StreamErrorKind::TimedOut,
+                    self.items,
+                    Some(
+                        format!(
+                            "the client took no data for {} ms (write_timeout)",
+                            timeout.as_millis()
+                        )
+                        .into(),
+                    ),
+                )),
+            },
+        }
     }
 }
 
@@ -324,7 +430,7 @@ async fn produce<S, T, E, X, Enc>(
     fetcher: S,
     transformer: X,
     encoder: Enc,
-    config: ValidConfig,
+    settings: Settings,
     ring: Ring,
     tx: mpsc::Sender<Bytes>,
 ) -> Result<(), StreamError>
@@ -335,23 +441,55 @@ where
     X: Transformer<T>,
     Enc: Encoder,
 {
-    let flush_interval = config.flush_interval();
+    let Settings {
+        config,
+        limits,
+        started,
+    } = settings;
     let mut fetcher = pin!(fetcher);
     let mut pipeline = Pipeline {
         transformer,
         encoder,
         ring,
         threshold: config.chunk_threshold(),
+        limits,
+        byte_rate: limits.bytes_per_second.map(RateLimiter::new),
         items: 0,
         chunks: 0,
     };
+    let item_rate = limits.items_per_second.map(RateLimiter::new);
     pipeline.begin()?;
 
     // The flush timer runs while the buffer holds data that has not been sent.
+    let flush_interval = config.flush_interval();
     let flush = tokio::time::sleep(flush_interval);
     let mut flush = pin!(flush);
 
-    let result = pump(&mut fetcher, &mut pipeline, &mut flush, flush_interval, &tx).await;
+    let pumped = pump(
+        &mut fetcher,
+        &mut pipeline,
+        &mut flush,
+        flush_interval,
+        item_rate.as_ref(),
+        &tx,
+    );
+    let result = match limits.deadline {
+        None => pumped.await,
+        Some(deadline) => match tokio::time::timeout_at(started + deadline, pumped).await {
+            Ok(result) => result,
+            Err(_) => Err(StreamError::new(
+                StreamErrorKind::TimedOut,
+                pipeline.items,
+                Some(
+                    format!(
+                        "the stream ran past its deadline of {} ms",
+                        deadline.as_millis()
+                    )
+                    .into(),
+                ),
+            )),
+        },
+    };
     if let Err(err) = result {
         // Deliver the complete items encoded before the failure and the encoder's error
         // record, unless nothing was sent yet: then the error alone reaches the consumer
@@ -359,7 +497,8 @@ where
         if pipeline.chunks > 0 {
             pipeline.error_record(&err);
             if !pipeline.ring.current().is_empty() {
-                pipeline.send(&tx).await;
+                // Best effort: a stalled client gets the error without this chunk.
+                let _ = pipeline.send(&tx).await;
             }
         }
         return Err(err);
@@ -374,6 +513,7 @@ async fn pump<S, T, E, X, Enc>(
     pipeline: &mut Pipeline<X, Enc>,
     flush: &mut Pin<&mut tokio::time::Sleep>,
     flush_interval: std::time::Duration,
+    item_rate: Option<&RateLimiter>,
     tx: &mpsc::Sender<Bytes>,
 ) -> Result<(), StreamError>
 where
@@ -397,37 +537,47 @@ where
             Poll::Pending
         })
         .await;
-        let send_now = match next {
+        let action = match next {
             Err(payload) => return Err(panicked(pipeline.items, payload)),
             Ok(Next::Fetched(None)) => break,
-            Ok(Next::Fetched(Some(fetched))) => match pipeline.encode(fetched)? {
-                Encoded::SendChunk => true,
-                Encoded::Keep => {
-                    if !armed {
-                        flush
-                            .as_mut()
-                            .reset(tokio::time::Instant::now() + flush_interval);
-                        armed = true;
-                    }
-                    false
+            Ok(Next::Fetched(Some(fetched))) => {
+                if let Some(rate) = item_rate {
+                    rate.acquire(1).await;
                 }
-            },
+                match pipeline.encode(fetched)? {
+                    Encoded::Keep => {
+                        if !armed {
+                            flush
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + flush_interval);
+                            armed = true;
+                        }
+                        None
+                    }
+                    other => Some(other),
+                }
+            }
             Ok(Next::Flush) => {
                 armed = false;
-                !pipeline.ring.current().is_empty()
+                (!pipeline.ring.current().is_empty()).then_some(Encoded::SendChunk)
             }
         };
-        if send_now {
+        let delivered = match action {
+            None => true,
+            Some(Encoded::SendSplit(mark)) => pipeline.send_split(mark, tx).await?,
+            Some(_) => pipeline.send(tx).await?,
+        };
+        if action.is_some() {
             armed = false;
-            if !pipeline.send(tx).await {
-                return Ok(());
-            }
+        }
+        if !delivered {
+            return Ok(());
         }
     }
 
     pipeline.end()?;
     if !pipeline.ring.current().is_empty() {
-        pipeline.send(tx).await;
+        pipeline.send(tx).await?;
     }
     Ok(())
 }
