@@ -97,6 +97,8 @@ mod transform;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "compression")]
+pub mod compress;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 
