@@ -155,7 +155,7 @@ fn parse_qvalue(text: &str) -> Option<u16> {
 enum Codec {
     Gzip(GzipEncoder<Vec<u8>>),
     Zstd(ZstdEncoder<Vec<u8>>),
-    Brotli(BrotliEncoder<Vec<u8>>),
+    Brotli(Box<BrotliEncoder<Vec<u8>>>),
 }
 
 impl Codec {
@@ -163,9 +163,10 @@ impl Codec {
         match coding {
             ContentCoding::Gzip => Some(Self::Gzip(GzipEncoder::with_quality(Vec::new(), level))),
             ContentCoding::Zstd => Some(Self::Zstd(ZstdEncoder::with_quality(Vec::new(), level))),
-            ContentCoding::Brotli => {
-                Some(Self::Brotli(BrotliEncoder::with_quality(Vec::new(), level)))
-            }
+            ContentCoding::Brotli => Some(Self::Brotli(Box::new(BrotliEncoder::with_quality(
+                Vec::new(),
+                level,
+            )))),
             ContentCoding::Identity => None,
         }
     }
