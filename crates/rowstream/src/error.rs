@@ -73,6 +73,12 @@ impl StreamError {
         }))
     }
 
+    /// The same error, placed after `items_before` items.
+    pub(crate) fn at(mut self, items_before: u64) -> Self {
+        self.0.items_before = items_before;
+        self
+    }
+
     /// The stage that failed.
     pub fn kind(&self) -> StreamErrorKind {
         self.0.kind
