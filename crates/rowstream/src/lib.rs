@@ -102,7 +102,15 @@ pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
 };
-pub use encode::{Encoder, JsonArray, write_json};
+#[cfg(feature = "msgpack")]
+pub use encode::Msgpack;
+pub use encode::{
+    BigIntegers, COMPLETION_KEY, Encoder, JsonArray, JsonEnvelope, JsonSeq, MAX_SAFE_INTEGER,
+    Ndjson, NonFinite, ValuePolicy, WithPolicy, write_json,
+};
+#[cfg(feature = "csv")]
+pub use encode::{Csv, Delimiter};
+
 pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 pub use streamer::{ChunkStream, Streamer};
