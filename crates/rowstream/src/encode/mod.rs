@@ -22,6 +22,8 @@
 //! | [`JsonSeq`] | `application/json-seq` | RFC 7464 |
 //! | `Csv` (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |
 //! | `Msgpack` (feature `msgpack`) | `application/vnd.msgpack` | MessagePack spec |
+//!
+//! [`AnyEncoder`](crate::AnyEncoder) picks one of them at run time.
 
 #[cfg(feature = "csv")]
 mod csv;
