@@ -49,6 +49,27 @@
 //! # }
 //! ```
 //!
+//! # Formats and content negotiation
+//!
+//! Every format is an [`Encoder`] in its own module, streaming item by item into the
+//! pooled buffer; all of them write values under one [`ValuePolicy`] (NaN/±Infinity,
+//! integers beyond 2^53 − 1, RFC 3339 timestamps), so an export holds the same values in
+//! every format.
+//!
+//! | [`Format`] | encoder | media type | standard |
+//! |---|---|---|---|
+//! | `json` | [`JsonArray`], or [`JsonEnvelope`] (`{"meta":…,"data":[…]}`) | `application/json` | RFC 8259 |
+//! | `ndjson` | [`Ndjson`] | `application/x-ndjson` (also answers `application/jsonl`) | NDJSON |
+//! | `jsonseq` | [`JsonSeq`] | `application/json-seq` | RFC 7464 |
+//! | `csv` | `Csv` (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |
+//! | `msgpack` | `Msgpack` (feature `msgpack`) | `application/vnd.msgpack` | MessagePack |
+//!
+//! [`negotiate`] picks a [`Format`] from a request's `Accept` header (RFC 9110 §12.5.1:
+//! q-values, wildcards, specificity) and a `format` query value, or returns
+//! [`NotAcceptable`] (a 406 with the supported media types); [`AnyEncoder`] is the
+//! encoder of a format chosen at run time; with the `axum` feature the
+//! [`axum::Negotiated`] extractor does both.
+//!
 //! # Invariants
 //!
 //! 1. Every item the fetcher yields reaches the client exactly once, in order.
@@ -72,14 +93,28 @@
 //! | after the first chunk, HTTP/1.1 | the connection closes without the terminating zero-length chunk: an incomplete transfer (curl exit 18), and a JSON array without its closing `]` |
 //! | after the first chunk, HTTP/2 | the stream is reset |
 //!
+//! Two opt-in signals reach clients that cannot see transport errors:
+//!
+//! - **Completion record** (NDJSON, JSON-seq, CSV; `completion_record(true)`): the last
+//!   record is `{"$rowstream":{"complete":true,"rows":N}}` after a complete export, or
+//!   `{"$rowstream":{"complete":false,"rows":N,"error":{"kind":…,"message":…}}}` written
+//!   just before a failed one is cut ([`COMPLETION_KEY`]; in CSV, the first field of a
+//!   last row).
+//! - **HTTP trailers** when the request carried `TE: trailers`
+//!   ([`axum::StreamResponse::trailers`]): `rowstream-outcome: complete|error`,
+//!   `rowstream-rows: N` and, on failure, `rowstream-error`.
+//!
 //! # Cargo features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | no | [`axum::into_response`], [`axum::json_array`], [`axum::Problem`] |
+//! | `axum` | no | [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`], 406 responses for [`NotAcceptable`] |
 //! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows) through sqlx |
+//! | `csv` | no | the `Csv` encoder (RFC 4180) through `csv-core`; [`Format::Csv`] becomes available |
+//! | `msgpack` | no | the `Msgpack` encoder through `rmp-serde`; [`Format::Msgpack`] becomes available |
 //!
-//! Without features the crate depends on neither axum, hyper nor sqlx.
+//! The JSON formats (array, envelope, NDJSON, JSON-seq) are always available. Without
+//! features the crate depends on neither axum, hyper, sqlx, csv nor rmp.
 
 #![deny(missing_docs)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
@@ -89,7 +124,9 @@ mod config;
 mod encode;
 mod error;
 pub mod fetch;
+mod format;
 mod limits;
+mod negotiate;
 mod pool;
 mod rate;
 mod streamer;
@@ -106,9 +143,18 @@ pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
 };
-pub use encode::{Encoder, JsonArray, write_json};
+#[cfg(feature = "msgpack")]
+pub use encode::Msgpack;
+pub use encode::{
+    BigIntegers, COMPLETION_KEY, Encoder, JsonArray, JsonEnvelope, JsonSeq, MAX_SAFE_INTEGER,
+    Ndjson, NonFinite, ValuePolicy, WithPolicy, write_json,
+};
+#[cfg(feature = "csv")]
+pub use encode::{Csv, Delimiter};
 pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
+pub use format::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
+pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 pub use streamer::{ChunkStream, Streamer};
 pub use transform::{Identity, Transformer};

@@ -152,6 +152,7 @@ impl Streamer {
             rx,
             task: Some(task),
             content_type,
+            completed_items: None,
         }
     }
 
@@ -268,14 +269,22 @@ impl Streamer {
 #[derive(Debug)]
 pub struct ChunkStream {
     rx: mpsc::Receiver<Bytes>,
-    task: Option<JoinHandle<Result<(), StreamError>>>,
+    task: Option<JoinHandle<Result<u64, StreamError>>>,
     content_type: String,
+    completed_items: Option<u64>,
 }
 
 impl ChunkStream {
     /// The encoder's media type, for a `Content-Type` header.
     pub fn content_type(&self) -> &str {
         &self.content_type
+    }
+
+    /// How many items the complete document holds: `Some(n)` once the stream has ended
+    /// successfully (yielded `None`), `None` before that and after a failure (where
+    /// [`StreamError::items_before`] counts them). For a row count in a trailer or a log.
+    pub fn completed_items(&self) -> Option<u64> {
+        self.completed_items
     }
 }
 
@@ -293,7 +302,10 @@ impl Stream for ChunkStream {
         let joined = ready!(Pin::new(task).poll(cx));
         self.task = None;
         Poll::Ready(match joined {
-            Ok(Ok(())) => None,
+            Ok(Ok(items)) => {
+                self.completed_items = Some(items);
+                None
+            }
             Ok(Err(err)) => Some(Err(err)),
             Err(join) if join.is_panic() => Some(Err(StreamError::new(
                 StreamErrorKind::Panic,
@@ -496,7 +508,7 @@ async fn produce<S, T, E, X, Enc>(
     settings: Settings,
     ring: Ring,
     tx: mpsc::Sender<Bytes>,
-) -> Result<(), StreamError>
+) -> Result<u64, StreamError>
 where
     S: Stream<Item = Result<T, E>> + Send,
     T: Send,
@@ -566,7 +578,7 @@ where
         }
         return Err(err);
     }
-    Ok(())
+    Ok(pipeline.items)
 }
 
 /// The producer loop; returns when the document is complete, the client is gone, or a

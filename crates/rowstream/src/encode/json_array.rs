@@ -3,13 +3,16 @@
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, write_json};
+use super::{Encoder, ValuePolicy, write_json_with};
 use crate::EncodeError;
 
 /// Encodes a stream as one JSON array (RFC 8259), `application/json`.
 ///
 /// Items are compact JSON separated by `,`; an empty stream is `[]`. A stream that fails
-/// is never closed with `]`, so a client's JSON parser rejects a cut document.
+/// is never closed with `]`, so a client's JSON parser rejects a cut document. Values
+/// follow the encoder's [`ValuePolicy`] (default: NaN/±Infinity as `null`, exact 64-bit
+/// integers). To put the array inside an object with other fields, use
+/// [`JsonEnvelope`](crate::JsonEnvelope).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -25,20 +28,31 @@ use crate::EncodeError;
 /// # Ok::<(), rowstream::EncodeError>(())
 /// ```
 #[derive(Debug, Clone, Default)]
+#[must_use]
 pub struct JsonArray {
+    policy: ValuePolicy,
     separator_due: bool,
 }
 
 impl JsonArray {
-    /// A new JSON array encoder.
+    /// `application/json`.
+    pub const MEDIA_TYPE: &'static str = "application/json";
+
+    /// A new JSON array encoder with the default [`ValuePolicy`].
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// Sets the value policy. Default [`ValuePolicy::default`].
+    pub fn policy(mut self, policy: ValuePolicy) -> Self {
+        self.policy = policy;
+        self
     }
 }
 
 impl Encoder for JsonArray {
     fn content_type(&self) -> &str {
-        "application/json"
+        Self::MEDIA_TYPE
     }
 
     fn begin(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
@@ -56,7 +70,7 @@ impl Encoder for JsonArray {
         if self.separator_due {
             out.put_u8(b',');
         }
-        write_json(item, out)?;
+        write_json_with(item, self.policy, out)?;
         self.separator_due = true;
         Ok(())
     }

@@ -9,10 +9,43 @@
 //! truncates the buffer back to its length before the call, so a failed item never leaves
 //! half a record in the output. An encoder must therefore change its own state (such as
 //! "a separator is due") only once an item has encoded completely.
+//!
+//! Built-in encoders, one module each, all streaming item by item into the caller's
+//! buffer (none holds the document in memory), all writing values under one
+//! [`ValuePolicy`]:
+//!
+//! | encoder | media type | standard |
+//! |---|---|---|
+//! | [`JsonArray`] | `application/json` | RFC 8259 |
+//! | [`JsonEnvelope`] | `application/json` | RFC 8259 |
+//! | [`Ndjson`] | `application/x-ndjson` | NDJSON / JSON Lines |
+//! | [`JsonSeq`] | `application/json-seq` | RFC 7464 |
+//! | `Csv` (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |
+//! | `Msgpack` (feature `msgpack`) | `application/vnd.msgpack` | MessagePack spec |
+//!
+//! [`AnyEncoder`](crate::AnyEncoder) picks one of them at run time.
 
+#[cfg(feature = "csv")]
+mod csv;
+mod envelope;
 mod json_array;
+mod json_seq;
+#[cfg(feature = "msgpack")]
+mod msgpack;
+mod ndjson;
+mod policy;
+mod terminal;
 
+#[cfg(feature = "csv")]
+pub use csv::{Csv, Delimiter};
+pub use envelope::JsonEnvelope;
 pub use json_array::JsonArray;
+pub use json_seq::JsonSeq;
+#[cfg(feature = "msgpack")]
+pub use msgpack::Msgpack;
+pub use ndjson::Ndjson;
+pub use policy::{BigIntegers, MAX_SAFE_INTEGER, NonFinite, ValuePolicy, WithPolicy};
+pub use terminal::COMPLETION_KEY;
 
 use bytes::BytesMut;
 use serde::Serialize;
@@ -122,6 +155,25 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Resul
     let mut ser = serde_json::Serializer::new(BytesWriter(out));
     value.serialize(&mut ser)?;
     Ok(())
+}
+
+/// Serializes `value` as compact JSON into `out` under `policy` (see [`ValuePolicy`]).
+///
+/// # Errors
+///
+/// As [`write_json`], and the policy's own error ([`NonFinite::Error`]) naming the field.
+#[inline]
+pub(crate) fn write_json_with<T: Serialize + ?Sized>(
+    value: &T,
+    policy: ValuePolicy,
+    out: &mut BytesMut,
+) -> Result<(), EncodeError> {
+    if policy.is_json_native() {
+        // serde_json alone already writes NaN/±Infinity as null and exact digits.
+        return write_json(value, out);
+    }
+    let value = WithPolicy::new(value, policy);
+    write_json(&value, out).map_err(|e| value.map_err(e))
 }
 
 /// An `io::Write` that appends to a `BytesMut` without the bookkeeping of

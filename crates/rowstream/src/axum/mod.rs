@@ -1,0 +1,154 @@
+//! axum integration (feature `axum`): a [`ChunkStream`] as an HTTP response, content
+//! negotiation as an extractor ([`Negotiated`]), and RFC 9457 problem details.
+//!
+//! The status line is committed with the first body bytes, and an error after that can
+//! only cut the response. So [`into_response`] waits for the first chunk (which the
+//! streamer sends as soon as the first item is encoded, or after `flush_interval` for a
+//! slow source) before it decides:
+//!
+//! - the stream failed before its first chunk → a real 4xx/5xx with an
+//!   `application/problem+json` body (RFC 9457);
+//! - otherwise → `200 OK`, `Content-Type` from the encoder, `X-Accel-Buffering: no`,
+//!   `Cache-Control: no-store`, `Vary: Accept`, and the chunks as the body.
+//!
+//! # What a client sees
+//!
+//! | outcome | without `TE: trailers` | with `TE: trailers` ([`StreamResponse::trailers`]) |
+//! |---|---|---|
+//! | complete | every chunk, then the terminating zero-length chunk | the same, then the trailers `rowstream-outcome: complete`, `rowstream-rows: N` |
+//! | fails after the first chunk | every chunk before the failure (and the format's error record, if on), then the connection closes **without** the terminating chunk (HTTP/1.1: an incomplete transfer, curl exit 18; HTTP/2: a reset stream) | every chunk before the failure (and the error record, if on), the terminating chunk, then `rowstream-outcome: error`, `rowstream-rows: N`, `rowstream-error: <kind> error after N items: <message>` |
+//! | fails before the first chunk | a 4xx/5xx problem+json response | the same |
+//!
+//! With trailers the transfer of a failed export is complete at the HTTP level, as in
+//! gRPC: a client that sends `TE: trailers` promises to read them, and the document itself
+//! is still visibly incomplete (a JSON array is never closed; a record format without
+//! its completion record lacks it). The trailer fields are declared in a
+//! `Trailer: rowstream-outcome, rowstream-rows, rowstream-error` header, as hyper
+//! requires; hyper sends trailers over HTTP/1.1 only on chunked responses to requests
+//! with `TE: trailers`, and always over HTTP/2.
+//!
+//! ```no_run
+//! use axum::{Router, routing::get, response::Response};
+//! use rowstream::fetch;
+//!
+//! async fn numbers() -> Response {
+//!     rowstream::axum::json_array(fetch::from_iter(0..1_000_000u64)).await
+//! }
+//!
+//! let app: Router = Router::new().route("/numbers", get(numbers));
+//! ```
+
+mod body;
+mod negotiate;
+mod problem;
+
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use futures_core::Stream;
+use futures_util::StreamExt;
+use http::{HeaderValue, header};
+
+use crate::{BoxError, ChunkStream, Identity, JsonArray, Streamer};
+use body::{StreamBody, TRAILER_DECLARATION};
+
+pub use body::{TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
+pub use negotiate::{Negotiated, wants_trailers};
+pub use problem::{PROBLEM_JSON, Problem};
+
+/// Streams `fetcher` as a JSON array with the default [`Streamer`]; see
+/// [`into_response`] for the status and error contract.
+///
+/// # Panics
+///
+/// As [`Streamer::stream`]: outside a tokio runtime with timers.
+pub async fn json_array<S, T, E>(fetcher: S) -> Response
+where
+    S: Stream<Item = Result<T, E>> + Send + 'static,
+    T: serde::Serialize + Send + 'static,
+    E: Into<BoxError> + Send + 'static,
+{
+    into_response(Streamer::default().stream(fetcher, Identity, JsonArray::new())).await
+}
+
+/// Turns a [`ChunkStream`] into a response without trailers, waiting for its first chunk
+/// to choose the status (see the [module docs](self)); the same as
+/// `StreamResponse::new().respond(chunks)`.
+pub async fn into_response(chunks: ChunkStream) -> Response {
+    StreamResponse::new().respond(chunks).await
+}
+
+/// How a [`ChunkStream`] is sent as a response: today, whether it ends with trailers.
+///
+/// ```no_run
+/// use axum::{http::HeaderMap, response::Response};
+/// use rowstream::axum::StreamResponse;
+/// use rowstream::{Identity, Ndjson, Streamer, fetch};
+///
+/// async fn export(headers: HeaderMap) -> Response {
+///     let chunks = Streamer::default().stream(
+///         fetch::from_iter(0..100u32),
+///         Identity,
+///         Ndjson::new().completion_record(true),
+///     );
+///     StreamResponse::for_request(&headers).respond(chunks).await
+/// }
+/// ```
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[must_use]
+pub struct StreamResponse {
+    trailers: bool,
+}
+
+impl StreamResponse {
+    /// A response without trailers.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// A response with trailers when the request's `TE` header lists `trailers`
+    /// ([`wants_trailers`]).
+    pub fn for_request(headers: &http::HeaderMap) -> Self {
+        Self::new().trailers(wants_trailers(headers))
+    }
+
+    /// Ends the body with the trailers [`TRAILER_OUTCOME`], [`TRAILER_ROWS`] and, on
+    /// failure, [`TRAILER_ERROR`] (declared in a `Trailer` header). Only turn this on
+    /// for requests with `TE: trailers`: a failed export then completes at the HTTP level
+    /// and the trailer is the signal (see the [module docs](self)). Default `false`.
+    pub fn trailers(mut self, on: bool) -> Self {
+        self.trailers = on;
+        self
+    }
+
+    /// Waits for the first chunk and answers: problem+json if the stream failed before
+    /// it, otherwise `200 OK` with the streamed body.
+    ///
+    /// Headers of a streamed response: `Content-Type` (the encoder's),
+    /// `X-Accel-Buffering: no` (so nginx-style proxies do not buffer the stream),
+    /// `Cache-Control: no-store`, `Vary: Accept`, and with trailers `Trailer`. An early
+    /// failure's status is the [`Problem`]'s own if the error's source is one, otherwise
+    /// `500 Internal Server Error`.
+    pub async fn respond(self, mut chunks: ChunkStream) -> Response {
+        let first = match chunks.next().await {
+            Some(Ok(first)) => first,
+            Some(Err(err)) => return Problem::for_stream_error(&err).into_response(),
+            None => bytes::Bytes::new(),
+        };
+        let content_type = HeaderValue::from_str(chunks.content_type())
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+        let body = Body::new(StreamBody::new(first, chunks, self.trailers));
+        let mut response = Response::new(body);
+        let headers = response.headers_mut();
+        headers.insert(header::CONTENT_TYPE, content_type);
+        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        if self.trailers {
+            headers.insert(
+                header::TRAILER,
+                HeaderValue::from_static(TRAILER_DECLARATION),
+            );
+        }
+        response
+    }
+}
