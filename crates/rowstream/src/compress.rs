@@ -5,11 +5,12 @@
 //!
 //! The codecs are async-compression's (`async_compression::tokio::write`), writing into a
 //! `Vec` and flushed with each algorithm's sync flush (zlib `Z_SYNC_FLUSH`, zstd
-//! `ZSTD_e_flush`, brotli `BROTLI_OPERATION_FLUSH`).
+//! `ZSTD_e_flush`, brotli `BROTLI_OPERATION_FLUSH`); [`ChunkCompressor`] drives them
+//! synchronously, [`compress`] over a chunk stream.
 //!
 //! ```
 //! # #[tokio::main(flavor = "current_thread")] async fn main() {
-//! use futures_util::StreamExt;
+//! use futures_util::{FutureExt, StreamExt};
 //! use rowstream::compress::{ContentCoding, Level, compress};
 //! use rowstream::{Identity, JsonArray, Streamer, fetch};
 //!
@@ -27,7 +28,7 @@ use std::pin::Pin;
 use async_compression::tokio::write::{BrotliEncoder, GzipEncoder, ZstdEncoder};
 use bytes::Bytes;
 use futures_core::Stream;
-use futures_util::StreamExt;
+use futures_util::{FutureExt, StreamExt};
 use tokio::io::AsyncWriteExt;
 
 pub use async_compression::Level;
@@ -158,56 +159,129 @@ enum Codec {
     Brotli(Box<BrotliEncoder<Vec<u8>>>),
 }
 
-impl Codec {
-    fn new(coding: ContentCoding, level: Level) -> Option<Self> {
-        match coding {
-            ContentCoding::Gzip => Some(Self::Gzip(GzipEncoder::with_quality(Vec::new(), level))),
-            ContentCoding::Zstd => Some(Self::Zstd(ZstdEncoder::with_quality(Vec::new(), level))),
-            ContentCoding::Brotli => Some(Self::Brotli(Box::new(BrotliEncoder::with_quality(
-                Vec::new(),
-                level,
-            )))),
-            ContentCoding::Identity => None,
+/// Compresses chunk by chunk, flushing after each: the output so far always decodes to
+/// the input so far. Synchronous: the codecs write into memory, so their futures are
+/// ready at once.
+///
+/// ```
+/// use rowstream::compress::{ChunkCompressor, ContentCoding, Level};
+///
+/// let mut gzip = ChunkCompressor::new(ContentCoding::Gzip, Level::Fastest).expect("gzip compresses");
+/// let block = gzip.compress(b"[1,2,3")?;
+/// assert!(!block.is_empty()); // flushed: decodable now
+/// let end = gzip.finish()?;   // the gzip trailer
+/// assert!(!end.is_empty());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct ChunkCompressor {
+    codec: Codec,
+}
+
+impl std::fmt::Debug for ChunkCompressor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let coding = match self.codec {
+            Codec::Gzip(_) => ContentCoding::Gzip,
+            Codec::Zstd(_) => ContentCoding::Zstd,
+            Codec::Brotli(_) => ContentCoding::Brotli,
+        };
+        f.debug_struct("ChunkCompressor")
+            .field("coding", &coding)
+            .finish()
+    }
+}
+
+impl ChunkCompressor {
+    /// A compressor for `coding` at `level`; `None` for [`ContentCoding::Identity`].
+    pub fn new(coding: ContentCoding, level: Level) -> Option<Self> {
+        let codec = match coding {
+            ContentCoding::Gzip => Codec::Gzip(GzipEncoder::with_quality(Vec::new(), level)),
+            ContentCoding::Zstd => Codec::Zstd(ZstdEncoder::with_quality(Vec::new(), level)),
+            ContentCoding::Brotli => {
+                Codec::Brotli(Box::new(BrotliEncoder::with_quality(Vec::new(), level)))
+            }
+            ContentCoding::Identity => return None,
+        };
+        Some(Self { codec })
+    }
+
+    /// Compresses `chunk` and flushes; returns the compressed block (possibly empty).
+    ///
+    /// # Errors
+    ///
+    /// The codec's error; none is expected while writing into memory.
+    pub fn compress(&mut self, chunk: &[u8]) -> std::io::Result<Bytes> {
+        match &mut self.codec {
+            Codec::Gzip(e) => write_flush(e, chunk),
+            Codec::Zstd(e) => write_flush(e, chunk),
+            Codec::Brotli(e) => write_flush(e.as_mut(), chunk),
         }
     }
 
-    /// Compresses `chunk` and flushes: the output decodes to everything written so far.
-    async fn chunk(&mut self, chunk: &[u8]) -> std::io::Result<Bytes> {
-        match self {
-            Self::Gzip(e) => {
-                e.write_all(chunk).await?;
-                e.flush().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
-            Self::Zstd(e) => {
-                e.write_all(chunk).await?;
-                e.flush().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
-            Self::Brotli(e) => {
-                e.write_all(chunk).await?;
-                e.flush().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
+    /// Ends the compressed stream (gzip trailer, zstd frame end, brotli last block).
+    ///
+    /// # Errors
+    ///
+    /// The codec's error; none is expected while writing into memory.
+    pub fn finish(&mut self) -> std::io::Result<Bytes> {
+        match &mut self.codec {
+            Codec::Gzip(e) => shutdown(e),
+            Codec::Zstd(e) => shutdown(e),
+            Codec::Brotli(e) => shutdown(e.as_mut()),
         }
     }
+}
 
-    /// Ends the compressed stream (trailer, checksum).
-    async fn finish(&mut self) -> std::io::Result<Bytes> {
-        match self {
-            Self::Gzip(e) => {
-                e.shutdown().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
-            Self::Zstd(e) => {
-                e.shutdown().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
-            Self::Brotli(e) => {
-                e.shutdown().await?;
-                Ok(Bytes::from(std::mem::take(e.get_mut())))
-            }
-        }
+/// The encoders' inner writer is a `Vec`, so every future below is ready on its first
+/// poll; `now_or_never` runs it to completion without an executor.
+fn write_flush<W>(encoder: &mut W, chunk: &[u8]) -> std::io::Result<Bytes>
+where
+    W: tokio::io::AsyncWrite + Unpin + InnerVec,
+{
+    let done = async {
+        encoder.write_all(chunk).await?;
+        encoder.flush().await
+    }
+    .now_or_never();
+    finish_io(done)?;
+    Ok(Bytes::from(std::mem::take(encoder.inner_vec())))
+}
+
+fn shutdown<W>(encoder: &mut W) -> std::io::Result<Bytes>
+where
+    W: tokio::io::AsyncWrite + Unpin + InnerVec,
+{
+    finish_io(encoder.shutdown().now_or_never())?;
+    Ok(Bytes::from(std::mem::take(encoder.inner_vec())))
+}
+
+fn finish_io(done: Option<std::io::Result<()>>) -> std::io::Result<()> {
+    done.unwrap_or_else(|| {
+        Err(std::io::Error::other(
+            "the compressor did not complete in memory",
+        ))
+    })
+}
+
+/// Access to the `Vec` an encoder writes into.
+trait InnerVec {
+    fn inner_vec(&mut self) -> &mut Vec<u8>;
+}
+
+impl InnerVec for GzipEncoder<Vec<u8>> {
+    fn inner_vec(&mut self) -> &mut Vec<u8> {
+        self.get_mut()
+    }
+}
+
+impl InnerVec for ZstdEncoder<Vec<u8>> {
+    fn inner_vec(&mut self) -> &mut Vec<u8> {
+        self.get_mut()
+    }
+}
+
+impl InnerVec for BrotliEncoder<Vec<u8>> {
+    fn inner_vec(&mut self) -> &mut Vec<u8> {
+        self.get_mut()
     }
 }
 
@@ -218,41 +292,50 @@ pub type Compressed<E> = Pin<Box<dyn Stream<Item = Result<Bytes, E>> + Send>>;
 /// coding's end (gzip trailer, zstd frame end) after the last.
 ///
 /// An error from `chunks` passes through as the last item, without the coding's end: a
-/// failed stream never decodes as complete. A compressor error (none is expected while
-/// writing into memory) ends the stream with that error converted into `E`.
-/// [`ContentCoding::Identity`] passes the chunks through unchanged.
+/// failed stream never decodes as complete, and `chunks` is not polled again. A
+/// compressor error (none is expected while writing into memory) ends the stream with
+/// that error converted into `E`. [`ContentCoding::Identity`] passes the chunks through
+/// unchanged.
 pub fn compress<S, E>(chunks: S, coding: ContentCoding, level: Level) -> Compressed<E>
 where
     S: Stream<Item = Result<Bytes, E>> + Send + 'static,
     E: From<CompressionError> + Send + 'static,
 {
-    let Some(mut codec) = Codec::new(coding, level) else {
+    let Some(compressor) = ChunkCompressor::new(coding, level) else {
         return Box::pin(chunks);
     };
-    Box::pin(async_stream::stream! {
-        let mut chunks = std::pin::pin!(chunks);
-        while let Some(chunk) = chunks.next().await {
-            match chunk {
-                Ok(chunk) => match codec.chunk(&chunk).await {
-                    Ok(out) if out.is_empty() => {}
-                    Ok(out) => yield Ok(out),
-                    Err(err) => {
-                        yield Err(E::from(CompressionError(err.into())));
-                        return;
+    let state = (Box::pin(chunks), Some(compressor));
+    Box::pin(futures_util::stream::unfold(
+        state,
+        |(mut chunks, mut compressor)| async move {
+            loop {
+                let codec = compressor.as_mut()?;
+                match chunks.next().await {
+                    Some(Ok(chunk)) => match codec.compress(&chunk) {
+                        Ok(out) if out.is_empty() => continue,
+                        Ok(out) => return Some((Ok(out), (chunks, compressor))),
+                        Err(err) => {
+                            return Some((
+                                Err(E::from(CompressionError(err.into()))),
+                                (chunks, None),
+                            ));
+                        }
+                    },
+                    Some(Err(err)) => return Some((Err(err), (chunks, None))),
+                    None => {
+                        let end = codec.finish();
+                        return match end {
+                            Ok(out) if out.is_empty() => None,
+                            Ok(out) => Some((Ok(out), (chunks, None))),
+                            Err(err) => {
+                                Some((Err(E::from(CompressionError(err.into()))), (chunks, None)))
+                            }
+                        };
                     }
-                },
-                Err(err) => {
-                    yield Err(err);
-                    return;
                 }
             }
-        }
-        match codec.finish().await {
-            Ok(out) if out.is_empty() => {}
-            Ok(out) => yield Ok(out),
-            Err(err) => yield Err(E::from(CompressionError(err.into()))),
-        }
-    })
+        },
+    ))
 }
 
 /// The compressor failed.
