@@ -13,6 +13,7 @@ use futures_util::TryStreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+use crate::observe::{Outcome, StreamObserver, StreamSummary};
 use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 use crate::rate::RateLimiter;
 use crate::{
@@ -55,6 +56,7 @@ pub struct Streamer {
     config: ValidConfig,
     limits: Limits,
     pool: Arc<dyn BufferPool>,
+    observer: Option<Arc<dyn StreamObserver>>,
 }
 
 impl Default for Streamer {
@@ -64,6 +66,7 @@ impl Default for Streamer {
             config: ValidConfig::default(),
             limits: Limits::default(),
             pool: default_pool(),
+            observer: None,
         }
     }
 }
@@ -86,6 +89,7 @@ impl Streamer {
             config,
             limits: Limits::default(),
             pool,
+            observer: None,
         })
     }
 
@@ -94,6 +98,14 @@ impl Streamer {
     #[must_use]
     pub fn with_limits(mut self, limits: Limits) -> Self {
         self.limits = limits;
+        self
+    }
+
+    /// Observes every stream of this streamer with `observer` (see [`StreamObserver`]);
+    /// add per-stream observers with [`ChunkStream::with_observer`].
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn StreamObserver>) -> Self {
+        self.observer = Some(observer);
         self
     }
 
@@ -153,6 +165,10 @@ impl Streamer {
             task: Some(task),
             content_type,
             completed_items: None,
+            observed: self
+                .observer
+                .clone()
+                .map(|observer| Observed::new(observer, started)),
         }
     }
 
@@ -268,7 +284,8 @@ impl Streamer {
 /// [`into_response`](crate::axum::into_response), or write it anywhere else.
 #[derive(Debug)]
 pub struct ChunkStream {
-    rx: mpsc::Receiver<Bytes>,
+    rx: mpsc::Receiver<Chunk>,
+    observed: Option<Observed>,
     task: Option<JoinHandle<Result<u64, StreamError>>>,
     content_type: String,
     completed_items: Option<u64>,
@@ -286,6 +303,81 @@ impl ChunkStream {
     pub fn completed_items(&self) -> Option<u64> {
         self.completed_items
     }
+
+    /// Adds `observer` to this stream's observers (after the streamer's own, if any).
+    /// Its hooks see every chunk taken from now on; attach it before reading.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn StreamObserver>) -> Self {
+        self.observed = Some(match self.observed.take() {
+            None => Observed::new(observer, tokio::time::Instant::now()),
+            Some(mut observed) => {
+                observed.observer = Arc::new((observed.observer, observer));
+                observed
+            }
+        });
+        self
+    }
+}
+
+/// The observation of one stream: its observer and running totals.
+struct Observed {
+    observer: Arc<dyn StreamObserver>,
+    started: tokio::time::Instant,
+    first_byte: Option<std::time::Duration>,
+    items: u64,
+    bytes: u64,
+    chunks: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed")
+            .field("items", &self.items)
+            .field("bytes", &self.bytes)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Observed {
+    fn new(observer: Arc<dyn StreamObserver>, started: tokio::time::Instant) -> Self {
+        Self {
+            observer,
+            started,
+            first_byte: None,
+            items: 0,
+            bytes: 0,
+            chunks: 0,
+            done: false,
+        }
+    }
+
+    fn chunk(&mut self, chunk: &Chunk) {
+        if self.first_byte.is_none() {
+            let ttfb = self.started.elapsed();
+            self.first_byte = Some(ttfb);
+            self.observer.on_first_byte(ttfb);
+        }
+        self.items += chunk.items;
+        self.bytes += chunk.bytes.len() as u64;
+        self.chunks += 1;
+        self.observer.on_chunk(chunk.bytes.len(), chunk.items);
+    }
+
+    fn end(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.observer.on_complete(&StreamSummary {
+            outcome,
+            items: self.items,
+            bytes: self.bytes,
+            chunks: self.chunks,
+            duration: self.started.elapsed(),
+            time_to_first_byte: self.first_byte,
+        });
+    }
 }
 
 impl Stream for ChunkStream {
@@ -293,7 +385,10 @@ impl Stream for ChunkStream {
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         if let Some(chunk) = ready!(self.rx.poll_recv(cx)) {
-            return Poll::Ready(Some(Ok(chunk)));
+            if let Some(observed) = &mut self.observed {
+                observed.chunk(&chunk);
+            }
+            return Poll::Ready(Some(Ok(chunk.bytes)));
         }
         // Every chunk was received; the task has finished or is finishing.
         let Some(task) = self.task.as_mut() else {
@@ -301,7 +396,7 @@ impl Stream for ChunkStream {
         };
         let joined = ready!(Pin::new(task).poll(cx));
         self.task = None;
-        Poll::Ready(match joined {
+        let ended = match joined {
             Ok(Ok(items)) => {
                 self.completed_items = Some(items);
                 None
@@ -313,12 +408,26 @@ impl Stream for ChunkStream {
                 Some(panic_message(join.into_panic()).into()),
             ))),
             Err(_) => Some(Err(StreamError::new(StreamErrorKind::Cancelled, 0, None))),
-        })
+        };
+        if let Some(observed) = &mut self.observed {
+            match &ended {
+                None => observed.end(Outcome::Completed),
+                Some(Err(err)) => {
+                    observed.observer.on_error(err);
+                    observed.end(Outcome::of_error(err.kind()));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        Poll::Ready(ended)
     }
 }
 
 impl Drop for ChunkStream {
     fn drop(&mut self) {
+        if let Some(observed) = &mut self.observed {
+            observed.end(Outcome::ClientGone);
+        }
         if let Some(task) = &self.task {
             task.abort();
         }
@@ -360,7 +469,16 @@ struct Pipeline<X, Enc> {
     limits: Limits,
     byte_rate: Option<RateLimiter>,
     items: u64,
+    /// Items in chunks already handed to the consumer.
+    items_sent: u64,
     chunks: u64,
+}
+
+/// A chunk on its way to the consumer, with how many complete items it holds.
+#[derive(Debug)]
+struct Chunk {
+    bytes: Bytes,
+    items: u64,
 }
 
 impl<X, Enc: Encoder> Pipeline<X, Enc> {
@@ -451,9 +569,10 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
     }
 
     /// Sends the current buffer as a chunk; `Ok(false)` when the client is gone.
-    async fn send(&mut self, tx: &mpsc::Sender<Bytes>) -> Result<bool, StreamError> {
+    async fn send(&mut self, tx: &mpsc::Sender<Chunk>) -> Result<bool, StreamError> {
         let chunk = self.ring.take_chunk();
-        self.deliver(chunk, tx).await
+        let items = self.items - self.items_sent;
+        self.deliver(chunk, items, tx).await
     }
 
     /// Sends the first `mark` bytes of the current buffer as one chunk and the rest as
@@ -461,10 +580,12 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
     async fn send_split(
         &mut self,
         mark: usize,
-        tx: &mpsc::Sender<Bytes>,
+        tx: &mpsc::Sender<Chunk>,
     ) -> Result<bool, StreamError> {
         let before = self.ring.current().split_to(mark).freeze();
-        if !self.deliver(before, tx).await? {
+        // Everything but the item just encoded, which stays for the next chunk.
+        let items = self.items - self.items_sent - 1;
+        if !self.deliver(before, items, tx).await? {
             return Ok(false);
         }
         self.send(tx).await
@@ -473,13 +594,16 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
     /// Hands one chunk to the consumer, at the byte rate and within the write timeout.
     async fn deliver(
         &mut self,
-        chunk: Bytes,
-        tx: &mpsc::Sender<Bytes>,
+        bytes: Bytes,
+        items: u64,
+        tx: &mpsc::Sender<Chunk>,
     ) -> Result<bool, StreamError> {
         if let Some(rate) = &self.byte_rate {
-            rate.acquire(chunk.len()).await;
+            rate.acquire(bytes.len()).await;
         }
         self.chunks += 1;
+        self.items_sent += items;
+        let chunk = Chunk { bytes, items };
         match self.limits.write_timeout {
             None => Ok(tx.send(chunk).await.is_ok()),
             Some(timeout) => match tokio::time::timeout(timeout, tx.send(chunk)).await {
@@ -507,7 +631,7 @@ async fn produce<S, T, E, X, Enc>(
     encoder: Enc,
     settings: Settings,
     ring: Ring,
-    tx: mpsc::Sender<Bytes>,
+    tx: mpsc::Sender<Chunk>,
 ) -> Result<u64, StreamError>
 where
     S: Stream<Item = Result<T, E>> + Send,
@@ -530,6 +654,7 @@ where
         limits,
         byte_rate: limits.bytes_per_second.map(RateLimiter::new),
         items: 0,
+        items_sent: 0,
         chunks: 0,
     };
     let item_rate = limits.items_per_second.map(RateLimiter::new);
@@ -589,7 +714,7 @@ async fn pump<S, T, E, X, Enc>(
     flush: &mut Pin<&mut tokio::time::Sleep>,
     flush_interval: std::time::Duration,
     item_rate: Option<&RateLimiter>,
-    tx: &mpsc::Sender<Bytes>,
+    tx: &mpsc::Sender<Chunk>,
 ) -> Result<(), StreamError>
 where
     S: Stream<Item = Result<T, E>> + Send,
