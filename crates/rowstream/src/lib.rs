@@ -137,6 +137,8 @@ mod transform;
 pub mod axum;
 #[cfg(feature = "compression")]
 pub mod compress;
+#[cfg(feature = "metrics")]
+pub mod metrics;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
 

@@ -36,6 +36,10 @@ use crate::{StreamError, StreamErrorKind};
 /// }
 /// ```
 pub trait StreamObserver: Send + Sync + std::fmt::Debug + 'static {
+    /// The stream started (or, for an observer attached to a running stream, the
+    /// observation started). Called exactly once, before any other hook.
+    fn on_start(&self) {}
+
     /// The first chunk was taken, `time_to_first_byte` after the stream started.
     fn on_first_byte(&self, time_to_first_byte: Duration) {
         let _ = time_to_first_byte;
@@ -117,6 +121,9 @@ pub struct StreamSummary {
 }
 
 impl<O: StreamObserver + ?Sized> StreamObserver for Arc<O> {
+    fn on_start(&self) {
+        (**self).on_start();
+    }
     fn on_first_byte(&self, ttfb: Duration) {
         (**self).on_first_byte(ttfb);
     }
@@ -132,6 +139,10 @@ impl<O: StreamObserver + ?Sized> StreamObserver for Arc<O> {
 }
 
 impl<A: StreamObserver, B: StreamObserver> StreamObserver for (A, B) {
+    fn on_start(&self) {
+        self.0.on_start();
+        self.1.on_start();
+    }
     fn on_first_byte(&self, ttfb: Duration) {
         self.0.on_first_byte(ttfb);
         self.1.on_first_byte(ttfb);
@@ -151,6 +162,9 @@ impl<A: StreamObserver, B: StreamObserver> StreamObserver for (A, B) {
 }
 
 impl StreamObserver for Vec<Arc<dyn StreamObserver>> {
+    fn on_start(&self) {
+        self.iter().for_each(|o| o.on_start());
+    }
     fn on_first_byte(&self, ttfb: Duration) {
         self.iter().for_each(|o| o.on_first_byte(ttfb));
     }

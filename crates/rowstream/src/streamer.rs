@@ -311,6 +311,7 @@ impl ChunkStream {
         self.observed = Some(match self.observed.take() {
             None => Observed::new(observer, tokio::time::Instant::now()),
             Some(mut observed) => {
+                observer.on_start();
                 observed.observer = Arc::new((observed.observer, observer));
                 observed
             }
@@ -342,6 +343,7 @@ impl std::fmt::Debug for Observed {
 
 impl Observed {
     fn new(observer: Arc<dyn StreamObserver>, started: tokio::time::Instant) -> Self {
+        observer.on_start();
         Self {
             observer,
             started,
