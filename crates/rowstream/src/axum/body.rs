@@ -1,6 +1,7 @@
 //! The response body of a streamed export: the chunks, then — when the client asked for
 //! them — trailers with the outcome and the row count.
 
+use std::collections::VecDeque;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
@@ -22,7 +23,8 @@ pub const TRAILER_ERROR: &str = "rowstream-error";
 /// sends only declared fields).
 pub(super) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows, rowstream-error";
 
-/// Chunks of a [`ChunkStream`] as an `http_body::Body`, with an optional trailers frame.
+/// Chunks of a [`ChunkStream`] as an `http_body::Body`, compressed if asked, with an
+/// optional trailers frame.
 ///
 /// hyper buffers body chunks while the body is ready and flushes when it is not; an error
 /// from the body drops the connection together with whatever is still buffered, head
@@ -33,31 +35,98 @@ pub(super) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows,
 ///
 /// With trailers, the body ends with a trailers frame instead — `complete` or `error`
 /// — and the transfer is completed at the HTTP level: the trailer is the client's signal.
+///
+/// With a compressor, every chunk leaves as one flushed compressed block, and the
+/// compressed stream is finished (gzip trailer, zstd frame end) only when the stream
+/// completes: a failed export never decodes as complete.
 #[derive(Debug)]
 pub(super) struct StreamBody {
-    first: Option<Bytes>,
+    /// Chunks already taken from the stream before the response was built.
+    lead: VecDeque<Bytes>,
     chunks: ChunkStream,
     trailers: bool,
+    compressor: Option<Compressor>,
     state: State,
 }
+
+#[cfg(feature = "compression")]
+type Compressor = crate::compress::ChunkCompressor;
+/// Without the `compression` feature there is no compressor.
+#[cfg(not(feature = "compression"))]
+#[derive(Debug)]
+pub(super) enum Compressor {}
 
 #[derive(Debug)]
 enum State {
     Streaming,
-    /// An error to hand to hyper on the next poll, after it flushed.
+    /// The stream completed: finish the compressor, then trailers or the end.
+    Finishing,
+    /// Trailers (if any), then the end.
+    Finished,
+    /// An error to hand over: to hyper on the next poll, after it flushed (no trailers),
+    /// or as the error trailers.
+    Failed(StreamError),
+    /// An error for hyper, now.
     Error(StreamError),
     Done,
 }
 
 impl StreamBody {
+    #[cfg(test)]
     pub(super) fn new(first: Bytes, chunks: ChunkStream, trailers: bool) -> Self {
+        Self::with_lead(VecDeque::from([first]), chunks, trailers, None, None)
+    }
+
+    /// A body that first sends `lead` (chunks taken already), then the rest of `chunks`;
+    /// `ended` is `Some(Ok(()))` if the stream already completed, `Some(Err(_))` if it
+    /// already failed.
+    pub(super) fn with_lead(
+        lead: VecDeque<Bytes>,
+        chunks: ChunkStream,
+        trailers: bool,
+        compressor: Option<Compressor>,
+        ended: Option<Result<(), StreamError>>,
+    ) -> Self {
+        let state = match ended {
+            None => State::Streaming,
+            Some(Ok(())) => State::Finishing,
+            Some(Err(err)) => State::Failed(err),
+        };
         Self {
-            first: Some(first),
+            lead,
             chunks,
             trailers,
-            state: State::Streaming,
+            compressor,
+            state,
         }
     }
+
+    /// The bytes to send for `chunk`: compressed and flushed, or as they are.
+    fn encode(&mut self, chunk: Bytes) -> Result<Bytes, StreamError> {
+        match &mut self.compressor {
+            None => Ok(chunk),
+            #[cfg(feature = "compression")]
+            Some(compressor) => compressor.compress(&chunk).map_err(compression_failed),
+            #[cfg(not(feature = "compression"))]
+            Some(never) => match *never {},
+        }
+    }
+
+    /// The compressed stream's end, if compressing.
+    fn finish(&mut self) -> Result<Bytes, StreamError> {
+        match &mut self.compressor {
+            None => Ok(Bytes::new()),
+            #[cfg(feature = "compression")]
+            Some(compressor) => compressor.finish().map_err(compression_failed),
+            #[cfg(not(feature = "compression"))]
+            Some(never) => match *never {},
+        }
+    }
+}
+
+#[cfg(feature = "compression")]
+fn compression_failed(err: std::io::Error) -> StreamError {
+    StreamError::new(crate::StreamErrorKind::Encode, 0, Some(Box::new(err)))
 }
 
 impl Body for StreamBody {
@@ -69,42 +138,60 @@ impl Body for StreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, StreamError>>> {
         let this = self.get_mut();
-        if let Some(first) = this.first.take() {
-            if !first.is_empty() {
-                return Poll::Ready(Some(Ok(Frame::data(first))));
+        loop {
+            if let Some(chunk) = this.lead.pop_front() {
+                match this.encode(chunk) {
+                    Ok(data) if data.is_empty() => continue,
+                    Ok(data) => return Poll::Ready(Some(Ok(Frame::data(data)))),
+                    Err(err) => {
+                        this.lead.clear();
+                        this.state = State::Failed(err);
+                        continue;
+                    }
+                }
             }
-        }
-        match std::mem::replace(&mut this.state, State::Done) {
-            State::Done => Poll::Ready(None),
-            State::Error(err) => Poll::Ready(Some(Err(err))),
-            State::Streaming => match this.chunks.poll_next_unpin(cx) {
-                Poll::Pending => {
-                    this.state = State::Streaming;
-                    Poll::Pending
+            match std::mem::replace(&mut this.state, State::Done) {
+                State::Done => return Poll::Ready(None),
+                State::Error(err) => return Poll::Ready(Some(Err(err))),
+                State::Failed(err) if this.trailers => {
+                    return Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))));
                 }
-                Poll::Ready(Some(Ok(chunk))) => {
-                    this.state = State::Streaming;
-                    Poll::Ready(Some(Ok(Frame::data(chunk))))
-                }
-                Poll::Ready(Some(Err(err))) if this.trailers => {
-                    Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))))
-                }
-                Poll::Ready(Some(Err(err))) => {
+                State::Failed(err) => {
                     this.state = State::Error(err);
                     cx.waker().wake_by_ref();
-                    Poll::Pending
+                    return Poll::Pending;
                 }
-                Poll::Ready(None) if this.trailers => {
+                State::Finishing => {
+                    this.state = State::Finished;
+                    match this.finish() {
+                        Ok(end) if end.is_empty() => continue,
+                        Ok(end) => return Poll::Ready(Some(Ok(Frame::data(end)))),
+                        Err(err) => this.state = State::Failed(err),
+                    }
+                }
+                State::Finished if this.trailers => {
                     let rows = this.chunks.completed_items().unwrap_or(0);
-                    Poll::Ready(Some(Ok(Frame::trailers(complete_trailers(rows)))))
+                    return Poll::Ready(Some(Ok(Frame::trailers(complete_trailers(rows)))));
                 }
-                Poll::Ready(None) => Poll::Ready(None),
-            },
+                State::Finished => return Poll::Ready(None),
+                State::Streaming => match this.chunks.poll_next_unpin(cx) {
+                    Poll::Pending => {
+                        this.state = State::Streaming;
+                        return Poll::Pending;
+                    }
+                    Poll::Ready(Some(Ok(chunk))) => {
+                        this.state = State::Streaming;
+                        this.lead.push_back(chunk);
+                    }
+                    Poll::Ready(Some(Err(err))) => this.state = State::Failed(err),
+                    Poll::Ready(None) => this.state = State::Finishing,
+                },
+            }
         }
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && matches!(self.state, State::Done)
+        self.lead.is_empty() && matches!(self.state, State::Done)
     }
 
     fn size_hint(&self) -> SizeHint {

@@ -39,6 +39,7 @@
 //! ```
 
 mod body;
+mod listener;
 mod negotiate;
 mod problem;
 
@@ -52,6 +53,9 @@ use crate::{BoxError, ChunkStream, Identity, JsonArray, Streamer};
 use body::{StreamBody, TRAILER_DECLARATION};
 
 pub use body::{TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
+pub use listener::WriteTimeoutListener;
+#[cfg(feature = "compression")]
+pub use negotiate::negotiate_encoding;
 pub use negotiate::{Negotiated, wants_trailers};
 pub use problem::{PROBLEM_JSON, Problem};
 
@@ -93,11 +97,17 @@ pub async fn into_response(chunks: ChunkStream) -> Response {
 ///     StreamResponse::for_request(&headers).respond(chunks).await
 /// }
 /// ```
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default)]
 #[must_use]
 pub struct StreamResponse {
     trailers: bool,
+    #[cfg(feature = "compression")]
+    compression: Option<(crate::compress::ContentCoding, crate::compress::Level)>,
 }
+
+/// Responses whose whole body fits in fewer bytes than this (1 KiB) are not compressed:
+/// the coding's framing would outweigh the saving.
+pub const MIN_COMPRESSED_BODY: usize = 1024;
 
 impl StreamResponse {
     /// A response without trailers.
@@ -107,8 +117,31 @@ impl StreamResponse {
 
     /// A response with trailers when the request's `TE` header lists `trailers`
     /// ([`wants_trailers`]).
+    ///
+    /// With the `compression` feature it also negotiates a content coding from
+    /// `Accept-Encoding` ([`ContentCoding::negotiate`](crate::compress::ContentCoding::negotiate))
+    /// at [`DEFAULT_LEVEL`](crate::compress::DEFAULT_LEVEL).
     pub fn for_request(headers: &http::HeaderMap) -> Self {
-        Self::new().trailers(wants_trailers(headers))
+        let response = Self::new().trailers(wants_trailers(headers));
+        #[cfg(feature = "compression")]
+        let response =
+            response.compression(negotiate_encoding(headers), crate::compress::DEFAULT_LEVEL);
+        response
+    }
+
+    /// Compresses the body with `coding` at `level`, flushed at every chunk
+    /// (`Content-Encoding` and `Vary: Accept-Encoding` set), unless the whole body is
+    /// smaller than [`MIN_COMPRESSED_BODY`]. [`ContentCoding::Identity`](crate::compress::ContentCoding::Identity)
+    /// turns compression off. Default: off.
+    #[cfg(feature = "compression")]
+    pub fn compression(
+        mut self,
+        coding: crate::compress::ContentCoding,
+        level: crate::compress::Level,
+    ) -> Self {
+        self.compression =
+            (coding != crate::compress::ContentCoding::Identity).then_some((coding, level));
+        self
     }
 
     /// Ends the body with the trailers [`TRAILER_OUTCOME`], [`TRAILER_ROWS`] and, on
@@ -134,15 +167,67 @@ impl StreamResponse {
             Some(Err(err)) => return Problem::for_stream_error(&err).into_response(),
             None => bytes::Bytes::new(),
         };
+        let mut lead = std::collections::VecDeque::from([first]);
+        #[allow(unused_mut)]
+        let mut ended: Option<Result<(), crate::StreamError>> = None;
+        #[cfg(feature = "compression")]
+        let compression = match self.compression {
+            // A small start: look at up to two more chunks (each comes within
+            // flush_interval) to tell a tiny body, not worth compressing, from the start
+            // of a large one.
+            Some(compression) if lead[0].len() < MIN_COMPRESSED_BODY => {
+                let mut total = lead[0].len();
+                for _ in 0..2 {
+                    if total >= MIN_COMPRESSED_BODY || ended.is_some() {
+                        break;
+                    }
+                    match chunks.next().await {
+                        None => ended = Some(Ok(())),
+                        Some(Ok(chunk)) => {
+                            total += chunk.len();
+                            lead.push_back(chunk);
+                        }
+                        Some(Err(err)) => ended = Some(Err(err)),
+                    }
+                }
+                (ended.is_none() || total >= MIN_COMPRESSED_BODY).then_some(compression)
+            }
+            other => other,
+        };
+        #[cfg(feature = "compression")]
+        let compressor = compression
+            .and_then(|(coding, level)| crate::compress::ChunkCompressor::new(coding, level));
+        #[cfg(not(feature = "compression"))]
+        let compressor = None;
         let content_type = HeaderValue::from_str(chunks.content_type())
             .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-        let body = Body::new(StreamBody::new(first, chunks, self.trailers));
+        let body = Body::new(StreamBody::with_lead(
+            lead,
+            chunks,
+            self.trailers,
+            compressor,
+            ended,
+        ));
         let mut response = Response::new(body);
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
+        #[cfg(feature = "compression")]
+        if let Some((coding, _)) = compression {
+            headers.insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.as_str()),
+            );
+        }
+        #[cfg(feature = "compression")]
+        if self.compression.is_some() {
+            headers.insert(
+                header::VARY,
+                HeaderValue::from_static("Accept, Accept-Encoding"),
+            );
+        }
         if self.trailers {
             headers.insert(
                 header::TRAILER,

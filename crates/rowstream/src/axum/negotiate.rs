@@ -39,6 +39,8 @@ use crate::{
 pub struct Negotiated {
     format: Format,
     trailers: bool,
+    #[cfg(feature = "compression")]
+    coding: crate::compress::ContentCoding,
 }
 
 impl Negotiated {
@@ -60,6 +62,8 @@ impl Negotiated {
         Ok(Self {
             format,
             trailers: wants_trailers(headers),
+            #[cfg(feature = "compression")]
+            coding: negotiate_encoding(headers),
         })
     }
 
@@ -80,9 +84,20 @@ impl Negotiated {
         AnyEncoder::new(self.format).unwrap_or_else(|_| AnyEncoder::from(JsonArray::new()))
     }
 
-    /// A [`StreamResponse`] that sends trailers if the client asked for them.
+    /// The content coding negotiated from `Accept-Encoding` (feature `compression`).
+    #[cfg(feature = "compression")]
+    pub fn coding(&self) -> crate::compress::ContentCoding {
+        self.coding
+    }
+
+    /// A [`StreamResponse`] that sends trailers if the client asked for them and, with
+    /// the `compression` feature, compresses with the negotiated coding at
+    /// [`DEFAULT_LEVEL`](crate::compress::DEFAULT_LEVEL).
     pub fn stream_response(&self) -> StreamResponse {
-        StreamResponse::new().trailers(self.trailers)
+        let response = StreamResponse::new().trailers(self.trailers);
+        #[cfg(feature = "compression")]
+        let response = response.compression(self.coding, crate::compress::DEFAULT_LEVEL);
+        response
     }
 
     /// Streams `fetcher` in the chosen format with the default [`Streamer`] and encoder
@@ -126,6 +141,18 @@ impl IntoResponse for NotAcceptable {
             .insert(header::VARY, HeaderValue::from_static("Accept"));
         response
     }
+}
+
+/// The content coding for a request: [`ContentCoding::negotiate`](crate::compress::ContentCoding::negotiate)
+/// over every `Accept-Encoding` line, among all codings this crate has.
+#[cfg(feature = "compression")]
+pub fn negotiate_encoding(headers: &HeaderMap) -> crate::compress::ContentCoding {
+    let lines: Vec<&str> = headers
+        .get_all(header::ACCEPT_ENCODING)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .collect();
+    crate::compress::ContentCoding::negotiate(&lines.join(","), crate::compress::ContentCoding::ALL)
 }
 
 /// Whether `TE` (every line) lists `trailers` (RFC 9110 §10.1.4).
