@@ -167,6 +167,7 @@ impl StreamResponse {
             Some(Err(err)) => return Problem::for_stream_error(&err).into_response(),
             None => bytes::Bytes::new(),
         };
+        #[allow(unused_mut)]
         let mut lead = std::collections::VecDeque::from([first]);
         #[allow(unused_mut)]
         let mut ended: Option<Result<(), crate::StreamError>> = None;
