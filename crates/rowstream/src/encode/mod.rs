@@ -145,7 +145,8 @@ pub trait Encoder: Send + 'static {
 ///
 /// Strings are escaped as RFC 8259 requires (quotes, backslash, control characters);
 /// non-ASCII text, including characters outside the BMP, is written as UTF-8. Floats that
-/// are NaN or infinite are written as `null`, the policy of every JSON encoder here.
+/// are NaN or infinite are written as `null`, as the default [`ValuePolicy`] asks; wrap
+/// `value` in [`WithPolicy`] for another policy.
 ///
 /// # Errors
 ///
