@@ -546,6 +546,25 @@ mod tests {
         );
     }
 
+    proptest::proptest! {
+        #[test]
+        fn never_panics_and_picks_only_offered(
+            accept in "[ -~]{0,80}",
+            tokens in proptest::collection::vec(
+                "(\\*|text|application|[a-z]{1,4})/(\\*|csv|json|x-ndjson|json-seq|vnd\\.msgpack|[a-z]{1,4})(;(q|charset|header)=(0(\\.[0-9]{0,4})?|1|utf-8|present|\"[ -~]{0,5}))?",
+                0..6,
+            ),
+            format in proptest::option::of("[ -~]{0,12}"),
+        ) {
+            let offered = [Format::Csv, Format::Json];
+            for header in [accept, tokens.join(", ")] {
+                if let Ok(chosen) = negotiate_among(Some(&header), format.as_deref(), &offered) {
+                    proptest::prop_assert!(offered.contains(&chosen));
+                }
+            }
+        }
+    }
+
     #[test]
     fn q_values() {
         assert_eq!(parse_q("1"), Some(1000));

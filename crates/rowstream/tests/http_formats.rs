@@ -320,3 +320,40 @@ async fn early_failure_is_problem_json_even_with_trailers() {
     );
     assert!(!text.contains("rowstream-outcome"), "{text}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn head_answers_the_headers_without_running_the_query() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let ran = Arc::new(AtomicBool::new(false));
+    let ran_in_get = ran.clone();
+    let app = Router::new().route(
+        "/",
+        get(move |n: Negotiated| {
+            ran_in_get.store(true, Ordering::SeqCst);
+            export(n, None)
+        })
+        .head(|n: Negotiated| async move { n.head() }),
+    );
+    let addr = serve(app).await;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    tcp.write_all(
+        b"HEAD /?format=csv HTTP/1.1\r\nHost: x\r\nTE: trailers\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    tcp.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8(raw).unwrap().to_ascii_lowercase();
+    assert!(text.starts_with("http/1.1 200"), "{text}");
+    assert!(
+        text.contains("content-type: text/csv; charset=utf-8; header=present"),
+        "{text}"
+    );
+    assert!(text.contains("vary: accept"), "{text}");
+    // hyper never frames a HEAD response as chunked, so it leaves `Trailer` out too.
+    assert!(!text.contains("content-length"), "{text}");
+    assert!(text.ends_with("\r\n\r\n"), "no body: {text}");
+    assert!(!ran.load(Ordering::SeqCst), "HEAD must not run the export");
+}

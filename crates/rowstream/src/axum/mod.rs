@@ -200,8 +200,7 @@ impl StreamResponse {
             .and_then(|(coding, level)| crate::compress::ChunkCompressor::new(coding, level));
         #[cfg(not(feature = "compression"))]
         let compressor = None;
-        let content_type = HeaderValue::from_str(chunks.content_type())
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
+        let content_type = chunks.content_type().to_owned();
         let body = Body::new(StreamBody::with_lead(
             lead,
             chunks,
@@ -209,19 +208,46 @@ impl StreamResponse {
             compressor,
             ended,
         ));
-        let mut response = Response::new(body);
+        #[allow(unused_mut)]
+        let mut response = self.with_headers(Response::new(body), &content_type);
+        #[cfg(feature = "compression")]
+        if let Some((coding, _)) = compression {
+            response.headers_mut().insert(
+                header::CONTENT_ENCODING,
+                HeaderValue::from_static(coding.as_str()),
+            );
+        }
+        response
+    }
+
+    /// The answer to a `HEAD` request (RFC 9110 §9.3.2): `200 OK` with the headers
+    /// [`respond`](Self::respond) sends for a response of `content_type` (e.g. an
+    /// encoder's [`content_type`](crate::Encoder::content_type) or
+    /// [`Format::media_type`](crate::Format::media_type)), an empty body, and no query run.
+    ///
+    /// ```
+    /// use rowstream::axum::StreamResponse;
+    ///
+    /// let response = StreamResponse::new().head("application/x-ndjson");
+    /// assert_eq!(response.status(), 200);
+    /// assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    /// assert_eq!(response.headers()["vary"], "Accept");
+    /// ```
+    pub fn head(self, content_type: &str) -> Response {
+        // A body of unknown length, as the GET's: hyper then announces the same framing
+        // (chunked) instead of `content-length: 0`, and sends no body for a HEAD.
+        let empty = futures_util::stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>();
+        self.with_headers(Response::new(Body::from_stream(empty)), content_type)
+    }
+
+    fn with_headers(self, mut response: Response, content_type: &str) -> Response {
+        let content_type = HeaderValue::from_str(content_type)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
         let headers = response.headers_mut();
         headers.insert(header::CONTENT_TYPE, content_type);
         headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        #[cfg(feature = "compression")]
-        if let Some((coding, _)) = compression {
-            headers.insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static(coding.as_str()),
-            );
-        }
         #[cfg(feature = "compression")]
         if self.compression.is_some() {
             headers.insert(

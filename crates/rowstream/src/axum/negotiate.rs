@@ -100,6 +100,13 @@ impl Negotiated {
         response
     }
 
+    /// The answer to a `HEAD` request in the chosen format: the headers of the `GET`
+    /// response, no body, no query run ([`StreamResponse::head`]).
+    pub fn head(&self) -> Response {
+        use crate::Encoder as _;
+        self.stream_response().head(self.encoder().content_type())
+    }
+
     /// Streams `fetcher` in the chosen format with the default [`Streamer`] and encoder
     /// options, trailers if asked for; see [`StreamResponse::respond`].
     ///

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, ValuePolicy, write_json, write_json_with};
+use super::{Encoder, Scratch, ValuePolicy, write_json, write_json_with};
 use crate::EncodeError;
 
 /// Encodes a stream as one JSON object (RFC 8259) that holds the items as an array next to
@@ -53,6 +53,7 @@ pub struct JsonEnvelope<M> {
     count_key: Option<Cow<'static, str>>,
     policy: ValuePolicy,
     separator_due: bool,
+    scratch: Scratch,
 }
 
 impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
@@ -66,6 +67,7 @@ impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
             count_key: None,
             policy: ValuePolicy::default(),
             separator_due: false,
+            scratch: Scratch::default(),
         }
     }
 
@@ -115,7 +117,7 @@ impl<M: Serialize + Send + 'static> Encoder for JsonEnvelope<M> {
         out.put_u8(b'{');
         write_json(&*self.meta_key, out)?;
         out.put_u8(b':');
-        write_json_with(&self.meta, self.policy, out)?;
+        write_json_with(&self.meta, self.policy, &mut self.scratch, out)?;
         out.put_u8(b',');
         write_json(&*self.data_key, out)?;
         out.put_slice(b":[");
@@ -131,7 +133,7 @@ impl<M: Serialize + Send + 'static> Encoder for JsonEnvelope<M> {
         if self.separator_due {
             out.put_u8(b',');
         }
-        write_json_with(item, self.policy, out)?;
+        write_json_with(item, self.policy, &mut self.scratch, out)?;
         self.separator_due = true;
         Ok(())
     }

@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, ValuePolicy, write_json_with};
+use super::{Encoder, Scratch, ValuePolicy, write_json_with};
 use crate::EncodeError;
 
 /// Encodes a stream as one JSON array (RFC 8259), `application/json`.
@@ -32,6 +32,7 @@ use crate::EncodeError;
 pub struct JsonArray {
     policy: ValuePolicy,
     separator_due: bool,
+    scratch: Scratch,
 }
 
 impl JsonArray {
@@ -70,7 +71,7 @@ impl Encoder for JsonArray {
         if self.separator_due {
             out.put_u8(b',');
         }
-        write_json_with(item, self.policy, out)?;
+        write_json_with(item, self.policy, &mut self.scratch, out)?;
         self.separator_due = true;
         Ok(())
     }

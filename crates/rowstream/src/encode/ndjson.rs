@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, ValuePolicy, terminal, write_json_with};
+use super::{Encoder, Scratch, ValuePolicy, terminal, write_json_with};
 use crate::{EncodeError, StreamError};
 
 /// Encodes a stream as newline-delimited JSON (NDJSON, also known as JSON Lines),
@@ -43,6 +43,7 @@ use crate::{EncodeError, StreamError};
 pub struct Ndjson {
     policy: ValuePolicy,
     completion_record: bool,
+    scratch: Scratch,
 }
 
 impl Ndjson {
@@ -79,7 +80,7 @@ impl Encoder for Ndjson {
         item: &T,
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        write_json_with(item, self.policy, out)?;
+        write_json_with(item, self.policy, &mut self.scratch, out)?;
         out.put_u8(b'\n');
         Ok(())
     }

@@ -152,7 +152,6 @@ pub fn decode_msgpack<T: DeserializeOwned>(body: &[u8]) -> Vec<T> {
 }
 
 /// Serves `app` on a loopback port.
-#[cfg(feature = "axum")]
 pub async fn serve(app: axum::Router) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();

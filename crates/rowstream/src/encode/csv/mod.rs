@@ -8,10 +8,10 @@
 
 mod record;
 
-use bytes::{BufMut, BytesMut};
+use bytes::BytesMut;
 use serde::Serialize;
 
-use super::{BigIntegers, Encoder, ValuePolicy, WithPolicy, terminal};
+use super::{BigIntegers, Encoder, Scratch as ItemScratch, ValuePolicy, WithPolicy, terminal};
 use crate::{EncodeError, StreamError};
 use record::{FieldFormat, RecordSerializer, Scratch};
 
@@ -140,6 +140,8 @@ pub struct Csv {
     /// record.
     columns: Option<Vec<String>>,
     scratch: Scratch,
+    /// The record being written, appended to the output once complete.
+    record: ItemScratch,
 }
 
 impl Default for Csv {
@@ -165,6 +167,7 @@ impl Csv {
             format: FieldFormat::new(Delimiter::Comma.byte(), false),
             columns: None,
             scratch: Scratch::default(),
+            record: ItemScratch::default(),
         }
     }
 
@@ -232,13 +235,16 @@ impl Csv {
     ) -> Result<(), EncodeError> {
         let mut json = BytesMut::new();
         record(&mut json)?;
-        self.format.write_raw(out, &json);
         let columns = self.columns.as_ref().map_or(1, Vec::len).max(1);
-        for _ in 1..columns {
-            out.put_u8(self.delimiter.byte());
-        }
-        out.put_slice(b"\r\n");
-        Ok(())
+        let (format, delimiter) = (&self.format, self.delimiter.byte());
+        self.record.write(out, |row| {
+            format.write_raw(row, &json);
+            for _ in 1..columns {
+                row.push(delimiter);
+            }
+            row.extend_from_slice(b"\r\n");
+            Ok(())
+        })
     }
 }
 
@@ -254,7 +260,11 @@ impl Encoder for Csv {
     fn begin(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
         self.columns = None;
         if let Header::Names(names) = &self.header {
-            self.format.write_header(out, names);
+            let format = &self.format;
+            self.record.write(out, |row| {
+                format.write_header(row, names);
+                Ok::<_, EncodeError>(())
+            })?;
             self.columns = Some(names.clone());
         }
         Ok(())
@@ -273,29 +283,32 @@ impl Encoder for Csv {
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
         let value = WithPolicy::new(item, self.field_policy());
-        let start = out.len();
         let capturing = self.columns.is_none();
-        let record = RecordSerializer::new(
-            out,
-            &self.format,
-            &mut self.scratch,
-            self.columns.as_deref(),
-        );
-        value.serialize(record).map_err(|e| {
-            value.map_err(EncodeError::msg(format!("cannot encode item as CSV: {e}")))
-        })?;
-        if capturing {
-            let names = self.scratch.take_names();
-            if self.header == Header::FromFirstRecord {
-                // The header row goes before the first record: once per stream.
-                let first = self.scratch.hold(&out[start..]);
-                out.truncate(start);
-                self.format.write_header(out, &names);
-                out.extend_from_slice(first);
+        let Self {
+            header,
+            format,
+            columns,
+            scratch,
+            record,
+            ..
+        } = self;
+        record.write(out, |row| {
+            let serializer = RecordSerializer::new(row, format, scratch, columns.as_deref());
+            value.serialize(serializer).map_err(|e| {
+                value.map_err(EncodeError::msg(format!("cannot encode item as CSV: {e}")))
+            })?;
+            if capturing {
+                let names = scratch.take_names();
+                if *header == Header::FromFirstRecord {
+                    // The header row goes before the first record: once per stream.
+                    let mut header_row = Vec::new();
+                    format.write_header(&mut header_row, &names);
+                    row.splice(0..0, header_row);
+                }
+                *columns = Some(names);
             }
-            self.columns = Some(names);
-        }
-        Ok(())
+            Ok(())
+        })
     }
 
     fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {

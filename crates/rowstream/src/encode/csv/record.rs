@@ -4,7 +4,6 @@
 
 use std::fmt;
 
-use bytes::{BufMut, BytesMut};
 use csv_core::{QuoteStyle, Terminator, WriteResult, WriterBuilder};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
@@ -68,21 +67,21 @@ impl FieldFormat {
 
     /// Writes a field that is not text (a number, JSON): quoted only if it must be,
     /// never guarded, nothing for empty input.
-    pub(super) fn write_raw(&self, out: &mut BytesMut, bytes: &[u8]) {
+    pub(super) fn write_raw(&self, out: &mut Vec<u8>, bytes: &[u8]) {
         if self.core.should_quote(bytes) {
             self.write_quoted(out, None, bytes);
         } else {
-            out.put_slice(bytes);
+            out.extend_from_slice(bytes);
         }
     }
 
     /// Writes a text field: `""` when empty (NULL is the empty field), the formula guard's
     /// `'` when on and needed, quotes when needed.
     #[inline]
-    pub(super) fn write_text(&self, out: &mut BytesMut, text: &str) {
+    pub(super) fn write_text(&self, out: &mut Vec<u8>, text: &str) {
         let bytes = text.as_bytes();
         let Some(&first) = bytes.first() else {
-            out.put_slice(b"\"\"");
+            out.extend_from_slice(b"\"\"");
             return;
         };
         let prefix = (self.guard && FORMULA_TRIGGERS.contains(&first)).then_some(b'\'');
@@ -90,17 +89,17 @@ impl FieldFormat {
             self.write_quoted(out, prefix, bytes);
         } else {
             if let Some(prefix) = prefix {
-                out.put_u8(prefix);
+                out.push(prefix);
             }
-            out.put_slice(bytes);
+            out.extend_from_slice(bytes);
         }
     }
 
     /// `"` + prefix + the bytes with every `"` doubled + `"`, escaped by `csv_core`.
-    fn write_quoted(&self, out: &mut BytesMut, prefix: Option<u8>, bytes: &[u8]) {
-        out.put_u8(b'"');
+    fn write_quoted(&self, out: &mut Vec<u8>, prefix: Option<u8>, bytes: &[u8]) {
+        out.push(b'"');
         if let Some(prefix) = prefix {
-            out.put_u8(prefix);
+            out.push(prefix);
         }
         let mut input = bytes;
         while !input.is_empty() {
@@ -115,21 +114,21 @@ impl FieldFormat {
                 break;
             }
         }
-        out.put_u8(b'"');
+        out.push(b'"');
     }
 
     /// Writes the header row: the names as text fields, CRLF.
-    pub(super) fn write_header(&self, out: &mut BytesMut, names: &[String]) {
+    pub(super) fn write_header(&self, out: &mut Vec<u8>, names: &[String]) {
         for (i, name) in names.iter().enumerate() {
             if i > 0 {
-                out.put_u8(self.delimiter);
+                out.push(self.delimiter);
             }
             self.write_text(out, name);
         }
         if names.is_empty() {
-            out.put_slice(b"\"\""); // not an empty line, which readers skip
+            out.extend_from_slice(b"\"\""); // not an empty line, which readers skip
         }
-        out.put_slice(b"\r\n");
+        out.extend_from_slice(b"\r\n");
     }
 }
 
@@ -142,25 +141,17 @@ pub(super) struct Scratch {
     key: String,
     /// JSON text of a nested value.
     json: Vec<u8>,
-    /// The first record, held while the header row is written before it.
-    held: Vec<u8>,
 }
 
 impl Scratch {
     pub(super) fn take_names(&mut self) -> Vec<String> {
         std::mem::take(&mut self.names)
     }
-
-    pub(super) fn hold(&mut self, bytes: &[u8]) -> &[u8] {
-        self.held.clear();
-        self.held.extend_from_slice(bytes);
-        &self.held
-    }
 }
 
 /// Serializes one item as one record.
 pub(super) struct RecordSerializer<'a> {
-    out: &'a mut BytesMut,
+    out: &'a mut Vec<u8>,
     format: &'a FieldFormat,
     scratch: &'a mut Scratch,
     /// The header's columns to check against; `None` while the first record's names
@@ -170,7 +161,7 @@ pub(super) struct RecordSerializer<'a> {
 
 impl<'a> RecordSerializer<'a> {
     pub(super) fn new(
-        out: &'a mut BytesMut,
+        out: &'a mut Vec<u8>,
         format: &'a FieldFormat,
         scratch: &'a mut Scratch,
         expect: Option<&'a [String]>,
@@ -219,7 +210,7 @@ enum Name {
 
 /// The fields of one record being written.
 pub(super) struct Record<'a> {
-    out: &'a mut BytesMut,
+    out: &'a mut Vec<u8>,
     format: &'a FieldFormat,
     scratch: &'a mut Scratch,
     expect: Option<&'a [String]>,
@@ -263,7 +254,7 @@ impl Record<'_> {
             }
         }
         if index > 0 {
-            self.out.put_u8(self.format.delimiter);
+            self.out.push(self.format.delimiter);
         }
         self.last_null = write(FieldSerializer {
             out: self.out,
@@ -286,9 +277,9 @@ impl Record<'_> {
         }
         // An empty line would be skipped by readers: one empty-or-NULL field is `""`.
         if self.index == 0 || (self.index == 1 && self.last_null) {
-            self.out.put_slice(b"\"\"");
+            self.out.extend_from_slice(b"\"\"");
         }
-        self.out.put_slice(b"\r\n");
+        self.out.extend_from_slice(b"\r\n");
         Ok(())
     }
 
@@ -484,7 +475,7 @@ fn not_a_record(variant: &str) -> CsvError {
 
 /// Writes one field's content; `Ok(true)` when the field is NULL (empty).
 pub(super) struct FieldSerializer<'a> {
-    out: &'a mut BytesMut,
+    out: &'a mut Vec<u8>,
     format: &'a FieldFormat,
     json: &'a mut Vec<u8>,
 }
@@ -493,7 +484,7 @@ impl<'a> FieldSerializer<'a> {
     #[inline]
     fn number(self, digits: &str) -> Result<bool, CsvError> {
         // Digits, '-', '.', 'e' and '+' never need quotes with any supported delimiter.
-        self.out.put_slice(digits.as_bytes());
+        self.out.extend_from_slice(digits.as_bytes());
         Ok(false)
     }
 
