@@ -95,8 +95,12 @@ mod transform;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(feature = "postgres")]
+mod temporal;
 
 pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
