@@ -95,11 +95,15 @@ mod transform;
 
 #[cfg(feature = "axum")]
 pub mod axum;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod json_text;
+#[cfg(feature = "mysql")]
+pub mod mysql;
 #[cfg(feature = "postgres")]
 pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
-#[cfg(feature = "postgres")]
+#[cfg(any(feature = "postgres", feature = "mysql"))]
 mod temporal;
 
 pub use config::{

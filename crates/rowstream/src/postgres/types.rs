@@ -105,10 +105,12 @@ pub(crate) fn serialize_value<S: Serializer>(
         700 => serializer.serialize_f32(f32::from_be_bytes(fixed::<4, S::Error>(ty, bytes)?)),
         701 => serializer.serialize_f64(f64::from_be_bytes(fixed::<8, S::Error>(ty, bytes)?)),
         // json
-        114 => serialize_json(serializer, text::<S::Error>(ty, bytes)?),
+        114 => crate::json_text::serialize_json(serializer, text::<S::Error>(ty, bytes)?),
         // jsonb: a version byte (1), then the JSON text
         3802 => match bytes.split_first() {
-            Some((1, json)) => serialize_json(serializer, text::<S::Error>(ty, json)?),
+            Some((1, json)) => {
+                crate::json_text::serialize_json(serializer, text::<S::Error>(ty, json)?)
+            }
             _ => Err(S::Error::custom("unknown jsonb binary version")),
         },
         // date: days since 2000-01-01
@@ -217,19 +219,6 @@ fn serialize_timestamp<S: Serializer>(
             );
             serializer.serialize_str(&s)
         }
-    }
-}
-
-/// Embeds JSON text as JSON: verbatim (exact, no re-parse of numbers) for human-readable
-/// formats, transcoded into the format's own maps and arrays otherwise (MessagePack).
-pub(crate) fn serialize_json<S: Serializer>(serializer: S, json: &str) -> Result<S::Ok, S::Error> {
-    if serializer.is_human_readable() {
-        let raw: &serde_json::value::RawValue = serde_json::from_str(json)
-            .map_err(|e| S::Error::custom(format_args!("invalid JSON value: {e}")))?;
-        raw.serialize(serializer)
-    } else {
-        let mut de = serde_json::Deserializer::from_str(json);
-        serde_transcode::transcode(&mut de, serializer)
     }
 }
 
