@@ -77,7 +77,9 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | no | [`axum::into_response`], [`axum::json_array`], [`axum::Problem`] |
-//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows) through sqlx |
+//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination) through sqlx |
+//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`] |
+//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`] |
 //!
 //! Without features the crate depends on neither axum, hyper nor sqlx.
 
@@ -97,6 +99,8 @@ mod transform;
 pub mod axum;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod json_text;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod keyset;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]

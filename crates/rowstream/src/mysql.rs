@@ -1,5 +1,5 @@
-//! MySQL and MariaDB fetchers through sqlx (feature `mysql`): dynamic and typed rows, and
-//! `KILL QUERY` when a stream is dropped early.
+//! MySQL and MariaDB fetchers through sqlx (feature `mysql`): dynamic and typed rows,
+//! keyset pagination ([`keyset()`]), and `KILL QUERY` when a stream is dropped early.
 //!
 //! # Value mapping of dynamic rows ([`MySqlRecord`])
 //!
@@ -28,7 +28,8 @@
 //!
 //! # Cancellation
 //!
-//! Dropping a fetcher from [`rows`] or [`rows_with`] before its end runs
+//! Dropping a fetcher from [`rows`], [`rows_with`], [`query_as`] or [`keyset()`] in the middle
+//! of a statement runs
 //! `KILL QUERY <connection id>` over a separate short-lived connection and then closes the
 //! pooled connection instead of returning it: a MySQL connection abandoned in the middle of
 //! a result is never handed to the next request.
@@ -41,8 +42,9 @@ use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlRow};
 use sqlx::pool::PoolConnection;
-use sqlx::{Column, ConnectOptions, Connection, Decode, MySql, Row, TypeInfo, ValueRef};
+use sqlx::{Arguments, Column, ConnectOptions, Connection, Decode, MySql, Row, TypeInfo, ValueRef};
 
+use crate::keyset::{Dialect, Key, Keyset, key_error};
 use crate::temporal;
 
 /// Options for [`MySqlRecord`]s: which text columns hold JSON.
@@ -356,13 +358,145 @@ where
     }
 }
 
-/// A pooled connection with its connection id, in UTC. Dropped before
-/// [`finish`](Session::finish), it kills the running statement and closes the connection.
+/// Streams `keyset`'s table one page (`Vec`) per query, in key order, each record written
+/// with `options` — see [`crate::keyset`]. Stream it with
+/// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
+///
+/// One pooled connection serves every page, in autocommit: no transaction stays open
+/// between pages. Dropping the stream while a page is being read kills that statement and
+/// closes the connection (as [`rows`] does); between pages the connection simply goes
+/// back to the pool. Integer keys (`TINYINT` … `BIGINT`, signed or unsigned up to
+/// 2^63−1) and text keys (`CHAR`, `VARCHAR`, `TEXT` types, compared in the column's
+/// collation) are supported.
+///
+/// # Errors
+///
+/// The stream yields an error, and ends, if a query fails (no such table or column …) or
+/// if the key of a page's last row is NULL, of another type, or an unsigned value above
+/// `i64::MAX`.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::MySqlPool) {
+/// use rowstream::keyset::Keyset;
+/// use rowstream::mysql::RecordOptions;
+/// use rowstream::{Identity, JsonArray, Streamer};
+///
+/// let pages = rowstream::mysql::keyset(pool, Keyset::new("flights", "id"), RecordOptions::default());
+/// let chunks = Streamer::default().stream_batches(pages, Identity, JsonArray::new());
+/// # }
+/// ```
+pub fn keyset(
+    pool: MySqlPool,
+    keyset: Keyset,
+    options: RecordOptions,
+) -> impl Stream<Item = Result<Vec<MySqlRecord>, sqlx::Error>> + Send + 'static {
+    async_stream::stream! {
+        let mut session = match Session::open(&pool).await {
+            Ok(session) => session,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
+        let first_sql = keyset.page_sql(Dialect::MySql, false);
+        let next_sql = keyset.page_sql(Dialect::MySql, true);
+        let mut after = keyset.after.clone();
+        let mut number = 0_u64;
+        loop {
+            number += 1;
+            let mut page = Vec::with_capacity(keyset.page_size());
+            let mut failure = None;
+            {
+                // Every page is a prepared statement, so values come in the binary
+                // protocol the record encoder reads.
+                let mut args = MySqlArguments::default();
+                let bound = match &after {
+                    None => Ok(()),
+                    Some(Key::Int(key)) => args.add(*key),
+                    Some(Key::Text(key)) => args.add(key.clone()),
+                };
+                if let Err(err) = bound {
+                    yield Err(sqlx::Error::Encode(err));
+                    return;
+                }
+                let sql = if after.is_some() { &next_sql } else { &first_sql };
+                let mut rows = sqlx::query_with(sql, args).fetch(session.conn());
+                while let Some(row) = rows.next().await {
+                    match row {
+                        Ok(row) => page.push(MySqlRecord { row, options: options.clone() }),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                }
+            }
+            session.finish();
+            if let Some(err) = failure {
+                yield Err(err);
+                return;
+            }
+            let last_key = match page.last() {
+                Some(last) => match page_key(&last.row, &keyset.key) {
+                    Ok(key) => Some(key),
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let more = keyset.page_done(number, page.len(), last_key.as_ref());
+            if !page.is_empty() {
+                yield Ok(page);
+            }
+            if !more {
+                return;
+            }
+            after = last_key;
+        }
+    }
+}
+
+/// The key of a page's last row.
+fn page_key(row: &MySqlRow, key: &str) -> Result<Key, sqlx::Error> {
+    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
+    let value = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Err(key_error(key, "NULL in the last row of a page"));
+    }
+    let name = value.type_info().name().to_owned();
+    let decoded: Result<Key, sqlx::error::BoxDynError> = match name.as_str() {
+        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
+            <i64 as Decode<MySql>>::decode(value).map(Key::Int)
+        }
+        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+        | "BIGINT UNSIGNED" => <u64 as Decode<MySql>>::decode(value)
+            .and_then(|v| i64::try_from(v).map_err(Into::into))
+            .map(Key::Int),
+        "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
+            <String as Decode<MySql>>::decode(value).map(Key::Text)
+        }
+        other => {
+            return Err(key_error(
+                key,
+                format_args!("type {other} is not an integer or text type"),
+            ));
+        }
+    };
+    decoded.map_err(|err| key_error(key, err))
+}
+
+/// A pooled connection with its connection id, in UTC. Dropped while a statement may be
+/// running on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it
+/// kills the statement and closes the connection; dropped between statements, it returns
+/// the connection to the pool.
 struct Session {
     conn: Option<PoolConnection<MySql>>,
     id: u64,
     options: Arc<MySqlConnectOptions>,
-    done: bool,
+    busy: bool,
 }
 
 impl Session {
@@ -378,26 +512,30 @@ impl Session {
             conn: Some(conn),
             id,
             options: pool.connect_options(),
-            done: false,
+            busy: false,
         })
     }
 
+    /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
+    /// kills.
     fn conn(&mut self) -> &mut sqlx::MySqlConnection {
+        self.busy = true;
         match self.conn.as_mut() {
             Some(conn) => conn,
             None => unreachable!("the connection is only taken on drop"),
         }
     }
 
+    /// The statement ran to its end: nothing to kill.
     fn finish(&mut self) {
-        self.done = true;
+        self.busy = false;
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.done {
+        if !self.busy {
             return;
         }
         // Out of the pool at once: it is never handed to another request.

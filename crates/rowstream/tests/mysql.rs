@@ -227,3 +227,154 @@ async fn disconnect_before_first_row_kills_the_query() {
         .unwrap();
     assert_eq!(answer, 42);
 }
+
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+async fn keyset_keys(
+    pool: MySqlPool,
+    keyset: rowstream::keyset::Keyset,
+) -> Result<(Vec<usize>, Vec<serde_json::Value>, u64), sqlx::Error> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let queries = Arc::new(AtomicU64::new(0));
+    let counter = queries.clone();
+    let keyset = keyset.on_page(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let pages: Vec<Vec<rowstream::mysql::MySqlRecord>> =
+        rowstream::mysql::keyset(pool, keyset, RecordOptions::default())
+            .try_collect()
+            .await?;
+    let sizes = pages.iter().map(Vec::len).collect();
+    let keys = pages
+        .iter()
+        .flatten()
+        .map(|record| serde_json::to_value(record).unwrap()["k"].clone())
+        .collect();
+    Ok((sizes, keys, queries.load(Ordering::SeqCst)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_integer_and_text_keys() {
+    use rowstream::keyset::{Key, Keyset};
+    let Some(pool) = pool(2).await else { return };
+    let ints = unique("rowstream_ks_int");
+    let texts = format!("{}`q", unique("rowstream_ks_text"));
+    let quoted_texts = format!("`{}`", texts.replace('`', "``"));
+    for sql in [
+        format!("CREATE TABLE {ints} (k INT UNSIGNED PRIMARY KEY, v TEXT)"),
+        format!(
+            "INSERT INTO {ints} VALUES (5,'x'),(3,'x'),(12,'x'),(1,'x'),(7,'x'),(2,'x'),(30,'x'),(4294967295,'x'),(8,'x'),(9,'x')"
+        ),
+        format!(
+            "CREATE TABLE {quoted_texts} (k VARCHAR(10) PRIMARY KEY, v INT) CHARACTER SET utf8mb4"
+        ),
+        format!(
+            "INSERT INTO {quoted_texts} VALUES ('b',1),('a',1),('é',1),('C',1),('ab',1),('',1)"
+        ),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+
+    let (pages, keys, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(4))
+        .await
+        .unwrap();
+    assert_eq!(pages, [4, 4, 2]);
+    assert_eq!(
+        queries, 3,
+        "a short page ends the export without another query"
+    );
+    assert_eq!(
+        keys,
+        *json!([1, 2, 3, 5, 7, 8, 9, 12, 30, 4294967295_u64])
+            .as_array()
+            .unwrap()
+    );
+    let (pages, _, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (pages, queries),
+        (vec![5, 5], 3),
+        "a full last page needs an empty one"
+    );
+    let (_, keys, _) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").after(Key::Int(7)))
+        .await
+        .unwrap();
+    assert_eq!(
+        keys,
+        *json!([8, 9, 12, 30, 4294967295_u64]).as_array().unwrap()
+    );
+
+    // Text keys in the column's collation (case-insensitive here): as ORDER BY sorts.
+    let expected: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT k FROM {quoted_texts} ORDER BY k"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let (pages, keys, _) = keyset_keys(pool.clone(), Keyset::new(&texts, "k").batch_size(2))
+        .await
+        .unwrap();
+    assert_eq!(pages, [2, 2, 2]);
+    assert_eq!(keys, expected.iter().map(|k| json!(k)).collect::<Vec<_>>());
+    let (_, keys, _) = keyset_keys(
+        pool.clone(),
+        Keyset::new(&texts, "k").after(expected[2].as_str()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        keys,
+        expected[3..].iter().map(|k| json!(k)).collect::<Vec<_>>()
+    );
+
+    for sql in [
+        format!("DROP TABLE {ints}"),
+        format!("DROP TABLE {quoted_texts}"),
+    ] {
+        sqlx::query(&sql).execute(&pool).await.unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_keyset_export_kills_its_page() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    // A view whose first page takes 30 s to compute.
+    let view = unique("rowstream_ks_slow");
+    sqlx::query(&format!(
+        "CREATE VIEW {view} AS SELECT seq AS k, SLEEP(0.01) AS pause FROM seq_1_to_3000"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let pages = rowstream::mysql::keyset(
+        pool.clone(),
+        Keyset::new(&view, "k"),
+        RecordOptions::default(),
+    );
+    let chunks = Streamer::default().stream_batches(pages, Identity, JsonArray::new());
+    let waited =
+        tokio::time::timeout(Duration::from_millis(300), chunks.try_collect::<Vec<_>>()).await;
+    assert!(waited.is_err(), "the first page should still be computing");
+    let took = assert_killed(&observer, &pool, &view).await;
+    eprintln!("page statement gone and connection released {took:?} after the drop");
+    let answer: i64 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+    sqlx::query(&format!("DROP VIEW {view}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

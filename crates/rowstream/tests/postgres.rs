@@ -235,3 +235,172 @@ async fn disconnect_before_first_row_cancels_the_statement() {
         .unwrap();
     assert_eq!(answer, 42);
 }
+
+/// A table name no other test process uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Runs a keyset export to the end: page sizes, the `k` values in order, and the number of
+/// queries counted by the hook.
+async fn keyset_keys(
+    pool: PgPool,
+    keyset: rowstream::keyset::Keyset,
+) -> Result<(Vec<usize>, Vec<serde_json::Value>, u64), sqlx::Error> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let queries = Arc::new(AtomicU64::new(0));
+    let counter = queries.clone();
+    let keyset = keyset.on_page(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let pages: Vec<Vec<rowstream::postgres::PgRecord>> = rowstream::postgres::keyset(pool, keyset)
+        .try_collect()
+        .await?;
+    let sizes = pages.iter().map(Vec::len).collect();
+    let keys = pages
+        .iter()
+        .flatten()
+        .map(|record| serde_json::to_value(record).unwrap()["k"].clone())
+        .collect();
+    Ok((sizes, keys, queries.load(Ordering::SeqCst)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_integer_and_text_keys() {
+    use rowstream::keyset::{Key, Keyset};
+    let Some(pool) = pool(2).await else { return };
+    let ints = unique("rowstream_ks_int");
+    let texts = format!("{}\"q", unique("rowstream_ks_text"));
+    let quoted_texts = format!("\"{}\"", texts.replace('"', "\"\""));
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {ints} (k int4 PRIMARY KEY, v text);
+         INSERT INTO {ints} SELECT k, 'x' FROM unnest(ARRAY[5, -3, 12, 1, 7, 2, 30, -10, 8, 9]) k;
+         CREATE TABLE {quoted_texts} (k varchar(10) PRIMARY KEY, v int);
+         INSERT INTO {quoted_texts} SELECT k, 1 FROM unnest(ARRAY['b', 'a', 'é', 'B', 'ab', '']) k;"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (pages, keys, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(4))
+        .await
+        .unwrap();
+    assert_eq!(pages, [4, 4, 2]);
+    assert_eq!(
+        queries, 3,
+        "a short page ends the export without another query"
+    );
+    assert_eq!(
+        keys,
+        *json!([-10, -3, 1, 2, 5, 7, 8, 9, 12, 30])
+            .as_array()
+            .unwrap()
+    );
+    let (pages, _, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (pages, queries),
+        (vec![5, 5], 3),
+        "a full last page needs an empty one"
+    );
+    let (_, keys, _) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").after(Key::Int(7)))
+        .await
+        .unwrap();
+    assert_eq!(keys, *json!([8, 9, 12, 30]).as_array().unwrap());
+
+    // Text keys in the column's collation: the same order as ORDER BY.
+    let expected: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT k FROM {quoted_texts} ORDER BY k"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let (pages, keys, _) = keyset_keys(pool.clone(), Keyset::new(&texts, "k").batch_size(2))
+        .await
+        .unwrap();
+    assert_eq!(pages, [2, 2, 2]);
+    assert_eq!(keys, expected.iter().map(|k| json!(k)).collect::<Vec<_>>());
+    let (_, keys, _) = keyset_keys(
+        pool.clone(),
+        Keyset::new(&texts, "k").after(expected[2].as_str()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        keys,
+        expected[3..].iter().map(|k| json!(k)).collect::<Vec<_>>()
+    );
+
+    // A start key of the wrong type is the database's error, not a panic.
+    assert!(
+        keyset_keys(pool.clone(), Keyset::new(&ints, "k").after("seven"))
+            .await
+            .is_err()
+    );
+
+    sqlx::raw_sql(&format!("DROP TABLE {ints}; DROP TABLE {quoted_texts}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_key_of_another_type_names_the_column() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(1).await else { return };
+    let table = unique("rowstream_ks_numeric");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (k numeric PRIMARY KEY); INSERT INTO {table} VALUES (1.5)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = keyset_keys(pool.clone(), Keyset::new(&table, "k"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"k\"") && err.contains("NUMERIC"), "{err}");
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_keyset_export_cancels_its_page() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    // A view whose first page takes 30 s to compute (3,000 rows sorted after a 10 ms pause each).
+    let view = unique("rowstream_ks_slow");
+    sqlx::query(&format!(
+        "CREATE VIEW {view} AS SELECT g AS k, pg_sleep(0.01)::text AS pause FROM generate_series(1, 3000) g"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let pages = rowstream::postgres::keyset(pool.clone(), Keyset::new(&view, "k"));
+    let chunks = Streamer::default().stream_batches(pages, Identity, JsonArray::new());
+    let waited =
+        tokio::time::timeout(Duration::from_millis(300), chunks.try_collect::<Vec<_>>()).await;
+    assert!(waited.is_err(), "the first page should still be computing");
+    // The stream was dropped with the timeout.
+    let took = assert_cancelled(&observer, &pool, &view).await;
+    eprintln!("page statement gone and connection back {took:?} after the drop");
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+    sqlx::query(&format!("DROP VIEW {view}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

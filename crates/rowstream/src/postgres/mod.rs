@@ -1,5 +1,5 @@
 //! PostgreSQL fetchers through sqlx (feature `postgres`): dynamic and typed rows, real
-//! cancellation when the stream is dropped, and keyset pagination.
+//! cancellation when the stream is dropped, and keyset pagination ([`keyset()`]).
 //!
 //! # Value mapping of dynamic rows ([`PgRecord`])
 //!
@@ -33,7 +33,8 @@
 //!
 //! # Cancellation
 //!
-//! Dropping a fetcher from [`rows`] or [`rows_with`] before its end (the client left)
+//! Dropping a fetcher from [`rows`], [`rows_with`], [`query_as`] or [`keyset()`] in the middle
+//! of a statement (the client left)
 //! cancels the statement in the server with `pg_cancel_backend` over a separate short-lived
 //! connection, and only then lets the pooled connection go back to the pool, where sqlx
 //! reads the cancelled statement's end before reusing it. The server stops computing
@@ -49,7 +50,9 @@ use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgRow, PgValueFormat};
-use sqlx::{Column, ConnectOptions, Connection, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::{Column, ConnectOptions, Connection, Decode, Postgres, Row, TypeInfo, ValueRef};
+
+use crate::keyset::{Dialect, Key, Keyset, key_error};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 /// See the [module docs](self) for the value mapping.
@@ -210,13 +213,130 @@ where
     }
 }
 
-/// A pooled connection with its backend process id. Dropped before [`finish`]
-/// (Session::finish), it cancels the backend's statement and then releases the connection.
+/// Streams `keyset`'s table one page (`Vec`) per query, in key order — see
+/// [`crate::keyset`]. Stream it with
+/// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
+///
+/// One pooled connection serves every page, in autocommit: no transaction stays open
+/// between pages. Dropping the stream while a page is being read cancels that statement in
+/// the server (as [`rows`] does); between pages the connection simply goes back to the
+/// pool. Integer keys (`smallint`, `integer`, `bigint`) and text keys (`text`, `varchar`)
+/// are supported; `char(n)` is not (its padding compares differently as a parameter).
+///
+/// # Errors
+///
+/// The stream yields an error, and ends, if a query fails (no such table or column, a
+/// start key of the wrong type …) or if the key of a page's last row is NULL or of
+/// another type.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) {
+/// use rowstream::keyset::Keyset;
+/// use rowstream::{Identity, JsonArray, Streamer};
+///
+/// let streamer = Streamer::default();
+/// let pages = rowstream::postgres::keyset(pool, Keyset::new("flights", "id").batch_size(1000));
+/// let chunks = streamer.stream_batches(pages, Identity, JsonArray::new());
+/// let response = rowstream::axum::into_response(chunks).await;
+/// # }
+/// ```
+pub fn keyset(
+    pool: PgPool,
+    keyset: Keyset,
+) -> impl Stream<Item = Result<Vec<PgRecord>, sqlx::Error>> + Send + 'static {
+    async_stream::stream! {
+        let mut session = match Session::open(&pool).await {
+            Ok(session) => session,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
+        let first_sql = keyset.page_sql(Dialect::Postgres, false);
+        let next_sql = keyset.page_sql(Dialect::Postgres, true);
+        let mut after = keyset.after.clone();
+        let mut number = 0_u64;
+        loop {
+            number += 1;
+            let mut page = Vec::with_capacity(keyset.page_size());
+            let mut failure = None;
+            {
+                let query = match &after {
+                    None => sqlx::query(&first_sql),
+                    Some(Key::Int(key)) => sqlx::query(&next_sql).bind(*key),
+                    Some(Key::Text(key)) => sqlx::query(&next_sql).bind(key.clone()),
+                };
+                let mut rows = query.fetch(session.conn());
+                while let Some(row) = rows.next().await {
+                    match row {
+                        Ok(row) => page.push(PgRecord(row)),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                }
+            }
+            session.finish();
+            if let Some(err) = failure {
+                yield Err(err);
+                return;
+            }
+            let last_key = match page.last() {
+                Some(last) => match page_key(&last.0, &keyset.key) {
+                    Ok(key) => Some(key),
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let more = keyset.page_done(number, page.len(), last_key.as_ref());
+            if !page.is_empty() {
+                yield Ok(page);
+            }
+            if !more {
+                return;
+            }
+            after = last_key;
+        }
+    }
+}
+
+/// The key of a page's last row.
+fn page_key(row: &PgRow, key: &str) -> Result<Key, sqlx::Error> {
+    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
+    let value = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Err(key_error(key, "NULL in the last row of a page"));
+    }
+    let name = value.type_info().name().to_owned();
+    let decoded = match name.as_str() {
+        "INT2" => <i16 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
+        "INT4" => <i32 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
+        "INT8" => <i64 as Decode<Postgres>>::decode(value).map(Key::Int),
+        "TEXT" | "VARCHAR" => <String as Decode<Postgres>>::decode(value).map(Key::Text),
+        other => {
+            return Err(key_error(
+                key,
+                format_args!("type {other} is not an integer or text type"),
+            ));
+        }
+    };
+    decoded.map_err(|err| key_error(key, err))
+}
+
+/// A pooled connection with its backend process id. Dropped while a statement may be
+/// running on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it
+/// cancels the backend's statement and then releases the connection; dropped between
+/// statements, it releases the connection as it is.
 struct Session {
     conn: Option<PoolConnection<Postgres>>,
     pid: i32,
     options: Arc<PgConnectOptions>,
-    done: bool,
+    busy: bool,
 }
 
 impl Session {
@@ -229,11 +349,14 @@ impl Session {
             conn: Some(conn),
             pid,
             options: pool.connect_options(),
-            done: false,
+            busy: false,
         })
     }
 
+    /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
+    /// cancels.
     fn conn(&mut self) -> &mut sqlx::PgConnection {
+        self.busy = true;
         match self.conn.as_mut() {
             Some(conn) => conn,
             None => unreachable!("the connection is only taken on drop"),
@@ -242,14 +365,14 @@ impl Session {
 
     /// The statement ran to its end: nothing to cancel.
     fn finish(&mut self) {
-        self.done = true;
+        self.busy = false;
     }
 }
 
 impl Drop for Session {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
-        if self.done {
+        if !self.busy {
             return; // back to the pool as usual
         }
         let (pid, options) = (self.pid, self.options.clone());
