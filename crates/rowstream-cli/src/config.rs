@@ -150,7 +150,7 @@ impl ParamType {
 /// `YYYY-MM-DD`, a real day of the proleptic Gregorian calendar, year 0001–9999.
 fn is_date(text: &str) -> bool {
     let bytes = text.as_bytes();
-    if bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
+    if !text.is_ascii() || bytes.len() != 10 || bytes[4] != b'-' || bytes[7] != b'-' {
         return false;
     }
     let number = |range: std::ops::Range<usize>| -> Option<u32> {
@@ -420,6 +420,21 @@ sql = "SELECT 1"
         let config = ConfigFile::parse(&example).unwrap();
         assert_eq!(config.queries["delayed"].params.len(), 2);
         assert_eq!(config.timeout(), Some(Duration::from_secs(30)));
+    }
+
+    #[test]
+    fn the_readme_example_parses() {
+        let readme = include_str!("../../../README.md");
+        let example: String = readme
+            .lines()
+            .skip_while(|l| *l != "```toml")
+            .skip(1)
+            .take_while(|l| *l != "```")
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let config = ConfigFile::parse(&example).unwrap();
+        assert_eq!(config.queries.len(), 2);
+        assert_eq!(config.queries["on_day"].params[0].ty, ParamType::Date);
     }
 
     #[test]
