@@ -1,15 +1,16 @@
 //! Command-line interface: `rowstream serve`.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
-use sqlx::SqlitePool;
 use tokio::net::TcpListener;
 
-use crate::db::{self, DEFAULT_DEMO_ROWS};
-use crate::http;
+use crate::config::{ConfigFile, parse_duration};
+use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
+use crate::{catalog, http};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -33,11 +34,34 @@ pub enum Command {
 /// Options of `rowstream serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Database URL, `sqlite://PATH`, opened read-only. Without it, an embedded demo
-    /// database is created (and seeded on first start) at `$ROWSTREAM_DEMO_DB`, else
+    /// Database URL, opened read-only: `postgres://…`, `mysql://…` (MySQL and MariaDB) or
+    /// `sqlite://PATH`. Without it, an embedded demo database is created (and seeded on
+    /// first start) at `$ROWSTREAM_DEMO_DB`, else
     /// `${XDG_DATA_HOME:-$HOME/.local/share}/rowstream/demo.sqlite`.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL")]
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
     pub db: Option<String>,
+
+    /// TOML file with settings and named queries (see the README).
+    #[arg(long, env = "ROWSTREAM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Longest a statement may run: `250ms`, `30s`, `5m`; `0` for no limit (the default).
+    /// Applies to each keyset page, and to the whole of a single-query export.
+    #[arg(long, env = "ROWSTREAM_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub statement_timeout: Option<Duration>,
+
+    /// Exports in flight at once; more get `503` with `Retry-After`. Default: the pool
+    /// size less one. Must be below the pool size.
+    #[arg(long, env = "ROWSTREAM_MAX_STREAMS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_streams: Option<u32>,
+
+    /// Database connections in the pool. Default 10.
+    #[arg(long, env = "ROWSTREAM_POOL_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(2..))]
+    pub pool_size: Option<u32>,
+
+    /// Rows per keyset page. Default 1,000.
+    #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: Option<u32>,
 
     /// Address to listen on.
     #[arg(
@@ -77,15 +101,88 @@ impl Cli {
     }
 }
 
+/// What `serve` runs with: flags and environment first, then the config file, then the
+/// defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// How the pool is opened.
+    pub open: OpenOptions,
+    /// Exports in flight at once.
+    pub max_streams: usize,
+    /// Rows per keyset page.
+    pub batch_size: usize,
+    /// The config file's contents (named queries), or empty.
+    pub config: ConfigFile,
+}
+
+impl ServeArgs {
+    /// Reads the config file, if any, and settles every setting.
+    ///
+    /// # Errors
+    ///
+    /// If the file cannot be read or is invalid, or `max_streams` is not below the pool
+    /// size.
+    pub fn resolve(&self) -> anyhow::Result<Resolved> {
+        let config = match &self.config {
+            Some(path) => ConfigFile::load(path)?,
+            None => ConfigFile::default(),
+        };
+        let pool_size = self
+            .pool_size
+            .or(config.pool_size)
+            .unwrap_or(DEFAULT_POOL_SIZE);
+        if pool_size < 2 {
+            anyhow::bail!("pool_size must be at least 2 (exports stay below it)");
+        }
+        let max_streams = self
+            .max_streams
+            .map(|n| n as usize)
+            .or(config.max_streams)
+            .unwrap_or(pool_size as usize - 1);
+        if max_streams == 0 || max_streams >= pool_size as usize {
+            anyhow::bail!(
+                "max_streams ({max_streams}) must be at least 1 and below the pool size ({pool_size}), \
+                 so the catalog and health checks always find a connection"
+            );
+        }
+        let batch_size = self
+            .batch_size
+            .map(|n| n as usize)
+            .or(config.batch_size)
+            .unwrap_or(rowstream::DEFAULT_BATCH_SIZE);
+        if batch_size == 0 || batch_size > rowstream::MAX_BATCH_SIZE {
+            anyhow::bail!(
+                "batch_size ({batch_size}) must be between 1 and {}",
+                rowstream::MAX_BATCH_SIZE
+            );
+        }
+        let statement_timeout = self
+            .statement_timeout
+            .or_else(|| config.timeout())
+            .filter(|t| !t.is_zero());
+        Ok(Resolved {
+            open: OpenOptions {
+                pool_size,
+                statement_timeout,
+            },
+            max_streams,
+            batch_size,
+            config,
+        })
+    }
+}
+
 /// `rowstream serve`: opens (or seeds) the database, listens, prints how to reach it,
 /// and serves until Ctrl-C or SIGTERM.
 ///
 /// # Errors
 ///
-/// If the database cannot be seeded or opened, or the address cannot be bound.
+/// If the settings are invalid, the database cannot be seeded or opened, a named query
+/// does not prepare, or the address cannot be bound.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let pool = match &args.db {
-        Some(url) => db::open_readonly(url).await?,
+    let resolved = args.resolve()?;
+    let db: Database = match &args.db {
+        Some(url) => db::open(url, &resolved.open).await?,
         None => {
             let path = db::demo_db_path()?;
             println!("Demo database: {}", path.display());
@@ -102,47 +199,57 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ),
                 None => println!("Reusing {} tickets (seeded earlier)", seeded.rows),
             }
-            db::open_readonly_path(&path).await?
+            Database::Sqlite(db::open_readonly_path_with(&path, resolved.open.pool_size).await?)
         }
     };
+    http::check_queries(&db, &resolved.config.queries).await?;
 
     let listener = TcpListener::bind(&args.bind)
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &pool).await;
-    tracing::info!(%addr, "listening");
+    print_banner(addr, &db, &resolved).await;
+    tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, "listening");
 
+    let settings = http::Settings {
+        batch_size: resolved.batch_size,
+        max_streams: Some(resolved.max_streams),
+        queries: resolved.config.queries.clone(),
+        ..http::Settings::default()
+    };
     http::serve(
         listener,
-        http::router(pool.clone()),
+        http::router_with(db.clone(), settings),
         http::shutdown_signal(),
         SHUTDOWN_GRACE,
     )
     .await
     .context("the server failed")?;
-    pool.close().await;
+    db.close().await;
     tracing::info!("stopped");
     Ok(())
 }
 
 /// Prints the URL and a few `curl` lines to try.
-async fn print_banner(addr: SocketAddr, pool: &SqlitePool) {
+async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {
         addr.to_string()
     };
     let base = format!("http://{host}");
-    let first_table: Option<String> = sqlx::query_scalar(
-        "SELECT name FROM sqlite_schema WHERE type IN ('table', 'view') \
-         AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\' ORDER BY name <> 'tickets', name LIMIT 1",
-    )
-    .fetch_optional(pool)
-    .await
-    .ok()
-    .flatten();
-    println!("rowstream listening on {base}");
+    let tables = catalog::list(db).await.unwrap_or_default();
+    let first_table = tables
+        .iter()
+        .find(|name| *name == "tickets")
+        .or_else(|| tables.first())
+        .cloned();
+    println!(
+        "rowstream listening on {base} ({} database, {} tables, at most {} exports at once)",
+        db.kind(),
+        tables.len(),
+        resolved.max_streams
+    );
     println!("  curl -s {base}/tables");
     if let Some(table) = first_table {
         let url = format!("{base}/tables/{}", percent_encode_segment(&table));
@@ -150,6 +257,19 @@ async fn print_banner(addr: SocketAddr, pool: &SqlitePool) {
         println!(
             "  curl -s -o /dev/null -w '%{{size_download}} bytes, first byte %{{time_starttransfer}}s, total %{{time_total}}s\\n' {url}"
         );
+    }
+    if let Some((name, query)) = resolved.config.queries.iter().next() {
+        let params: Vec<String> = query
+            .params
+            .iter()
+            .map(|p| format!("{}=<{}>", p.name, p.ty))
+            .collect();
+        let query_string = if params.is_empty() {
+            String::new()
+        } else {
+            format!("?{}", params.join("&"))
+        };
+        println!("  curl -s '{base}/queries/{name}{query_string}'");
     }
     println!("  curl -s {base}/healthz");
     println!("Press Ctrl-C to stop.");
@@ -195,5 +315,91 @@ mod tests {
         assert_eq!(args.db.as_deref(), Some("sqlite://x.db"));
         assert_eq!(args.demo_rows, 5);
         assert!(Cli::try_parse_from(["rowstream", "serve", "--demo-rows", "3000000000"]).is_err());
+    }
+
+    fn serve_args(extra: &[&str]) -> ServeArgs {
+        let mut argv = vec!["rowstream", "serve"];
+        argv.extend_from_slice(extra);
+        match Cli::try_parse_from(argv).expect("valid arguments").command {
+            Some(Command::Serve(args)) => args,
+            None => panic!("serve expected"),
+        }
+    }
+
+    #[test]
+    fn settings_defaults_and_limits() {
+        let resolved = serve_args(&[]).resolve().unwrap();
+        assert_eq!(resolved.open.pool_size, 10);
+        assert_eq!(resolved.max_streams, 9);
+        assert_eq!(resolved.batch_size, 1000);
+        assert_eq!(resolved.open.statement_timeout, None);
+
+        let resolved = serve_args(&["--pool-size", "4", "--statement-timeout", "250ms"])
+            .resolve()
+            .unwrap();
+        assert_eq!((resolved.open.pool_size, resolved.max_streams), (4, 3));
+        assert_eq!(
+            resolved.open.statement_timeout,
+            Some(Duration::from_millis(250))
+        );
+        assert_eq!(
+            serve_args(&["--statement-timeout", "0"])
+                .resolve()
+                .unwrap()
+                .open
+                .statement_timeout,
+            None
+        );
+
+        let err = serve_args(&["--pool-size", "4", "--max-streams", "4"])
+            .resolve()
+            .unwrap_err();
+        assert!(err.to_string().contains("below the pool size"), "{err}");
+        assert!(Cli::try_parse_from(["rowstream", "serve", "--pool-size", "1"]).is_err());
+        assert!(Cli::try_parse_from(["rowstream", "serve", "--max-streams", "0"]).is_err());
+        assert!(
+            Cli::try_parse_from(["rowstream", "serve", "--statement-timeout", "soon"]).is_err()
+        );
+    }
+
+    #[test]
+    fn flags_win_over_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rowstream.toml");
+        std::fs::write(
+            &path,
+            "pool_size = 6\nmax_streams = 2\nbatch_size = 10\nstatement_timeout = \"5s\"\n",
+        )
+        .unwrap();
+        let config = path.to_str().unwrap();
+        let resolved = serve_args(&["--config", config]).resolve().unwrap();
+        assert_eq!(
+            (
+                resolved.open.pool_size,
+                resolved.max_streams,
+                resolved.batch_size
+            ),
+            (6, 2, 10)
+        );
+        assert_eq!(
+            resolved.open.statement_timeout,
+            Some(Duration::from_secs(5))
+        );
+        let resolved = serve_args(&[
+            "--config",
+            config,
+            "--max-streams",
+            "5",
+            "--batch-size",
+            "7",
+        ])
+        .resolve()
+        .unwrap();
+        assert_eq!((resolved.max_streams, resolved.batch_size), (5, 7));
+        assert!(
+            serve_args(&["--config", "/nonexistent/rowstream.toml"])
+                .resolve()
+                .is_err()
+        );
     }
 }

@@ -1,5 +1,5 @@
-//! Opening databases for serving (read-only), and the embedded demo database: where it
-//! lives, and seeding it from [`crate::demo::tickets`].
+//! Opening databases for serving (read-only sessions, a statement timeout), and the
+//! embedded demo database: where it lives, and seeding it from [`crate::demo::tickets`].
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
@@ -8,11 +8,13 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context as _, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteLockingMode,
     SqlitePoolOptions, SqliteSynchronous,
 };
-use sqlx::{ConnectOptions as _, Connection as _, SqlitePool};
+use sqlx::{ConnectOptions as _, Connection as _, Executor as _, SqlitePool};
 use tokio::sync::mpsc;
 
 use crate::demo::{self, Ticket};
@@ -44,6 +46,218 @@ pub const TICKETS_SCHEMA: &str = "CREATE TABLE tickets (
 
 const TICKET_COLUMNS: usize = 11;
 
+/// Default connections per pool (`--pool-size`).
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// A served database: one of the three pools, each opened read-only.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file, opened read-only.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server, with `default_transaction_read_only = on` in every session.
+    Postgres(PgPool),
+    /// A MySQL or MariaDB server, with `SET SESSION TRANSACTION READ ONLY` in every session.
+    MySql {
+        /// The pool.
+        pool: MySqlPool,
+        /// `true` for MariaDB (its JSON columns are `LONGTEXT` with a `json_valid` check).
+        mariadb: bool,
+    },
+}
+
+impl From<SqlitePool> for Database {
+    fn from(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for Database {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+impl Database {
+    /// `sqlite`, `postgres`, `mysql` or `mariadb`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            Self::MySql { mariadb: true, .. } => "mariadb",
+            Self::MySql { mariadb: false, .. } => "mysql",
+        }
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        match self {
+            Self::Sqlite(pool) => pool.options().get_max_connections(),
+            Self::Postgres(pool) => pool.options().get_max_connections(),
+            Self::MySql { pool, .. } => pool.options().get_max_connections(),
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+            Self::MySql { pool, .. } => pool.close().await,
+        }
+    }
+}
+
+/// How [`open`] sets up the sessions of a pool.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OpenOptions {
+    /// Connections in the pool (at least 1). Default [`DEFAULT_POOL_SIZE`].
+    pub pool_size: u32,
+    /// Longest a statement may run before the server cancels it; `None` for no limit.
+    /// PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL
+    /// `max_execution_time`; SQLite has none (a warning is logged).
+    pub statement_timeout: Option<Duration>,
+}
+
+impl Default for OpenOptions {
+    fn default() -> Self {
+        Self {
+            pool_size: DEFAULT_POOL_SIZE,
+            statement_timeout: None,
+        }
+    }
+}
+
+/// Opens a read-only pool on a database URL: `sqlite:PATH`, `postgres://…`
+/// (`postgresql://`), or `mysql://…` (`mariadb://`, for MySQL and MariaDB).
+///
+/// - SQLite: the file is opened read-only and never created.
+/// - PostgreSQL: every session starts with `default_transaction_read_only = on` (set in
+///   the startup packet, after any `options` in the URL, so the URL cannot turn it off)
+///   and, with a timeout, `statement_timeout`.
+/// - MySQL/MariaDB: every new connection runs `SET SESSION TRANSACTION READ ONLY` and,
+///   with a timeout, `SET SESSION max_statement_time` (MariaDB, seconds) or
+///   `max_execution_time` (MySQL, milliseconds).
+///
+/// Statement logging is off: an export runs as long as its client reads and is not a
+/// slow statement to warn about. One query checks the pool before it is returned.
+///
+/// # Errors
+///
+/// If the URL's scheme is none of these, the URL is invalid, or the database cannot be
+/// reached.
+pub async fn open(url: &str, options: &OpenOptions) -> anyhow::Result<Database> {
+    let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
+    match scheme {
+        "sqlite" => {
+            let connect = SqliteConnectOptions::from_str(url)
+                .with_context(|| format!("invalid SQLite URL {url:?}"))?;
+            if options.statement_timeout.is_some() {
+                tracing::warn!("SQLite has no statement timeout; --statement-timeout is ignored");
+            }
+            let pool = open_readonly_with(connect, options.pool_size)
+                .await
+                .with_context(|| format!("cannot open {url}"))?;
+            Ok(Database::Sqlite(pool))
+        }
+        "postgres" | "postgresql" => {
+            let connect = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
+            let pool = open_postgres(connect, options)
+                .await
+                .context("cannot open the PostgreSQL database")?;
+            Ok(Database::Postgres(pool))
+        }
+        "mysql" | "mariadb" => {
+            let url = match url.strip_prefix("mariadb:") {
+                Some(rest) => format!("mysql:{rest}"),
+                None => url.to_owned(),
+            };
+            let connect =
+                MySqlConnectOptions::from_str(&url).context("invalid MySQL/MariaDB URL")?;
+            let (pool, mariadb) = open_mysql(connect, options)
+                .await
+                .context("cannot open the MySQL/MariaDB database")?;
+            Ok(Database::MySql { pool, mariadb })
+        }
+        _ => bail!("unsupported database URL: it must start with sqlite:, postgres:// or mysql://"),
+    }
+}
+
+/// A PostgreSQL pool whose sessions are read-only, with `options`' timeout.
+///
+/// # Errors
+///
+/// If the server cannot be reached.
+pub async fn open_postgres(
+    connect: PgConnectOptions,
+    options: &OpenOptions,
+) -> Result<PgPool, sqlx::Error> {
+    let mut connect = connect
+        .options([("default_transaction_read_only", "on")])
+        .disable_statement_logging();
+    if let Some(timeout) = options.statement_timeout {
+        connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
+    }
+    let pool = PgPoolOptions::new()
+        .max_connections(options.pool_size.max(1))
+        .connect_with(connect)
+        .await?;
+    sqlx::query("SELECT 1").execute(&pool).await?;
+    Ok(pool)
+}
+
+/// A MySQL/MariaDB pool whose sessions are read-only, with `options`' timeout, and whether
+/// the server is MariaDB.
+///
+/// # Errors
+///
+/// If the server cannot be reached.
+pub async fn open_mysql(
+    connect: MySqlConnectOptions,
+    options: &OpenOptions,
+) -> Result<(MySqlPool, bool), sqlx::Error> {
+    let connect = connect.disable_statement_logging();
+    let mut probe = MySqlConnection::connect_with(&connect).await?;
+    let version: String = sqlx::query_scalar("SELECT VERSION()")
+        .fetch_one(&mut probe)
+        .await?;
+    probe.close().await?;
+    let mariadb = version.contains("MariaDB");
+
+    let mut session = vec!["SET SESSION TRANSACTION READ ONLY".to_owned()];
+    if let Some(timeout) = options.statement_timeout {
+        session.push(if mariadb {
+            // Seconds, with microsecond precision.
+            format!(
+                "SET SESSION max_statement_time = {}.{:06}",
+                timeout.as_secs(),
+                timeout.subsec_micros()
+            )
+        } else {
+            // Milliseconds; applies to SELECT, which is all that runs here.
+            format!(
+                "SET SESSION max_execution_time = {}",
+                timeout.as_millis().max(1)
+            )
+        });
+    }
+    let session: std::sync::Arc<[String]> = session.into();
+    let pool = MySqlPoolOptions::new()
+        .max_connections(options.pool_size.max(1))
+        .after_connect(move |conn, _meta| {
+            let session = session.clone();
+            Box::pin(async move {
+                for sql in session.iter() {
+                    conn.execute(sql.as_str()).await?;
+                }
+                Ok(())
+            })
+        })
+        .connect_with(connect)
+        .await?;
+    sqlx::query("SELECT 1").execute(&pool).await?;
+    Ok((pool, mariadb))
+}
+
 /// Opens a read-only connection pool on a `sqlite:` URL (`sqlite://PATH`, `sqlite:PATH`,
 /// with optional `?` parameters as sqlx reads them).
 ///
@@ -58,7 +272,7 @@ pub async fn open_readonly(url: &str) -> anyhow::Result<SqlitePool> {
     }
     let options = SqliteConnectOptions::from_str(url)
         .with_context(|| format!("invalid SQLite URL {url:?}"))?;
-    open_readonly_with(options)
+    open_readonly_with(options, DEFAULT_POOL_SIZE)
         .await
         .with_context(|| format!("cannot open {url}"))
 }
@@ -69,18 +283,38 @@ pub async fn open_readonly(url: &str) -> anyhow::Result<SqlitePool> {
 ///
 /// If the file does not exist or is not a readable SQLite database.
 pub async fn open_readonly_path(path: &Path) -> anyhow::Result<SqlitePool> {
-    open_readonly_with(SqliteConnectOptions::new().filename(path))
+    open_readonly_with(
+        SqliteConnectOptions::new().filename(path),
+        DEFAULT_POOL_SIZE,
+    )
+    .await
+    .with_context(|| format!("cannot open {}", path.display()))
+}
+
+/// [`open_readonly_path`] with `pool_size` connections.
+///
+/// # Errors
+///
+/// As [`open_readonly_path`].
+pub async fn open_readonly_path_with(path: &Path, pool_size: u32) -> anyhow::Result<SqlitePool> {
+    open_readonly_with(SqliteConnectOptions::new().filename(path), pool_size)
         .await
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
-async fn open_readonly_with(options: SqliteConnectOptions) -> anyhow::Result<SqlitePool> {
+async fn open_readonly_with(
+    options: SqliteConnectOptions,
+    pool_size: u32,
+) -> anyhow::Result<SqlitePool> {
     // Exports run as long as the client reads: not a "slow statement" to warn about.
     let options = options
         .read_only(true)
         .create_if_missing(false)
         .disable_statement_logging();
-    let pool = SqlitePoolOptions::new().connect_with(options).await?;
+    let pool = SqlitePoolOptions::new()
+        .max_connections(pool_size.max(1))
+        .connect_with(options)
+        .await?;
     // Fail now, not on the first request, if the file is not a database.
     sqlx::query("SELECT count(*) FROM sqlite_schema")
         .execute(&pool)

@@ -1,71 +1,120 @@
 //! The HTTP side: the [`router`] with its endpoints, and [`serve`] with `TCP_NODELAY` and
 //! graceful shutdown.
 
+use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture as _};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
-use axum::extract::rejection::PathRejection;
-use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::body::{Body, BodyDataStream, Bytes};
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
+use futures_util::{Stream, StreamExt as _};
 use rowstream::axum::Problem;
-use rowstream::{Identity, JsonArray, Streamer};
-use sqlx::SqlitePool;
+use rowstream::keyset::Keyset;
+use rowstream::mysql::RecordOptions;
+use rowstream::{ChunkStream, Identity, JsonArray, Streamer};
+use sqlx::Arguments;
 use tokio::net::TcpListener;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+pub use crate::catalog::quote_ident;
+use crate::catalog::{self, Plan, Table};
+use crate::config::{NamedQuery, Value};
+use crate::db::Database;
+
+/// Seconds a client is asked to wait (`Retry-After`) when every export slot is taken.
+pub const RETRY_AFTER_SECS: u32 = 1;
+
+/// How the [`router`] serves: the streamer, the keyset page size, the concurrency limit and
+/// the named queries.
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    /// Chunking and buffers of every export. Default: [`Streamer::default`].
+    pub streamer: Streamer,
+    /// Rows per keyset page; `0` for the default, 1,000.
+    pub batch_size: usize,
+    /// Exports (tables and named queries) in flight at once; `None` for the pool size
+    /// less one (at least 1), so catalog queries always find a connection.
+    pub max_streams: Option<usize>,
+    /// The named queries, by name.
+    pub queries: BTreeMap<String, NamedQuery>,
+}
 
 /// Shared state of the handlers.
 #[derive(Debug, Clone)]
 struct AppState {
-    pool: SqlitePool,
+    db: Database,
     streamer: Streamer,
+    batch_size: usize,
+    max_streams: usize,
+    streams: Arc<Semaphore>,
+    queries: Arc<BTreeMap<String, NamedQuery>>,
 }
 
-/// The application: `GET /healthz`, `GET /tables`, `GET /tables/{table}`.
+/// The application with default [`Settings`]; see [`router_with`].
+pub fn router(db: impl Into<Database>) -> Router {
+    router_with(db, Settings::default())
+}
+
+/// The application:
 ///
-/// - `/healthz` answers `200 ok`.
-/// - `/tables` lists the tables and views of the `main` schema (without SQLite's own
-///   `sqlite_*` tables) as a JSON array of names, sorted.
-/// - `/tables/{table}` streams every row of that table or view as a JSON array of objects
-///   (column name → value, in column order); rowid tables in rowid order, `WITHOUT ROWID`
-///   tables in primary key order, views in the order SQLite yields. The name must match a
-///   catalog entry exactly, else `404` with an `application/problem+json` body.
-pub fn router(pool: SqlitePool) -> Router {
-    router_with(pool, Streamer::default())
-}
-
-/// [`router`] with a configured [`Streamer`] (chunk threshold, buffers, flush interval).
-pub fn router_with(pool: SqlitePool, streamer: Streamer) -> Router {
+/// - `GET /healthz` answers `200 ok`.
+/// - `GET /tables` lists the tables and views of the current schema (PostgreSQL), database
+///   (MySQL) or `main` (SQLite, without its `sqlite_*` tables) as a JSON array of names,
+///   sorted.
+/// - `GET /tables/{table}` streams every row of that table or view as a JSON array of
+///   objects (column name → value, in column order). The name must match a catalog entry
+///   exactly, else `404`. A table with a single-column integer or text primary key (in
+///   SQLite an `INTEGER PRIMARY KEY`, or the key of a `WITHOUT ROWID` table) is read by
+///   keyset pagination, `batch_size` rows per query, in key order; other tables in one
+///   query, in primary key order (SQLite: rowid order) when they have one; views in the
+///   order the database yields.
+/// - `GET /queries` lists the named queries with their parameters.
+/// - `GET /queries/{name}?param=value…` streams a named query with its parameters bound;
+///   an unknown name is a `404`, a missing, malformed, repeated or unknown parameter a
+///   `400` naming it, before anything runs.
+///
+/// Exports hold one of `max_streams` slots from the request until the response body ends
+/// or the client leaves; without a free slot a request gets `503` with `Retry-After` at
+/// once, before any query runs. `/healthz`, `/tables` and `/queries` take no slot.
+/// Every error before the first byte is an `application/problem+json` body.
+pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
+    let db = db.into();
+    let pool_size = usize::try_from(db.pool_size()).unwrap_or(usize::MAX);
+    let max_streams = settings
+        .max_streams
+        .unwrap_or_else(|| pool_size.saturating_sub(1))
+        .max(1);
     Router::new()
         .route("/healthz", get(healthz))
         .route("/tables", get(list_tables))
         .route("/tables/{table}", get(export_table))
-        .with_state(AppState { pool, streamer })
+        .route("/queries", get(list_queries))
+        .route("/queries/{name}", get(run_query))
+        .with_state(AppState {
+            db,
+            streamer: settings.streamer,
+            batch_size: settings.batch_size,
+            max_streams,
+            streams: Arc::new(Semaphore::new(max_streams)),
+            queries: Arc::new(settings.queries),
+        })
 }
 
 async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Tables and views of `main`, without SQLite's reserved `sqlite_*` names.
-const CATALOG_FILTER: &str = "type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
-
-/// One catalog entry by exact name, with its kind from `pragma_table_list` (`table`,
-/// `view`, `virtual`, `shadow`) and whether it is a `WITHOUT ROWID` table.
-const RESOLVE_SQL: &str = "SELECT s.name, coalesce(l.type, s.type), coalesce(l.wr, 0) \
-     FROM main.sqlite_schema AS s \
-     LEFT JOIN pragma_table_list AS l ON l.schema = 'main' AND l.name = s.name \
-     WHERE s.name = ?1 AND s.type IN ('table', 'view') \
-     AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
-
 async fn list_tables(State(state): State<AppState>) -> Response {
-    let sql = format!("SELECT name FROM main.sqlite_schema WHERE {CATALOG_FILTER} ORDER BY name");
-    match sqlx::query_scalar::<_, String>(&sql)
-        .fetch_all(&state.pool)
-        .await
-    {
+    match catalog::list(&state.db).await {
         Ok(names) => Json(names).into_response(),
         Err(err) => database_problem(&err),
     }
@@ -83,7 +132,10 @@ async fn export_table(
                 .into_response();
         }
     };
-    let table = match resolve(&state.pool, &name).await {
+    let Some(permit) = state.permit() else {
+        return busy(state.max_streams);
+    };
+    let table = match catalog::resolve(&state.db, &name).await {
         Ok(Some(table)) => table,
         Ok(None) => {
             return Problem::new(StatusCode::NOT_FOUND, "No such table")
@@ -92,10 +144,234 @@ async fn export_table(
         }
         Err(err) => return database_problem(&err),
     };
-    let sql = table.select_sql();
-    tracing::debug!(%sql, "export");
-    let rows = rowstream::sqlite::rows(state.pool.clone(), sql);
-    rowstream::axum::into_response(state.streamer.stream(rows, Identity, JsonArray::new())).await
+    let chunks = state.table_chunks(&table);
+    hold(rowstream::axum::into_response(chunks).await, permit)
+}
+
+impl AppState {
+    /// An export slot, if one is free.
+    fn permit(&self) -> Option<OwnedSemaphorePermit> {
+        self.streams.clone().try_acquire_owned().ok()
+    }
+
+    fn keyset(&self, table: &Table, key: &str) -> Keyset {
+        Keyset::new(&table.name, key)
+            .schema(&table.schema)
+            .batch_size(self.batch_size)
+    }
+
+    /// Starts the export of `table`.
+    fn table_chunks(&self, table: &Table) -> ChunkStream {
+        let (streamer, encoder) = (&self.streamer, JsonArray::new());
+        match (&self.db, &table.plan) {
+            (Database::Sqlite(pool), Plan::Keyset { key }) => {
+                let pages = rowstream::sqlite::keyset(pool.clone(), self.keyset(table, key));
+                streamer.stream_batches(pages, Identity, encoder)
+            }
+            (Database::Postgres(pool), Plan::Keyset { key }) => {
+                let pages = rowstream::postgres::keyset(pool.clone(), self.keyset(table, key));
+                streamer.stream_batches(pages, Identity, encoder)
+            }
+            (Database::MySql { pool, .. }, Plan::Keyset { key }) => {
+                let options = RecordOptions::default().json_columns(table.json_columns.clone());
+                let pages =
+                    rowstream::mysql::keyset(pool.clone(), self.keyset(table, key), options);
+                streamer.stream_batches(pages, Identity, encoder)
+            }
+            (Database::Sqlite(pool), Plan::Single { .. }) => {
+                let rows = rowstream::sqlite::rows(pool.clone(), table.select_sql(&self.db));
+                streamer.stream(rows, Identity, encoder)
+            }
+            (Database::Postgres(pool), Plan::Single { .. }) => {
+                let rows = rowstream::postgres::rows(pool.clone(), table.select_sql(&self.db));
+                streamer.stream(rows, Identity, encoder)
+            }
+            (Database::MySql { pool, .. }, Plan::Single { .. }) => {
+                let options = RecordOptions::default().json_columns(table.json_columns.clone());
+                let rows = rowstream::mysql::rows_with(
+                    pool.clone(),
+                    table.select_sql(&self.db),
+                    Default::default(),
+                    options,
+                );
+                streamer.stream(rows, Identity, encoder)
+            }
+        }
+    }
+
+    /// Starts a named query with its values bound.
+    fn query_chunks(
+        &self,
+        query: &NamedQuery,
+        values: &[Value],
+    ) -> Result<ChunkStream, sqlx::error::BoxDynError> {
+        let (streamer, encoder) = (&self.streamer, JsonArray::new());
+        Ok(match &self.db {
+            Database::Sqlite(pool) => {
+                let args = bind::<sqlx::sqlite::SqliteArguments<'static>>(values)?;
+                let rows = rowstream::sqlite::rows_with(pool.clone(), query.sql.clone(), args);
+                streamer.stream(rows, Identity, encoder)
+            }
+            Database::Postgres(pool) => {
+                let args = bind::<sqlx::postgres::PgArguments>(values)?;
+                let rows = rowstream::postgres::rows_with(pool.clone(), query.sql.clone(), args);
+                streamer.stream(rows, Identity, encoder)
+            }
+            Database::MySql { pool, .. } => {
+                let args = bind::<sqlx::mysql::MySqlArguments>(values)?;
+                let rows = rowstream::mysql::rows_with(
+                    pool.clone(),
+                    query.sql.clone(),
+                    args,
+                    RecordOptions::default(),
+                );
+                streamer.stream(rows, Identity, encoder)
+            }
+        })
+    }
+}
+
+/// Binds parsed values, in order, as a database's arguments.
+fn bind<'q, A>(values: &[Value]) -> Result<A, sqlx::error::BoxDynError>
+where
+    A: Arguments<'q>,
+    i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    f64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+    String: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
+{
+    let mut args = A::default();
+    for value in values {
+        match value {
+            Value::Int(v) => args.add(*v)?,
+            Value::Float(v) => args.add(*v)?,
+            Value::Bool(v) => args.add(*v)?,
+            Value::Text(v) => args.add(v.clone())?,
+        }
+    }
+    Ok(args)
+}
+
+async fn list_queries(State(state): State<AppState>) -> Response {
+    #[derive(serde::Serialize)]
+    struct Listed<'a> {
+        name: &'a str,
+        #[serde(skip_serializing_if = "Option::is_none")]
+        description: Option<&'a str>,
+        params: Vec<ListedParam<'a>>,
+    }
+    #[derive(serde::Serialize)]
+    struct ListedParam<'a> {
+        name: &'a str,
+        r#type: String,
+    }
+    let listed: Vec<Listed<'_>> = state
+        .queries
+        .iter()
+        .map(|(name, query)| {
+            let mut params: Vec<ListedParam<'_>> = Vec::new();
+            for param in &query.params {
+                if !params.iter().any(|p| p.name == param.name) {
+                    params.push(ListedParam {
+                        name: &param.name,
+                        r#type: param.ty.to_string(),
+                    });
+                }
+            }
+            Listed {
+                name,
+                description: query.description.as_deref(),
+                params,
+            }
+        })
+        .collect();
+    Json(listed).into_response()
+}
+
+async fn run_query(
+    State(state): State<AppState>,
+    name: Result<Path<String>, PathRejection>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let name = match name {
+        Ok(Path(name)) => name,
+        Err(rejection) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "Invalid query name")
+                .with_detail(rejection.body_text())
+                .into_response();
+        }
+    };
+    let Some(query) = state.queries.get(&name) else {
+        return Problem::new(StatusCode::NOT_FOUND, "No such query")
+            .with_detail("no named query has this name; GET /queries lists them")
+            .into_response();
+    };
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                .with_detail(rejection.body_text())
+                .into_response();
+        }
+    };
+    let values = match query.bind_values(&params) {
+        Ok(values) => values,
+        Err(err) => {
+            return Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+                .with_detail(err.to_string())
+                .into_response();
+        }
+    };
+    let Some(permit) = state.permit() else {
+        return busy(state.max_streams);
+    };
+    match state.query_chunks(query, &values) {
+        Ok(chunks) => hold(rowstream::axum::into_response(chunks).await, permit),
+        Err(err) => Problem::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "A parameter could not be bound",
+        )
+        .with_detail(err.to_string())
+        .into_response(),
+    }
+}
+
+/// `503` with `Retry-After`: every export slot is taken.
+fn busy(max_streams: usize) -> Response {
+    let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Too many exports")
+        .with_detail(format!(
+            "{max_streams} exports are in flight, the most this server runs at once; \
+             retry in {RETRY_AFTER_SECS} s"
+        ))
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
+}
+
+/// Keeps `permit` until the response body is finished or dropped (the client left).
+fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
+    response.map(|body| {
+        Body::from_stream(Held {
+            body: body.into_data_stream(),
+            _permit: permit,
+        })
+    })
+}
+
+/// A response body that holds an export slot for as long as it lives.
+struct Held {
+    body: BodyDataStream,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Stream for Held {
+    type Item = Result<Bytes, axum::Error>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.body.poll_next_unpin(cx)
+    }
 }
 
 fn database_problem(err: &sqlx::Error) -> Response {
@@ -105,80 +381,78 @@ fn database_problem(err: &sqlx::Error) -> Response {
         .into_response()
 }
 
-/// A catalog entry that may be exported, and how to order it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-struct Table {
-    /// The exact name from the catalog.
-    name: String,
-    /// The `ORDER BY` expression, already quoted; `None` for views and virtual tables.
-    order_by: Option<String>,
-}
-
-impl Table {
-    fn select_sql(&self) -> String {
-        let mut sql = format!("SELECT * FROM main.{}", quote_ident(&self.name));
-        if let Some(order_by) = &self.order_by {
-            sql.push_str(" ORDER BY ");
-            sql.push_str(order_by);
+/// Checks each named query against the database before serving: it must prepare (on
+/// PostgreSQL with its parameters' types, so a type mismatch shows now), and take as many
+/// parameters as it lists.
+///
+/// # Errors
+///
+/// Names the first query that does not prepare or whose parameter count differs.
+pub async fn check_queries(
+    db: &Database,
+    queries: &BTreeMap<String, NamedQuery>,
+) -> anyhow::Result<()> {
+    use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Statement as _};
+    if queries.is_empty() {
+        return Ok(());
+    }
+    // A connection of its own: PostgreSQL statements prepared here must not stay in the
+    // statement cache of a pooled connection with types inferred without the parameters.
+    let mut pg = match db {
+        Database::Postgres(pool) => Some(pool.connect_options().connect().await?),
+        _ => None,
+    };
+    for (name, query) in queries {
+        let count = match (db, pg.as_mut()) {
+            (Database::Postgres(_), Some(conn)) => {
+                let types: Vec<_> = query.params.iter().map(|p| pg_type(p.ty)).collect();
+                conn.prepare_with(query.sql.as_str(), &types)
+                    .await
+                    .map(|s| s.parameters().map(params_len))
+            }
+            (Database::Sqlite(pool), _) => pool
+                .prepare(query.sql.as_str())
+                .await
+                .map(|s| s.parameters().map(params_len)),
+            (Database::MySql { pool, .. }, _) => pool
+                .prepare(query.sql.as_str())
+                .await
+                .map(|s| s.parameters().map(params_len)),
+            (Database::Postgres(_), None) => Ok(None),
         }
-        sql
+        .map_err(|err| anyhow::anyhow!("named query {name:?} does not prepare: {err}"))?;
+        if let Some(count) = count {
+            if count != query.params.len() {
+                anyhow::bail!(
+                    "named query {name:?} has {count} placeholder(s) but lists {} parameter(s)",
+                    query.params.len()
+                );
+            }
+        }
+    }
+    if let Some(conn) = pg {
+        conn.close().await?;
+    }
+    Ok(())
+}
+
+/// The PostgreSQL type a parameter is bound as.
+fn pg_type(ty: crate::config::ParamType) -> sqlx::postgres::PgTypeInfo {
+    use crate::config::ParamType;
+    use sqlx::{Postgres, Type};
+    match ty {
+        ParamType::Int => <i64 as Type<Postgres>>::type_info(),
+        ParamType::Float => <f64 as Type<Postgres>>::type_info(),
+        ParamType::Bool => <bool as Type<Postgres>>::type_info(),
+        ParamType::Text | ParamType::Date => <String as Type<Postgres>>::type_info(),
     }
 }
 
-/// Looks `name` up in the catalog (exact, case-sensitive match). Only catalog names ever
-/// reach SQL text, and always quoted.
-async fn resolve(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
-    let Some((name, kind, without_rowid)) =
-        sqlx::query_as::<_, (String, String, bool)>(RESOLVE_SQL)
-            .bind(name)
-            .fetch_optional(pool)
-            .await?
-    else {
-        return Ok(None);
-    };
-    if kind != "table" {
-        return Ok(Some(Table {
-            name,
-            order_by: None,
-        }));
+fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
+    match params {
+        sqlx::Either::Left(types) => types.len(),
+        sqlx::Either::Right(count) => count,
     }
-    let columns: Vec<(String, i64)> =
-        sqlx::query_as("SELECT name, pk FROM pragma_table_info(?1, 'main') ORDER BY cid")
-            .bind(&name)
-            .fetch_all(pool)
-            .await?;
-    let order_by = if without_rowid {
-        primary_key_order(&columns)
-    } else {
-        rowid_alias(&columns).map(str::to_owned)
-    };
-    Ok(Some(Table { name, order_by }))
-}
-
-/// The primary key columns, quoted, in key order.
-fn primary_key_order(columns: &[(String, i64)]) -> Option<String> {
-    let mut key: Vec<&(String, i64)> = columns.iter().filter(|(_, pk)| *pk > 0).collect();
-    key.sort_by_key(|(_, pk)| *pk);
-    (!key.is_empty()).then(|| {
-        key.iter()
-            .map(|(name, _)| quote_ident(name))
-            .collect::<Vec<_>>()
-            .join(", ")
-    })
-}
-
-/// A name for the rowid that no column shadows (`rowid`, `_rowid_` or `oid`).
-fn rowid_alias(columns: &[(String, i64)]) -> Option<&'static str> {
-    ["rowid", "_rowid_", "oid"].into_iter().find(|alias| {
-        !columns
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case(alias))
-    })
-}
-
-/// Quotes an SQL identifier: wrapped in double quotes, inner double quotes doubled.
-pub fn quote_ident(name: &str) -> String {
-    format!("\"{}\"", name.replace('"', "\"\""))
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets
@@ -251,47 +525,5 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn cols(names: &[(&str, i64)]) -> Vec<(String, i64)> {
-        names.iter().map(|(n, pk)| ((*n).to_owned(), *pk)).collect()
-    }
-
-    #[test]
-    fn quoting() {
-        assert_eq!(quote_ident("t"), r#""t""#);
-        assert_eq!(
-            quote_ident(r#"x"; DROP TABLE t; --"#),
-            r#""x""; DROP TABLE t; --""#
-        );
-        assert_eq!(quote_ident(r#""""#), r#""""""""#);
-    }
-
-    #[test]
-    fn rowid_alias_avoids_shadowing_columns() {
-        assert_eq!(rowid_alias(&cols(&[("id", 1)])), Some("rowid"));
-        assert_eq!(rowid_alias(&cols(&[("RowID", 0)])), Some("_rowid_"));
-        assert_eq!(
-            rowid_alias(&cols(&[("rowid", 0), ("_rowid_", 0)])),
-            Some("oid")
-        );
-        assert_eq!(
-            rowid_alias(&cols(&[("rowid", 0), ("_rowid_", 0), ("OID", 0)])),
-            None
-        );
-    }
-
-    #[test]
-    fn primary_key_in_key_order() {
-        assert_eq!(
-            primary_key_order(&cols(&[("a", 2), ("b", 0), ("c\"", 1)])),
-            Some(r#""c""", "a""#.to_owned())
-        );
-        assert_eq!(primary_key_order(&cols(&[("a", 0)])), None);
     }
 }

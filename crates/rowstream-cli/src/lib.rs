@@ -1,15 +1,20 @@
-//! The `rowstream` server: serves the tables of a SQLite database as streaming exports.
+//! The `rowstream` server: serves the tables and named queries of a PostgreSQL,
+//! MySQL/MariaDB or SQLite database as streaming exports.
 //!
-//! - [`db`]: read-only pools ([`db::open_readonly`]) and the embedded demo database
-//!   ([`db::seed_demo`], [`db::demo_db_path`]);
+//! - [`db`]: read-only pools ([`db::open`], [`db::open_readonly`]) and the embedded demo
+//!   database ([`db::seed_demo`], [`db::demo_db_path`]);
+//! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
+//! - [`config`]: the TOML configuration file and its named queries;
 //! - [`http`]: the axum [`http::router`] and [`http::serve`];
 //! - [`cli`]: `rowstream serve`;
 //! - [`demo`]: the deterministic `tickets` generator.
 
+pub mod catalog;
 pub mod cli;
+pub mod config;
 pub mod db;
 pub mod demo;
 pub mod http;
 
-pub use db::{open_readonly, open_readonly_path, seed_demo};
-pub use http::{router, serve};
+pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
+pub use http::{Settings, router, router_with, serve};

@@ -1,286 +1,38 @@
-//! All 336,776 nycflights13 flights through the real server: loaded from the CSV into
-//! SQLite, served at `/tables/flights`, and compared value by value with the CSV.
+//! All 336,776 nycflights13 flights through the real server from SQLite, PostgreSQL and
+//! MariaDB, compared value by value with the CSV; and keyset pagination over them while
+//! rows are inserted behind the cursor.
 
 mod common;
 
-use std::fmt;
-use std::io::Read as _;
-use std::path::Path;
+use std::pin::pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use common::Server;
-use futures_util::StreamExt as _;
-use rowstream_cli::http::quote_ident;
-use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
-use serde_json::Value;
-use sqlx::Connection as _;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use common::flights::{self, FLIGHTS, IdColumn};
+use common::sql::Scratch;
+use futures_util::{Stream, StreamExt as _};
+use rowstream::keyset::Keyset;
+use rowstream_cli::Database;
+use rowstream_cli::db::{self, OpenOptions};
+use serde_json::json;
+use sqlx::{ConnectOptions as _, Row as _};
 
-const FLIGHTS_ZIP: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../../../shared/data/nycflights13/flights.csv.zip"
-);
-const FLIGHTS: usize = 336_776;
-const COLUMNS: [&str; 19] = [
-    "year",
-    "month",
-    "day",
-    "dep_time",
-    "sched_dep_time",
-    "dep_delay",
-    "arr_time",
-    "sched_arr_time",
-    "arr_delay",
-    "carrier",
-    "flight",
-    "tailnum",
-    "origin",
-    "dest",
-    "air_time",
-    "distance",
-    "hour",
-    "minute",
-    "time_hour",
-];
-/// Rows per INSERT: 19 × 50 = 950 parameters.
-const ROWS_PER_INSERT: usize = 50;
-
-/// One CSV field as stored: `NA` → NULL, else an integer if it parses as i64, else a
-/// real if it parses as a finite f64, else text. `time_hour` always stays text.
-#[derive(Debug, Clone, PartialEq)]
-enum Typed {
-    Null,
-    Integer(i64),
-    Real(f64),
-    Text(String),
-}
-
-fn typed(column: &str, field: &str) -> Typed {
-    if field == "NA" {
-        return Typed::Null;
-    }
-    if column == "time_hour" {
-        return Typed::Text(field.to_owned());
-    }
-    if let Ok(int) = field.parse::<i64>() {
-        return Typed::Integer(int);
-    }
-    match field.parse::<f64>() {
-        Ok(real) if real.is_finite() => Typed::Real(real),
-        _ => Typed::Text(field.to_owned()),
-    }
-}
-
-impl Typed {
-    fn to_json(&self) -> Value {
-        match self {
-            Typed::Null => Value::Null,
-            Typed::Integer(int) => Value::from(*int),
-            Typed::Real(real) => Value::from(*real),
-            Typed::Text(text) => Value::from(text.as_str()),
-        }
-    }
-}
-
-fn unzip_flights(zip_path: &Path) -> Vec<u8> {
-    let file = std::fs::File::open(zip_path).expect("open the zip");
-    let mut archive = zip::ZipArchive::new(file).expect("read the zip");
-    let mut csv = archive
-        .by_name("flights.csv")
-        .expect("flights.csv in the zip");
-    let mut bytes = Vec::with_capacity(32 << 20);
-    csv.read_to_end(&mut bytes).expect("unzip flights.csv");
-    bytes
-}
-
-/// Loads every CSV row into `flights`, whose columns have no declared type, so each value
-/// keeps the storage class it was bound with.
-async fn load(csv_bytes: &[u8], db: &Path) {
-    let mut conn = SqliteConnection::connect_with(
-        &SqliteConnectOptions::new()
-            .filename(db)
-            .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Off)
-            .synchronous(SqliteSynchronous::Off),
-    )
-    .await
-    .expect("create the database");
-    let columns: Vec<String> = COLUMNS.iter().map(|c| quote_ident(c)).collect();
-    let insert = |rows: usize| {
-        let one = format!("({})", vec!["?"; COLUMNS.len()].join(","));
-        format!(
-            "INSERT INTO flights ({}) VALUES {}",
-            columns.join(","),
-            vec![one; rows].join(",")
-        )
-    };
-    let full_insert = insert(ROWS_PER_INSERT);
-
-    let mut tx = conn.begin().await.expect("begin");
-    sqlx::query(&format!("CREATE TABLE flights ({})", columns.join(", ")))
-        .execute(&mut *tx)
+/// GETs `/tables/flights` and checks every row against the CSV.
+async fn assert_serves_flights(server: &Server, csv_bytes: &[u8], id: IdColumn) {
+    let tables = reqwest::get(server.url("/tables"))
         .await
-        .expect("create table");
-    let mut reader = csv::Reader::from_reader(csv_bytes);
-    let mut records = reader.records();
-    loop {
-        let batch: Vec<csv::StringRecord> = records
-            .by_ref()
-            .take(ROWS_PER_INSERT)
-            .map(|r| r.expect("a CSV record"))
-            .collect();
-        if batch.is_empty() {
-            break;
-        }
-        let partial_insert;
-        let sql = if batch.len() == ROWS_PER_INSERT {
-            &full_insert
-        } else {
-            partial_insert = insert(batch.len());
-            &partial_insert
-        };
-        let mut query = sqlx::query(sql);
-        for record in &batch {
-            for (column, field) in COLUMNS.iter().zip(record) {
-                query = match typed(column, field) {
-                    Typed::Null => query.bind(None::<i64>),
-                    Typed::Integer(int) => query.bind(int),
-                    Typed::Real(real) => query.bind(real),
-                    Typed::Text(text) => query.bind(text),
-                };
-            }
-        }
-        query.execute(&mut *tx).await.expect("insert");
-    }
-    tx.commit().await.expect("commit");
-    conn.close().await.expect("close");
-}
-
-/// Checks the served JSON array against the CSV while it is parsed, row by row, without
-/// building a `Value` for the whole document. Yields the number of rows.
-struct ServedRows<'a> {
-    csv: &'a mut csv::Reader<&'a [u8]>,
-}
-
-impl<'de> DeserializeSeed<'de> for ServedRows<'_> {
-    type Value = usize;
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<usize, D::Error> {
-        deserializer.deserialize_seq(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ServedRows<'_> {
-    type Value = usize;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a JSON array of flights")
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<usize, A::Error> {
-        let mut record = csv::StringRecord::new();
-        let mut rows = 0;
-        while self
-            .csv
-            .read_record(&mut record)
-            .map_err(de::Error::custom)?
-        {
-            if seq
-                .next_element_seed(ServedRow {
-                    expected: &record,
-                    index: rows,
-                })?
-                .is_none()
-            {
-                return Err(de::Error::custom(format_args!(
-                    "the response ended after {rows} rows; the CSV has more"
-                )));
-            }
-            rows += 1;
-        }
-        if seq.next_element::<IgnoredAny>()?.is_some() {
-            return Err(de::Error::custom(format_args!(
-                "the response has more than the CSV's {rows} rows"
-            )));
-        }
-        Ok(rows)
-    }
-}
-
-/// One served object: exactly the CSV's columns, in order, with the CSV's values.
-struct ServedRow<'a> {
-    expected: &'a csv::StringRecord,
-    index: usize,
-}
-
-impl<'de> DeserializeSeed<'de> for ServedRow<'_> {
-    type Value = ();
-    fn deserialize<D: de::Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
-        deserializer.deserialize_map(self)
-    }
-}
-
-impl<'de> Visitor<'de> for ServedRow<'_> {
-    type Value = ();
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("a flight object")
-    }
-
-    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
-        let row = self.index;
-        for (column, field) in COLUMNS.iter().zip(self.expected) {
-            let Some(key) = map.next_key::<String>()? else {
-                return Err(de::Error::custom(format_args!(
-                    "row {row}: missing column {column}"
-                )));
-            };
-            if key != *column {
-                return Err(de::Error::custom(format_args!(
-                    "row {row}: column {key:?} where {column:?} was expected"
-                )));
-            }
-            let served: Value = map.next_value()?;
-            let expected = typed(column, field).to_json();
-            if served != expected {
-                return Err(de::Error::custom(format_args!(
-                    "row {row}, {column}: served {served}, the CSV has {field:?} ({expected})"
-                )));
-            }
-        }
-        if let Some(extra) = map.next_key::<String>()? {
-            return Err(de::Error::custom(format_args!(
-                "row {row}: unexpected column {extra:?}"
-            )));
-        }
-        Ok(())
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn serves_every_flight_exactly() {
-    let zip_path = Path::new(FLIGHTS_ZIP);
-    if !zip_path.is_file() {
-        if std::env::var("CI").is_ok_and(|ci| ci == "true") {
-            panic!(
-                "{} is missing: the nycflights13 data is required on CI",
-                zip_path.display()
-            );
-        }
-        eprintln!(
-            "skipped: {} is missing (the nycflights13 data folder is not here)",
-            zip_path.display()
-        );
-        return;
-    }
-    let csv_bytes = unzip_flights(zip_path);
-    let dir = tempfile::tempdir().expect("tempdir");
-    let db = dir.path().join("flights.sqlite");
-    load(&csv_bytes, &db).await;
-
-    let pool = rowstream_cli::open_readonly_path(&db)
+        .expect("GET /tables")
+        .bytes()
         .await
-        .expect("open read-only");
-    let server = Server::start(pool).await;
-
+        .expect("a body");
+    let tables: serde_json::Value = serde_json::from_slice(&tables).expect("a JSON list");
+    assert!(
+        tables
+            .as_array()
+            .is_some_and(|t| t.contains(&json!("flights"))),
+        "{tables}"
+    );
     let response = reqwest::get(server.url("/tables/flights"))
         .await
         .expect("GET /tables/flights");
@@ -295,27 +47,216 @@ async fn serves_every_flight_exactly() {
         chunks += 1;
     }
     assert!(chunks > 1, "the body came in {chunks} chunk(s)");
+    assert_eq!(flights::assert_matches_csv(&body, csv_bytes, id), FLIGHTS);
+}
 
-    let mut csv = csv::Reader::from_reader(csv_bytes.as_slice());
-    let headers: Vec<String> = csv
-        .headers()
-        .expect("CSV headers")
-        .iter()
-        .map(str::to_owned)
-        .collect();
-    assert_eq!(headers, COLUMNS, "the CSV's columns");
-    let mut json = serde_json::Deserializer::from_slice(&body);
-    let rows = ServedRows { csv: &mut csv }
-        .deserialize(&mut json)
-        .unwrap_or_else(|err| panic!("the served flights differ from the CSV: {err}"));
-    json.end().expect("nothing after the JSON array");
-    assert_eq!(rows, FLIGHTS);
-
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_serves_every_flight_exactly() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("flights.sqlite");
+    flights::load_sqlite(&csv_bytes, &path).await;
+    let pool = rowstream_cli::open_readonly_path(&path)
+        .await
+        .expect("open read-only");
+    let server = Server::start(pool).await;
+    assert_serves_flights(&server, &csv_bytes, IdColumn::None).await;
     server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_serves_every_flight_in_key_order() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = Scratch::postgres("rowstream_flights").await else {
+        return;
+    };
+    let mut conn = scratch.pg_options().connect().await.expect("connect");
+    flights::load_postgres(&csv_bytes, &mut conn).await;
+    let pool = db::open_postgres(scratch.pg_options(), &OpenOptions::default())
+        .await
+        .expect("open read-only");
+    let server = Server::start(Database::Postgres(pool)).await;
+    assert_serves_flights(&server, &csv_bytes, IdColumn::Sequential).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_serves_every_flight_in_key_order() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = Scratch::mysql("rowstream_flights").await else {
+        return;
+    };
+    let mut conn = scratch.mysql_options().connect().await.expect("connect");
+    flights::load_mysql(&csv_bytes, &mut conn).await;
+    let (pool, mariadb) = db::open_mysql(scratch.mysql_options(), &OpenOptions::default())
+        .await
+        .expect("open read-only");
+    let server = Server::start(Database::MySql { pool, mariadb }).await;
+    assert_serves_flights(&server, &csv_bytes, IdColumn::Sequential).await;
+    server.stop().await;
+}
+
+/// A keyset with batch size 1,000 whose queries are counted.
+fn counted_keyset(table: &str) -> (Keyset, Arc<AtomicU64>) {
+    let queries = Arc::new(AtomicU64::new(0));
+    let counter = queries.clone();
+    let keyset = Keyset::new(table, "id")
+        .batch_size(1_000)
+        .on_page(move |_| {
+            counter.fetch_add(1, Ordering::SeqCst);
+        });
+    (keyset, queries)
+}
+
+/// Reads every page; after each one, inserts a row with a key below every key read so far
+/// (`-page`) from another connection. Asserts each flight comes exactly once, in key
+/// order, none of the inserted rows does, and the export took at least 337 queries.
+async fn assert_each_row_once<S, R>(
+    pages: S,
+    queries: &AtomicU64,
+    id_of: impl Fn(&R) -> i64,
+    mut insert_behind: impl AsyncFnMut(i64),
+) where
+    S: Stream<Item = Result<Vec<R>, sqlx::Error>>,
+{
+    let mut pages = pin!(pages);
+    let mut expected = 1_i64;
+    let mut page_count = 0_i64;
+    while let Some(page) = pages.next().await {
+        let page = page.expect("a page");
+        page_count += 1;
+        for record in &page {
+            assert_eq!(id_of(record), expected, "page {page_count}");
+            expected += 1;
+        }
+        insert_behind(-page_count).await;
+    }
+    assert_eq!(expected - 1, FLIGHTS as i64, "every flight, once");
+    assert_eq!(page_count, 337);
+    let queries = queries.load(Ordering::SeqCst);
+    assert!(queries >= 337, "{queries} queries");
+    eprintln!(
+        "{page_count} pages in {queries} queries; {page_count} rows inserted behind the cursor"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_keyset_reads_each_flight_once_while_rows_are_inserted_behind() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = Scratch::postgres("rowstream_keyset").await else {
+        return;
+    };
+    let mut writer = scratch.pg_options().connect().await.expect("connect");
+    flights::load_postgres(&csv_bytes, &mut writer).await;
+    let served = db::open_postgres(scratch.pg_options(), &OpenOptions::default())
+        .await
+        .expect("open read-only");
+    let (keyset, queries) = counted_keyset("flights");
+    assert_each_row_once(
+        rowstream::postgres::keyset(served, keyset),
+        &queries,
+        |record| i64::from(record.row().get::<i32, _>("id")),
+        async |id| {
+            sqlx::query("INSERT INTO flights (id, year, carrier) VALUES ($1, 2099, 'ZZ')")
+                .bind(id as i32)
+                .execute(&mut writer)
+                .await
+                .expect("insert behind the cursor");
+        },
+    )
+    .await;
+    let behind: i64 = sqlx::query_scalar("SELECT count(*) FROM flights WHERE id < 0")
+        .fetch_one(&mut writer)
+        .await
+        .expect("count");
+    assert_eq!(behind, 337, "the rows inserted during the export are there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_keyset_reads_each_flight_once_while_rows_are_inserted_behind() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = Scratch::mysql("rowstream_keyset").await else {
+        return;
+    };
+    let mut writer = scratch.mysql_options().connect().await.expect("connect");
+    flights::load_mysql(&csv_bytes, &mut writer).await;
+    let (served, _) = db::open_mysql(scratch.mysql_options(), &OpenOptions::default())
+        .await
+        .expect("open read-only");
+    let (keyset, queries) = counted_keyset("flights");
+    assert_each_row_once(
+        rowstream::mysql::keyset(served, keyset, Default::default()),
+        &queries,
+        |record| i64::from(record.row().get::<i32, _>("id")),
+        async |id| {
+            sqlx::query("INSERT INTO flights (id, year, carrier) VALUES (?, 2099, 'ZZ')")
+                .bind(id)
+                .execute(&mut writer)
+                .await
+                .expect("insert behind the cursor");
+        },
+    )
+    .await;
+    let behind: i64 = sqlx::query_scalar("SELECT count(*) FROM flights WHERE id < 0")
+        .fetch_one(&mut writer)
+        .await
+        .expect("count");
+    assert_eq!(behind, 337, "the rows inserted during the export are there");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_keyset_reads_each_flight_once_while_rows_are_inserted_behind() {
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("flights.sqlite");
+    flights::load_sqlite(&csv_bytes, &path).await;
+    let mut writer = sqlx::sqlite::SqliteConnectOptions::new()
+        .filename(&path)
+        .connect()
+        .await
+        .expect("connect");
+    sqlx::query("CREATE TABLE keyed (id INTEGER PRIMARY KEY, year, carrier)")
+        .execute(&mut writer)
+        .await
+        .expect("create");
+    sqlx::query("INSERT INTO keyed SELECT rowid, year, carrier FROM flights ORDER BY rowid")
+        .execute(&mut writer)
+        .await
+        .expect("copy");
+    let served = rowstream_cli::open_readonly_path(&path)
+        .await
+        .expect("open read-only");
+    let (keyset, queries) = counted_keyset("keyed");
+    assert_each_row_once(
+        rowstream::sqlite::keyset(served, keyset),
+        &queries,
+        |record| record.row().get::<i64, _>("id"),
+        async |id| {
+            sqlx::query("INSERT INTO keyed (id, year, carrier) VALUES (?, 2099, 'ZZ')")
+                .bind(id)
+                .execute(&mut writer)
+                .await
+                .expect("insert behind the cursor");
+        },
+    )
+    .await;
 }
 
 #[test]
 fn typing_rules() {
+    use flights::{Typed, typed};
     assert_eq!(typed("dep_time", "NA"), Typed::Null);
     assert_eq!(typed("dep_delay", "-5"), Typed::Integer(-5));
     assert_eq!(typed("x", "1.5"), Typed::Real(1.5));

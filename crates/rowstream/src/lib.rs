@@ -109,9 +109,13 @@
 //! | feature | default | what it adds |
 //! |---|---|---|
 //! | `axum` | no | [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`], 406 responses for [`NotAcceptable`] |
-//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows) through sqlx |
+//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination) through sqlx |
 //! | `csv` | no | the `Csv` encoder (RFC 4180) through `csv-core`; [`Format::Csv`] becomes available |
 //! | `msgpack` | no | the `Msgpack` encoder through `rmp-serde`; [`Format::Msgpack`] becomes available |
+//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`] |
+//! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`axum::StreamResponse::for_request`] |
+//! | `metrics` | no | [`metrics::MetricsObserver`]: stream, row, byte, duration and time-to-first-byte metrics through the `metrics` facade |
+//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`] |
 //!
 //! The JSON formats (array, envelope, NDJSON, JSON-seq) are always available. Without
 //! features the crate depends on neither axum, hyper, sqlx, csv nor rmp.
@@ -137,10 +141,20 @@ mod transform;
 pub mod axum;
 #[cfg(feature = "compression")]
 pub mod compress;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod json_text;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub mod keyset;
 #[cfg(feature = "metrics")]
 pub mod metrics;
+#[cfg(feature = "mysql")]
+pub mod mysql;
+#[cfg(feature = "postgres")]
+pub mod postgres;
 #[cfg(feature = "sqlite")]
 pub mod sqlite;
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+mod temporal;
 
 pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,

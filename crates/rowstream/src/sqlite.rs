@@ -18,6 +18,8 @@
 //! | `BLOB` | string, standard base64 with padding (RFC 4648 §4) |
 //! | `NULL` | `null` |
 //!
+//! [`keyset()`] reads a table a page per query in key order (see [`crate::keyset`]).
+//!
 //! The fetchers own a clone of the pool and the SQL text, so they are `'static` and can be
 //! handed to a [`Streamer`](crate::Streamer). Dropping one drops the running statement:
 //! sqlx resets it and the connection returns to the pool.
@@ -27,7 +29,9 @@ use futures_util::StreamExt;
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
-use sqlx::{Column, Decode, Row, TypeInfo, ValueRef};
+use sqlx::{Arguments, Column, Decode, Row, TypeInfo, ValueRef};
+
+use crate::keyset::{Dialect, Key, Keyset, key_error};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 ///
@@ -182,4 +186,119 @@ where
             yield row;
         }
     }
+}
+
+/// Streams `keyset`'s table one page (`Vec`) per query, in key order — see
+/// [`crate::keyset`]. Stream it with
+/// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
+///
+/// One pooled connection serves every page, each page its own statement: no read
+/// transaction stays open between pages (so WAL checkpoints are not held back). Keys are
+/// read by their storage class: `INTEGER` keys are bound as `i64`, `TEXT` keys as text.
+/// Use it on an `INTEGER PRIMARY KEY` or on the key of a `WITHOUT ROWID` table: in other
+/// tables a `PRIMARY KEY` column may hold NULLs, which `key > ?` never reads.
+///
+/// # Errors
+///
+/// The stream yields an error, and ends, if a query fails, or if the key of a page's last
+/// row is NULL, a REAL or a BLOB.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::SqlitePool) {
+/// use rowstream::keyset::Keyset;
+/// use rowstream::{Identity, JsonArray, Streamer};
+///
+/// let pages = rowstream::sqlite::keyset(pool, Keyset::new("tickets", "id"));
+/// let chunks = Streamer::default().stream_batches(pages, Identity, JsonArray::new());
+/// # }
+/// ```
+pub fn keyset(
+    pool: SqlitePool,
+    keyset: Keyset,
+) -> impl Stream<Item = Result<Vec<SqliteRecord>, sqlx::Error>> + Send + 'static {
+    async_stream::stream! {
+        let mut conn = match pool.acquire().await {
+            Ok(conn) => conn,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
+        let first_sql = keyset.page_sql(Dialect::Sqlite, false);
+        let next_sql = keyset.page_sql(Dialect::Sqlite, true);
+        let mut after = keyset.after.clone();
+        let mut number = 0_u64;
+        loop {
+            number += 1;
+            let mut page = Vec::with_capacity(keyset.page_size());
+            let mut failure = None;
+            {
+                let mut args = SqliteArguments::default();
+                let bound = match &after {
+                    None => Ok(()),
+                    Some(Key::Int(key)) => args.add(*key),
+                    Some(Key::Text(key)) => args.add(key.clone()),
+                };
+                if let Err(err) = bound {
+                    yield Err(sqlx::Error::Encode(err));
+                    return;
+                }
+                let sql = if after.is_some() { &next_sql } else { &first_sql };
+                let mut rows = sqlx::query_with(sql, args).fetch(&mut *conn);
+                while let Some(row) = rows.next().await {
+                    match row {
+                        Ok(row) => page.push(SqliteRecord(row)),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                }
+            }
+            if let Some(err) = failure {
+                yield Err(err);
+                return;
+            }
+            let last_key = match page.last() {
+                Some(last) => match page_key(&last.0, &keyset.key) {
+                    Ok(key) => Some(key),
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let more = keyset.page_done(number, page.len(), last_key.as_ref());
+            if !page.is_empty() {
+                yield Ok(page);
+            }
+            if !more {
+                return;
+            }
+            after = last_key;
+        }
+    }
+}
+
+/// The key of a page's last row, by its storage class.
+fn page_key(row: &SqliteRow, key: &str) -> Result<Key, sqlx::Error> {
+    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
+    let value = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Err(key_error(key, "NULL in the last row of a page"));
+    }
+    let class = value.type_info().name().to_owned();
+    let decoded = match class.as_str() {
+        "INTEGER" => <i64 as Decode<sqlx::Sqlite>>::decode(value).map(Key::Int),
+        "TEXT" => <String as Decode<sqlx::Sqlite>>::decode(value).map(Key::Text),
+        other => {
+            return Err(key_error(
+                key,
+                format_args!("a {other} value; only INTEGER and TEXT keys are supported"),
+            ));
+        }
+    };
+    decoded.map_err(|err| key_error(key, err))
 }

@@ -99,3 +99,136 @@ async fn bad_sql_fails_before_the_first_chunk() {
     assert_eq!(err.items_before(), 0);
     assert!(err.to_string().contains("no such table"), "{err}");
 }
+
+/// Collects a keyset export as `(pages, ids)` and counts the queries through the hook.
+async fn keyset_ids(
+    pool: sqlx::SqlitePool,
+    keyset: rowstream::keyset::Keyset,
+) -> (Vec<usize>, Vec<serde_json::Value>, u64) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let queries = Arc::new(AtomicU64::new(0));
+    let counter = queries.clone();
+    let keyset = keyset.on_page(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let pages: Vec<Vec<rowstream::sqlite::SqliteRecord>> = rowstream::sqlite::keyset(pool, keyset)
+        .try_collect()
+        .await
+        .unwrap();
+    let sizes = pages.iter().map(Vec::len).collect();
+    let keys = pages
+        .iter()
+        .flatten()
+        .map(|record| serde_json::to_value(record).unwrap()["k"].clone())
+        .collect();
+    (sizes, keys, queries.load(Ordering::SeqCst))
+}
+
+#[tokio::test]
+async fn keyset_pages_integer_and_text_keys() {
+    use rowstream::keyset::{Key, Keyset};
+    let pool = pool().await;
+    sqlx::query("CREATE TABLE n (k INTEGER PRIMARY KEY, v TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    // Inserted out of order, with a gap and negative keys.
+    for k in [5, -3, 12, 1, 7, 2, 30, -10, 8, 9] {
+        sqlx::query("INSERT INTO n VALUES (?, 'x')")
+            .bind(k)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (pages, keys, queries) =
+        keyset_ids(pool.clone(), Keyset::new("n", "k").batch_size(4)).await;
+    assert_eq!(pages, [4, 4, 2]);
+    assert_eq!(
+        queries, 3,
+        "a short page ends the export without another query"
+    );
+    assert_eq!(
+        keys,
+        json!([-10, -3, 1, 2, 5, 7, 8, 9, 12, 30])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+
+    // A full last page needs one more (empty) query.
+    let (pages, _, queries) = keyset_ids(pool.clone(), Keyset::new("n", "k").batch_size(5)).await;
+    assert_eq!((pages, queries), (vec![5, 5], 3));
+
+    // Resumed after a key.
+    let (pages, keys, _) = keyset_ids(
+        pool.clone(),
+        Keyset::new("n", "k").batch_size(4).after(Key::Int(7)),
+    )
+    .await;
+    assert_eq!(pages, [4]);
+    assert_eq!(keys, json!([8, 9, 12, 30]).as_array().unwrap().clone());
+
+    sqlx::query("CREATE TABLE \"s\"\"q\" (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID")
+        .execute(&pool)
+        .await
+        .unwrap();
+    for k in ["b", "a", "é", "B", "ab", ""] {
+        sqlx::query("INSERT INTO \"s\"\"q\" VALUES (?, 1)")
+            .bind(k)
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    let (pages, keys, _) = keyset_ids(pool.clone(), Keyset::new("s\"q", "k").batch_size(2)).await;
+    assert_eq!(pages, [2, 2, 2]);
+    assert_eq!(
+        keys,
+        json!(["", "B", "a", "ab", "b", "é"])
+            .as_array()
+            .unwrap()
+            .clone()
+    );
+    let (_, keys, _) = keyset_ids(pool.clone(), Keyset::new("s\"q", "k").after("ab")).await;
+    assert_eq!(keys, json!(["b", "é"]).as_array().unwrap().clone());
+
+    // Through the streamer, as one JSON array.
+    let pages = rowstream::sqlite::keyset(pool.clone(), Keyset::new("n", "k").batch_size(3));
+    let value = body(Streamer::default().stream_batches(pages, Identity, JsonArray::new()))
+        .await
+        .unwrap();
+    assert_eq!(value.as_array().unwrap().len(), 10);
+    assert_eq!(value[0], json!({"k": -10, "v": "x"}));
+}
+
+#[tokio::test]
+async fn keyset_errors_name_the_key() {
+    use rowstream::keyset::Keyset;
+    let pool = pool().await;
+    sqlx::query("CREATE TABLE r (k REAL PRIMARY KEY)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO r VALUES (1.5)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let pages = rowstream::sqlite::keyset(pool.clone(), Keyset::new("r", "k"));
+    let err = body(Streamer::default().stream_batches(pages, Identity, JsonArray::new()))
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StreamErrorKind::Fetch);
+    assert!(err.to_string().contains("\"k\""), "{err}");
+    assert!(err.to_string().contains("REAL"), "{err}");
+
+    let pages = rowstream::sqlite::keyset(pool.clone(), Keyset::new("missing", "k"));
+    let err = body(Streamer::default().stream_batches(pages, Identity, JsonArray::new()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("missing"), "{err}");
+    let pages = rowstream::sqlite::keyset(pool, Keyset::new("r", "nope"));
+    let err = body(Streamer::default().stream_batches(pages, Identity, JsonArray::new()))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nope"), "{err}");
+}

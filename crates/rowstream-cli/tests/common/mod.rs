@@ -1,14 +1,24 @@
-//! Helpers shared by the integration tests: a real server on 127.0.0.1:0.
+//! Helpers shared by the integration tests: a real server on 127.0.0.1:0, the real
+//! database servers, and the nycflights13 data.
 
 #![allow(dead_code, unreachable_pub)]
+
+pub mod flights;
+pub mod sql;
 
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use sqlx::SqlitePool;
+use axum::Router;
+use rowstream_cli::Database;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
+
+/// `CI=true`: missing databases or data are failures, not skips.
+pub fn on_ci() -> bool {
+    std::env::var("CI").is_ok_and(|ci| ci == "true")
+}
 
 /// A running server; call [`Server::stop`] at the end of the test.
 pub struct Server {
@@ -18,14 +28,19 @@ pub struct Server {
 }
 
 impl Server {
-    /// Serves `rowstream_cli::router(pool)` on an ephemeral port.
-    pub async fn start(pool: SqlitePool) -> Self {
+    /// Serves `rowstream_cli::router(db)` on an ephemeral port.
+    pub async fn start(db: impl Into<Database>) -> Self {
+        Self::start_app(rowstream_cli::router(db)).await
+    }
+
+    /// Serves `app` on an ephemeral port.
+    pub async fn start_app(app: Router) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(rowstream_cli::serve(
             listener,
-            rowstream_cli::router(pool),
+            app,
             async move {
                 let _ = stopped.await;
             },

@@ -1,0 +1,436 @@
+//! The catalog: which tables may be exported, and how each is read.
+//!
+//! Only names read back from the database's own catalog ever reach SQL text, and always
+//! quoted. Each database lists the tables and views of its *current* schema or database
+//! only: `main` for SQLite, `current_schema()` for PostgreSQL, `DATABASE()` for MySQL.
+
+use sqlx::mysql::MySqlPool;
+use sqlx::postgres::PgPool;
+use sqlx::sqlite::SqlitePool;
+
+use crate::db::Database;
+
+/// A table or view that may be exported.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Table {
+    /// The schema (PostgreSQL), database (MySQL) or `main` (SQLite) it lives in.
+    pub schema: String,
+    /// The exact name from the catalog.
+    pub name: String,
+    /// How it is read.
+    pub plan: Plan,
+    /// Text columns that hold JSON (MariaDB `JSON` columns), to embed as JSON.
+    pub json_columns: Vec<String>,
+}
+
+/// How a table is read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Plan {
+    /// Keyset pagination over a single-column key (the primary key), in key order.
+    Keyset {
+        /// The key column, as the catalog spells it.
+        key: String,
+    },
+    /// One query, ordered by these columns (the primary key, or SQLite's rowid alias) or,
+    /// when empty, in the order the database yields (views, tables without a key).
+    Single {
+        /// The `ORDER BY` columns, as the catalog spells them.
+        order_by: Vec<String>,
+    },
+}
+
+/// Quotes an SQL identifier for PostgreSQL and SQLite: wrapped in double quotes, inner
+/// double quotes doubled.
+pub fn quote_ident(name: &str) -> String {
+    format!("\"{}\"", name.replace('"', "\"\""))
+}
+
+/// Quotes an SQL identifier for MySQL/MariaDB: wrapped in backticks, inner backticks
+/// doubled.
+pub fn quote_mysql_ident(name: &str) -> String {
+    format!("`{}`", name.replace('`', "``"))
+}
+
+impl Table {
+    /// The single query of a [`Plan::Single`] table (or of any table, ignoring its key):
+    /// `SELECT * FROM schema.name [ORDER BY …]`, quoted for `db`.
+    pub fn select_sql(&self, db: &Database) -> String {
+        let quote = match db {
+            Database::MySql { .. } => quote_mysql_ident,
+            Database::Sqlite(_) | Database::Postgres(_) => quote_ident,
+        };
+        let mut sql = format!(
+            "SELECT * FROM {}.{}",
+            quote(&self.schema),
+            quote(&self.name)
+        );
+        let order_by: Vec<String> = match &self.plan {
+            Plan::Keyset { key } => vec![quote(key)],
+            Plan::Single { order_by } => order_by.iter().map(|c| quote(c)).collect(),
+        };
+        if !order_by.is_empty() {
+            sql.push_str(" ORDER BY ");
+            sql.push_str(&order_by.join(", "));
+        }
+        sql
+    }
+}
+
+/// The names of the exportable tables and views, sorted by their UTF-8 bytes.
+///
+/// # Errors
+///
+/// If the catalog query fails.
+pub async fn list(db: &Database) -> Result<Vec<String>, sqlx::Error> {
+    let mut names: Vec<String> = match db {
+        Database::Sqlite(pool) => sqlx::query_scalar(SQLITE_LIST).fetch_all(pool).await?,
+        Database::Postgres(pool) => sqlx::query_scalar(PG_LIST).fetch_all(pool).await?,
+        Database::MySql { pool, .. } => sqlx::query_scalar(MYSQL_LIST).fetch_all(pool).await?,
+    };
+    names.sort_unstable();
+    names.dedup();
+    Ok(names)
+}
+
+/// Looks `name` up in the catalog: an exact, case-sensitive match, or `None`.
+///
+/// # Errors
+///
+/// If a catalog query fails.
+pub async fn resolve(db: &Database, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    // No catalog holds such names, and PostgreSQL rejects NUL in text.
+    if name.is_empty() || name.contains('\0') {
+        return Ok(None);
+    }
+    match db {
+        Database::Sqlite(pool) => resolve_sqlite(pool, name).await,
+        Database::Postgres(pool) => resolve_postgres(pool, name).await,
+        Database::MySql { pool, mariadb } => resolve_mysql(pool, *mariadb, name).await,
+    }
+}
+
+// --- SQLite ----------------------------------------------------------------------------
+
+/// Tables and views of `main`, without SQLite's reserved `sqlite_*` names.
+const SQLITE_LIST: &str = "SELECT name FROM main.sqlite_schema \
+     WHERE type IN ('table', 'view') AND name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+
+/// One catalog entry by exact name, with its kind from `pragma_table_list` (`table`,
+/// `view`, `virtual`, `shadow`) and whether it is a `WITHOUT ROWID` table.
+const SQLITE_RESOLVE: &str = "SELECT s.name, coalesce(l.type, s.type), coalesce(l.wr, 0) \
+     FROM main.sqlite_schema AS s \
+     LEFT JOIN pragma_table_list AS l ON l.schema = 'main' AND l.name = s.name \
+     WHERE s.name = ?1 AND s.type IN ('table', 'view') \
+     AND s.name NOT LIKE 'sqlite\\_%' ESCAPE '\\'";
+
+async fn resolve_sqlite(pool: &SqlitePool, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    let Some((name, kind, without_rowid)) =
+        sqlx::query_as::<_, (String, String, bool)>(SQLITE_RESOLVE)
+            .bind(name)
+            .fetch_optional(pool)
+            .await?
+    else {
+        return Ok(None);
+    };
+    let schema = "main".to_owned();
+    if kind != "table" {
+        return Ok(Some(Table {
+            schema,
+            name,
+            plan: Plan::Single { order_by: vec![] },
+            json_columns: vec![],
+        }));
+    }
+    let columns: Vec<SqliteColumn> =
+        sqlx::query_as("SELECT name, type, pk FROM pragma_table_info(?1, 'main') ORDER BY cid")
+            .bind(&name)
+            .fetch_all(pool)
+            .await?;
+    Ok(Some(Table {
+        schema,
+        name,
+        plan: sqlite_plan(&columns, without_rowid),
+        json_columns: vec![],
+    }))
+}
+
+/// `(name, declared type, position in the primary key or 0)` from `pragma_table_info`.
+type SqliteColumn = (String, String, i64);
+
+/// Keyset over an `INTEGER PRIMARY KEY` (the rowid) or the single-column key of a
+/// `WITHOUT ROWID` table — keys that are never NULL. Other rowid tables: one query in
+/// rowid order; other `WITHOUT ROWID` tables: one query in key order.
+fn sqlite_plan(columns: &[SqliteColumn], without_rowid: bool) -> Plan {
+    let mut key: Vec<&SqliteColumn> = columns.iter().filter(|(_, _, pk)| *pk > 0).collect();
+    key.sort_by_key(|(_, _, pk)| *pk);
+    if let [(name, declared, _)] = key.as_slice() {
+        if without_rowid || declared.eq_ignore_ascii_case("INTEGER") {
+            return Plan::Keyset { key: name.clone() };
+        }
+    }
+    if without_rowid {
+        return Plan::Single {
+            order_by: key.iter().map(|(name, _, _)| name.clone()).collect(),
+        };
+    }
+    Plan::Single {
+        order_by: rowid_alias(columns)
+            .map(|alias| vec![alias.to_owned()])
+            .unwrap_or_default(),
+    }
+}
+
+/// A name for the rowid that no column shadows (`rowid`, `_rowid_` or `oid`).
+fn rowid_alias(columns: &[SqliteColumn]) -> Option<&'static str> {
+    ["rowid", "_rowid_", "oid"].into_iter().find(|alias| {
+        !columns
+            .iter()
+            .any(|(name, _, _)| name.eq_ignore_ascii_case(alias))
+    })
+}
+
+// --- PostgreSQL ------------------------------------------------------------------------
+
+const PG_LIST: &str = "SELECT table_name::text FROM information_schema.tables \
+     WHERE table_schema = current_schema() \
+     AND table_type IN ('BASE TABLE', 'VIEW', 'FOREIGN')";
+
+const PG_RESOLVE: &str = "SELECT table_schema::text, table_name::text \
+     FROM information_schema.tables \
+     WHERE table_schema = current_schema() AND table_name = $1 \
+     AND table_type IN ('BASE TABLE', 'VIEW', 'FOREIGN')";
+
+/// The primary key's columns, in key order, with their types.
+const PG_PRIMARY_KEY: &str = "SELECT kcu.column_name::text, c.data_type::text \
+     FROM information_schema.table_constraints AS tc \
+     JOIN information_schema.key_column_usage AS kcu \
+       ON kcu.constraint_schema = tc.constraint_schema \
+      AND kcu.constraint_name = tc.constraint_name \
+      AND kcu.table_schema = tc.table_schema AND kcu.table_name = tc.table_name \
+     JOIN information_schema.columns AS c \
+       ON c.table_schema = kcu.table_schema AND c.table_name = kcu.table_name \
+      AND c.column_name = kcu.column_name \
+     WHERE tc.constraint_type = 'PRIMARY KEY' \
+       AND tc.table_schema = $1 AND tc.table_name = $2 \
+     ORDER BY kcu.ordinal_position";
+
+/// Key types keyset pagination binds: integers as `i64`, text as text.
+const PG_KEYSET_TYPES: [&str; 5] = ["smallint", "integer", "bigint", "text", "character varying"];
+
+async fn resolve_postgres(pool: &PgPool, name: &str) -> Result<Option<Table>, sqlx::Error> {
+    let Some((schema, name)) = sqlx::query_as::<_, (String, String)>(PG_RESOLVE)
+        .bind(name)
+        .fetch_optional(pool)
+        .await?
+    else {
+        return Ok(None);
+    };
+    let key: Vec<(String, String)> = sqlx::query_as(PG_PRIMARY_KEY)
+        .bind(&schema)
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
+    Ok(Some(Table {
+        schema,
+        name,
+        plan: key_plan(key, &PG_KEYSET_TYPES),
+        json_columns: vec![],
+    }))
+}
+
+/// Keyset over a single-column key of a supported type, else one query in key order.
+fn key_plan(key: Vec<(String, String)>, keyset_types: &[&str]) -> Plan {
+    match key.as_slice() {
+        [(column, ty)] if keyset_types.contains(&ty.as_str()) => Plan::Keyset {
+            key: column.clone(),
+        },
+        _ => Plan::Single {
+            order_by: key.into_iter().map(|(column, _)| column).collect(),
+        },
+    }
+}
+
+// --- MySQL / MariaDB -------------------------------------------------------------------
+
+const MYSQL_LIST: &str = "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA = DATABASE() \
+     AND TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED')";
+
+/// Candidates for a name: the comparison may ignore case or trailing spaces, so the exact
+/// match is picked afterwards.
+const MYSQL_RESOLVE: &str = "SELECT CAST(TABLE_SCHEMA AS CHAR), CAST(TABLE_NAME AS CHAR) \
+     FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = ? \
+     AND TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED')";
+
+/// The primary key's columns, in key order, with their types (`bigint unsigned` spelled
+/// out, so it is not taken for an `i64` key); prefix-indexed columns are marked.
+const MYSQL_PRIMARY_KEY: &str = "SELECT CAST(s.COLUMN_NAME AS CHAR), \
+       CAST(CASE WHEN s.SUB_PART IS NOT NULL THEN 'prefix' \
+                 WHEN c.DATA_TYPE = 'bigint' AND c.COLUMN_TYPE LIKE '%unsigned%' THEN 'bigint unsigned' \
+                 ELSE c.DATA_TYPE END AS CHAR) \
+     FROM information_schema.STATISTICS AS s \
+     JOIN information_schema.COLUMNS AS c \
+       ON c.TABLE_SCHEMA = s.TABLE_SCHEMA AND c.TABLE_NAME = s.TABLE_NAME \
+      AND c.COLUMN_NAME = s.COLUMN_NAME \
+     WHERE s.TABLE_SCHEMA = ? AND s.TABLE_NAME = ? AND s.INDEX_NAME = 'PRIMARY' \
+     ORDER BY s.SEQ_IN_INDEX";
+
+/// MariaDB's `JSON` columns: `LONGTEXT` with the `json_valid(col)` check it adds.
+const MARIADB_JSON_COLUMNS: &str = "SELECT CAST(c.COLUMN_NAME AS CHAR) \
+     FROM information_schema.COLUMNS AS c \
+     WHERE c.TABLE_SCHEMA = ? AND c.TABLE_NAME = ? \
+     AND (c.DATA_TYPE = 'json' OR EXISTS ( \
+       SELECT 1 FROM information_schema.CHECK_CONSTRAINTS AS k \
+       WHERE k.CONSTRAINT_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME \
+       AND k.CHECK_CLAUSE = CONCAT('json_valid(`', REPLACE(c.COLUMN_NAME, '`', '``'), '`)'))) \
+     ORDER BY c.ORDINAL_POSITION";
+
+const MYSQL_KEYSET_TYPES: [&str; 7] = [
+    "tinyint",
+    "smallint",
+    "mediumint",
+    "int",
+    "bigint",
+    "varchar",
+    "char",
+];
+
+async fn resolve_mysql(
+    pool: &MySqlPool,
+    mariadb: bool,
+    name: &str,
+) -> Result<Option<Table>, sqlx::Error> {
+    let candidates: Vec<(String, String)> = sqlx::query_as(MYSQL_RESOLVE)
+        .bind(name)
+        .fetch_all(pool)
+        .await?;
+    let Some((schema, name)) = candidates.into_iter().find(|(_, found)| found == name) else {
+        return Ok(None);
+    };
+    let key: Vec<(String, String)> = sqlx::query_as(MYSQL_PRIMARY_KEY)
+        .bind(&schema)
+        .bind(&name)
+        .fetch_all(pool)
+        .await?;
+    let json_columns = if mariadb {
+        sqlx::query_scalar(MARIADB_JSON_COLUMNS)
+            .bind(&schema)
+            .bind(&name)
+            .fetch_all(pool)
+            .await?
+    } else {
+        vec![]
+    };
+    Ok(Some(Table {
+        schema,
+        name,
+        plan: key_plan(key, &MYSQL_KEYSET_TYPES),
+        json_columns,
+    }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cols(columns: &[(&str, &str, i64)]) -> Vec<SqliteColumn> {
+        columns
+            .iter()
+            .map(|(n, t, pk)| ((*n).to_owned(), (*t).to_owned(), *pk))
+            .collect()
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("t"), r#""t""#);
+        assert_eq!(
+            quote_ident(r#"x"; DROP TABLE t; --"#),
+            r#""x""; DROP TABLE t; --""#
+        );
+        assert_eq!(quote_ident(r#""""#), r#""""""""#);
+        assert_eq!(quote_mysql_ident("a`b"), "`a``b`");
+    }
+
+    #[test]
+    fn rowid_alias_avoids_shadowing_columns() {
+        assert_eq!(rowid_alias(&cols(&[("id", "", 1)])), Some("rowid"));
+        assert_eq!(rowid_alias(&cols(&[("RowID", "", 0)])), Some("_rowid_"));
+        assert_eq!(
+            rowid_alias(&cols(&[("rowid", "", 0), ("_rowid_", "", 0)])),
+            Some("oid")
+        );
+        assert_eq!(
+            rowid_alias(&cols(&[
+                ("rowid", "", 0),
+                ("_rowid_", "", 0),
+                ("OID", "", 0)
+            ])),
+            None
+        );
+    }
+
+    #[test]
+    fn sqlite_plans() {
+        let keyset = |key: &str| Plan::Keyset { key: key.into() };
+        let single = |cols: &[&str]| Plan::Single {
+            order_by: cols.iter().map(|c| (*c).to_owned()).collect(),
+        };
+        // INTEGER PRIMARY KEY: the rowid itself.
+        assert_eq!(
+            sqlite_plan(&cols(&[("id", "integer", 1), ("v", "", 0)]), false),
+            keyset("id")
+        );
+        // A text key of a rowid table may hold NULLs: rowid order.
+        assert_eq!(
+            sqlite_plan(&cols(&[("k", "TEXT", 1)]), false),
+            single(&["rowid"])
+        );
+        // WITHOUT ROWID: its key, single or composite.
+        assert_eq!(sqlite_plan(&cols(&[("k", "TEXT", 1)]), true), keyset("k"));
+        assert_eq!(
+            sqlite_plan(&cols(&[("a", "", 2), ("b", "", 0), ("c\"", "", 1)]), true),
+            single(&["c\"", "a"])
+        );
+        // No key.
+        assert_eq!(
+            sqlite_plan(&cols(&[("a", "", 0)]), false),
+            single(&["rowid"])
+        );
+    }
+
+    #[test]
+    fn key_plans() {
+        let key = |cols: &[(&str, &str)]| -> Vec<(String, String)> {
+            cols.iter()
+                .map(|(c, t)| ((*c).to_owned(), (*t).to_owned()))
+                .collect()
+        };
+        assert_eq!(
+            key_plan(key(&[("id", "bigint")]), &PG_KEYSET_TYPES),
+            Plan::Keyset { key: "id".into() }
+        );
+        assert_eq!(
+            key_plan(key(&[("id", "uuid")]), &PG_KEYSET_TYPES),
+            Plan::Single {
+                order_by: vec!["id".into()]
+            }
+        );
+        assert_eq!(
+            key_plan(key(&[("id", "bigint unsigned")]), &MYSQL_KEYSET_TYPES),
+            Plan::Single {
+                order_by: vec!["id".into()]
+            }
+        );
+        assert_eq!(
+            key_plan(key(&[("a", "int"), ("b", "int")]), &MYSQL_KEYSET_TYPES),
+            Plan::Single {
+                order_by: vec!["a".into(), "b".into()]
+            }
+        );
+        assert_eq!(
+            key_plan(key(&[]), &MYSQL_KEYSET_TYPES),
+            Plan::Single { order_by: vec![] }
+        );
+    }
+}

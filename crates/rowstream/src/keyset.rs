@@ -1,0 +1,343 @@
+//! Keyset pagination: a long export as a series of short queries.
+//!
+//! A [`Keyset`] describes a table read in the order of a unique key column, one page at a
+//! time:
+//!
+//! ```sql
+//! SELECT * FROM "table" ORDER BY "key" LIMIT 1000                  -- the first page
+//! SELECT * FROM "table" WHERE "key" > $last ORDER BY "key" LIMIT 1000  -- every next page
+//! ```
+//!
+//! Each page is its own statement, in autocommit: no transaction and no snapshot stays
+//! open between pages, so an export of any length does not hold back vacuum or purge, and
+//! a page costs an index range scan whatever its position. The key of the last row read is
+//! the whole state: an export can resume after any page from that key
+//! ([`Keyset::after`]). Rows inserted behind the cursor (keys below the last one read) are
+//! not read, and no row is read twice, whatever is inserted or deleted during the export —
+//! unlike `OFFSET` pagination, which repeats or skips rows when rows move.
+//!
+//! The database fetchers — `postgres::keyset`, `mysql::keyset`, `sqlite::keyset` (with
+//! their cargo features) — yield one `Vec` of records per page: stream them with
+//! [`Streamer::stream_batches`](crate::Streamer::stream_batches). Table, schema and key
+//! names are always quoted as identifiers, never pasted into SQL as they are.
+//!
+//! Keys: integer columns (bound as `i64`) and text columns (bound as strings, compared in
+//! the column's collation, as `ORDER BY` sorts them). The key must be unique and not
+//! NULL, as a primary key is; a NULL key in the last row of a page fails the export.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+
+/// A key value: where a page ends and the next one starts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Key {
+    /// An integer key (`smallint`, `integer`, `bigint` …), bound as `i64`.
+    Int(i64),
+    /// A text key (`text`, `varchar`, `char` …), bound as a string.
+    Text(String),
+}
+
+impl From<i64> for Key {
+    fn from(value: i64) -> Self {
+        Self::Int(value)
+    }
+}
+
+impl From<i32> for Key {
+    fn from(value: i32) -> Self {
+        Self::Int(i64::from(value))
+    }
+}
+
+impl From<String> for Key {
+    fn from(value: String) -> Self {
+        Self::Text(value)
+    }
+}
+
+impl From<&str> for Key {
+    fn from(value: &str) -> Self {
+        Self::Text(value.to_owned())
+    }
+}
+
+impl fmt::Display for Key {
+    /// The integer's digits, or the text as it is.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Int(value) => write!(f, "{value}"),
+            Self::Text(value) => f.write_str(value),
+        }
+    }
+}
+
+/// What a keyset fetcher reports after each query (see [`Keyset::on_page`]).
+#[derive(Debug, Clone, Copy)]
+#[non_exhaustive]
+pub struct Page<'a> {
+    /// 1 for the first query, then 2, 3 …
+    pub number: u64,
+    /// Rows the query returned: the batch size, fewer on the last page (possibly 0).
+    pub rows: usize,
+    /// The key of the page's last row (resume after it), `None` for an empty page.
+    pub last_key: Option<&'a Key>,
+}
+
+type PageHook = Arc<dyn Fn(&Page<'_>) + Send + Sync>;
+
+/// A table read in key order, one page per query. See the [module docs](self).
+///
+/// ```
+/// use rowstream::keyset::{Key, Keyset};
+///
+/// let flights = Keyset::new("flights", "id").batch_size(5_000).after(Key::Int(120_000));
+/// assert_eq!(flights.page_size(), 5_000);
+/// ```
+#[derive(Clone)]
+#[must_use]
+pub struct Keyset {
+    pub(crate) schema: Option<String>,
+    pub(crate) table: String,
+    pub(crate) key: String,
+    pub(crate) batch_size: usize,
+    pub(crate) after: Option<Key>,
+    pub(crate) on_page: Option<PageHook>,
+}
+
+impl fmt::Debug for Keyset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Keyset")
+            .field("schema", &self.schema)
+            .field("table", &self.table)
+            .field("key", &self.key)
+            .field("batch_size", &self.batch_size)
+            .field("after", &self.after)
+            .field("on_page", &self.on_page.is_some())
+            .finish()
+    }
+}
+
+impl Keyset {
+    /// Every row of `table` (in the connection's current schema or database), in the order
+    /// of the unique column `key`, [`DEFAULT_BATCH_SIZE`] rows per query, from the start.
+    /// Both names are identifiers as the catalog spells them; they are quoted in SQL.
+    pub fn new(table: impl Into<String>, key: impl Into<String>) -> Self {
+        Self {
+            schema: None,
+            table: table.into(),
+            key: key.into(),
+            batch_size: DEFAULT_BATCH_SIZE,
+            after: None,
+            on_page: None,
+        }
+    }
+
+    /// Qualifies the table with a schema (PostgreSQL), a database (MySQL) or an attached
+    /// database (SQLite). Default: none, so the connection's current one.
+    pub fn schema(mut self, schema: impl Into<String>) -> Self {
+        self.schema = Some(schema.into());
+        self
+    }
+
+    /// Rows per query. `0` means the default, [`DEFAULT_BATCH_SIZE`] (1,000); values
+    /// above [`MAX_BATCH_SIZE`] are lowered to it. A page is held in memory whole, so
+    /// memory grows with `batch_size × row size`.
+    pub fn batch_size(mut self, rows: usize) -> Self {
+        self.batch_size = match rows {
+            0 => DEFAULT_BATCH_SIZE,
+            rows => rows.min(MAX_BATCH_SIZE),
+        };
+        self
+    }
+
+    /// Starts after `key` (exclusive): resumes an export whose last row had this key.
+    /// Default: from the first row.
+    pub fn after(mut self, key: impl Into<Key>) -> Self {
+        self.after = Some(key.into());
+        self
+    }
+
+    /// Calls `hook` after each query, with its number, its row count and its last key —
+    /// for progress, checkpoints to resume from, or metrics. Called on the fetcher's
+    /// task: keep it short and never block in it.
+    pub fn on_page(mut self, hook: impl Fn(&Page<'_>) + Send + Sync + 'static) -> Self {
+        self.on_page = Some(Arc::new(hook));
+        self
+    }
+
+    /// The rows per query, with the default applied.
+    pub fn page_size(&self) -> usize {
+        self.batch_size
+    }
+
+    /// The `SELECT` of one page: after the last key when `with_key`, else from the start.
+    pub(crate) fn page_sql(&self, dialect: Dialect, with_key: bool) -> String {
+        let quote = |name: &str| dialect.quote(name);
+        let mut sql = String::from("SELECT * FROM ");
+        if let Some(schema) = &self.schema {
+            sql.push_str(&quote(schema));
+            sql.push('.');
+        }
+        sql.push_str(&quote(&self.table));
+        let key = quote(&self.key);
+        if with_key {
+            sql.push_str(" WHERE ");
+            sql.push_str(&key);
+            sql.push_str(" > ");
+            sql.push_str(dialect.placeholder());
+        }
+        sql.push_str(" ORDER BY ");
+        sql.push_str(&key);
+        // A number from this struct, not text from outside; a literal lets the planner
+        // see how few rows are wanted.
+        sql.push_str(&format!(" LIMIT {}", self.batch_size));
+        sql
+    }
+
+    /// Reports a finished query to the hook; returns whether another page may follow.
+    pub(crate) fn page_done(&self, number: u64, rows: usize, last_key: Option<&Key>) -> bool {
+        if let Some(hook) = &self.on_page {
+            hook(&Page {
+                number,
+                rows,
+                last_key,
+            });
+        }
+        rows >= self.batch_size && last_key.is_some()
+    }
+}
+
+/// How a database spells identifiers and placeholders.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Dialect {
+    /// `"name"`, `$1`
+    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+    Postgres,
+    /// `` `name` ``, `?`
+    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    MySql,
+    /// `"name"`, `?`
+    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
+    Sqlite,
+}
+
+impl Dialect {
+    /// Quotes an identifier: wrapped in the dialect's quote character, which is doubled
+    /// inside.
+    pub(crate) fn quote(self, name: &str) -> String {
+        let q = match self {
+            Self::MySql => '`',
+            Self::Postgres | Self::Sqlite => '"',
+        };
+        let mut out = String::with_capacity(name.len() + 2);
+        out.push(q);
+        for c in name.chars() {
+            if c == q {
+                out.push(q);
+            }
+            out.push(c);
+        }
+        out.push(q);
+        out
+    }
+
+    fn placeholder(self) -> &'static str {
+        match self {
+            Self::Postgres => "$1",
+            Self::MySql | Self::Sqlite => "?",
+        }
+    }
+}
+
+/// The index of the key column among `names`: an exact match, else (MySQL column names
+/// are case-insensitive) an ASCII case-insensitive one.
+pub(crate) fn key_index<'a>(
+    mut names: impl Iterator<Item = &'a str> + Clone,
+    key: &str,
+) -> Option<usize> {
+    names
+        .clone()
+        .position(|name| name == key)
+        .or_else(|| names.position(|name| name.eq_ignore_ascii_case(key)))
+}
+
+/// The error of a page whose last row has no usable key.
+pub(crate) fn key_error(key: &str, problem: impl fmt::Display) -> sqlx::Error {
+    sqlx::Error::Decode(format!("keyset key column \"{key}\": {problem}").into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn page_sql_quotes_names() {
+        let keyset = Keyset::new(r#"we"ird"#, "id`x").batch_size(10);
+        assert_eq!(
+            keyset.page_sql(Dialect::Postgres, false),
+            r#"SELECT * FROM "we""ird" ORDER BY "id`x" LIMIT 10"#
+        );
+        assert_eq!(
+            keyset.page_sql(Dialect::Postgres, true),
+            r#"SELECT * FROM "we""ird" WHERE "id`x" > $1 ORDER BY "id`x" LIMIT 10"#
+        );
+        assert_eq!(
+            keyset.clone().schema("s").page_sql(Dialect::MySql, true),
+            r#"SELECT * FROM `s`.`we"ird` WHERE `id``x` > ? ORDER BY `id``x` LIMIT 10"#
+        );
+        assert_eq!(
+            keyset.page_sql(Dialect::Sqlite, true),
+            r#"SELECT * FROM "we""ird" WHERE "id`x" > ? ORDER BY "id`x" LIMIT 10"#
+        );
+    }
+
+    #[test]
+    fn batch_size_defaults_and_bounds() {
+        assert_eq!(Keyset::new("t", "k").page_size(), DEFAULT_BATCH_SIZE);
+        assert_eq!(
+            Keyset::new("t", "k").batch_size(0).page_size(),
+            DEFAULT_BATCH_SIZE
+        );
+        assert_eq!(
+            Keyset::new("t", "k").batch_size(usize::MAX).page_size(),
+            MAX_BATCH_SIZE
+        );
+    }
+
+    #[test]
+    fn last_page_is_short_or_empty() {
+        let keyset = Keyset::new("t", "k").batch_size(2);
+        let key = Key::Int(2);
+        assert!(keyset.page_done(1, 2, Some(&key)));
+        assert!(!keyset.page_done(2, 1, Some(&key)));
+        assert!(!keyset.page_done(3, 0, None));
+    }
+
+    #[test]
+    fn hook_sees_every_page() {
+        use std::sync::Mutex;
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let log = seen.clone();
+        let keyset = Keyset::new("t", "k").batch_size(2).on_page(move |page| {
+            log.lock()
+                .unwrap()
+                .push((page.number, page.rows, page.last_key.cloned()));
+        });
+        keyset.page_done(1, 2, Some(&Key::from("b")));
+        keyset.page_done(2, 0, None);
+        assert_eq!(
+            *seen.lock().unwrap(),
+            [(1, 2, Some(Key::Text("b".into()))), (2, 0, None)]
+        );
+    }
+
+    #[test]
+    fn key_lookup() {
+        let names = ["a", "ID", "id"];
+        assert_eq!(key_index(names.iter().copied(), "id"), Some(2));
+        assert_eq!(key_index(names.iter().copied(), "Id"), Some(1));
+        assert_eq!(key_index(names.iter().copied(), "x"), None);
+    }
+}

@@ -1,0 +1,406 @@
+//! PostgreSQL against the real server (`ROWSTREAM_TEST_POSTGRES_URL`): the type mapping
+//! value by value, and cancellation of the statement when the client leaves.
+
+#![cfg(all(feature = "postgres", feature = "axum"))]
+#![recursion_limit = "256"]
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::routing::get;
+use futures_util::TryStreamExt;
+use rowstream::{Identity, JsonArray, StreamErrorKind, Streamer};
+use serde_json::json;
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// The test database, or `None` (with a note) when it is not configured locally.
+async fn pool(max: u32) -> Option<PgPool> {
+    let Ok(url) = std::env::var("ROWSTREAM_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "ROWSTREAM_TEST_POSTGRES_URL must be set in CI"
+        );
+        eprintln!("skipped: ROWSTREAM_TEST_POSTGRES_URL is not set");
+        return None;
+    };
+    Some(
+        PgPoolOptions::new()
+            .max_connections(max)
+            .connect(&url)
+            .await
+            .expect("the PostgreSQL test server accepts connections"),
+    )
+}
+
+async fn export(pool: PgPool, sql: &str) -> Result<String, rowstream::StreamError> {
+    let rows = rowstream::postgres::rows(pool, sql);
+    let bytes = Streamer::default()
+        .stream(rows, Identity, JsonArray::new())
+        .map_ok(Vec::from)
+        .try_concat()
+        .await?;
+    Ok(String::from_utf8(bytes).unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn type_torture() {
+    let Some(pool) = pool(2).await else { return };
+    sqlx::query("DO $$ BEGIN CREATE TYPE rowstream_mood AS ENUM ('sad', 'happy'); EXCEPTION WHEN duplicate_object THEN NULL; END $$")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let sql = r#"SELECT
+        (-9223372036854775808)::int8 AS i64_min, 9223372036854775807::int8 AS i64_max,
+        9007199254740993::int8 AS beyond_2_53, (-32768)::int2 AS i2, 2147483647::int4 AS i4,
+        1.5::float4 AS f4, 0.1::float8 AS f8, 'NaN'::float8 AS nan, 'Infinity'::float8 AS inf,
+        '-Infinity'::float8 AS ninf,
+        '123456789012345678.0123456789'::numeric(38,10) AS num,
+        1e-400::numeric AS tiny, (-12.50)::numeric(10,2) AS neg, 'NaN'::numeric AS num_nan,
+        0::numeric AS zero,
+        '2024-02-29 12:34:56.789012+00'::timestamptz AS tstz,
+        '1969-07-20 20:17:40'::timestamp AS moon, '2100-01-01 00:00:00.5'::timestamp AS future,
+        'infinity'::timestamp AS ts_inf,
+        '1900-01-01'::date AS d_old, '2040-12-31'::date AS d_new,
+        '23:59:59.5'::time AS t, '12:00:00+05:30'::timetz AS ttz,
+        '1 year 2 mons 3 days 04:05:06.5'::interval AS iv, '-1 day'::interval AS iv_neg,
+        ''::text AS empty, NULL::text AS null_text, 'ünïcødé 😀 "q" \ done'::text AS txt,
+        'ab'::char(4) AS ch, 'v'::varchar(10) AS vc, 'nm'::name AS nm,
+        '\xdeadbeef'::bytea AS by, ''::bytea AS by_empty, true AS yes, false AS no,
+        '550e8400-e29b-41d4-a716-446655440000'::uuid AS u,
+        '{"a":[1,[2,{"b":null}]],"n":12345678901234567890123}'::jsonb AS jb,
+        '[1, 2.50, "x"]'::json AS j,
+        ARRAY[1,NULL,3]::int4[] AS arr, ARRAY[['a','b'],['c','d']]::text[] AS arr2,
+        '{}'::int8[] AS arr_empty, ARRAY['2024-01-01'::date] AS arr_date,
+        ARRAY[1.5, NULL]::numeric[] AS arr_num,
+        'happy'::rowstream_mood AS mood"#;
+    let text = export(pool.clone(), sql).await.unwrap();
+    // Exact digits in the text itself, not only after a lossy parse.
+    for exact in [
+        "-9223372036854775808",
+        "9223372036854775807",
+        "9007199254740993",
+        "12345678901234567890123",
+    ] {
+        assert!(text.contains(exact), "{exact} missing from {text}");
+    }
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    let row = &value[0];
+    let tiny = format!("0.{}1", "0".repeat(399));
+    let expected = json!({
+        "i64_min": i64::MIN, "i64_max": i64::MAX, "beyond_2_53": 9007199254740993_i64,
+        "i2": -32768, "i4": 2147483647,
+        "f4": 1.5, "f8": 0.1, "nan": null, "inf": null, "ninf": null,
+        "num": "123456789012345678.0123456789", "tiny": tiny, "neg": "-12.50",
+        "num_nan": null, "zero": "0",
+        "tstz": "2024-02-29T12:34:56.789012Z",
+        "moon": "1969-07-20T20:17:40", "future": "2100-01-01T00:00:00.5", "ts_inf": "infinity",
+        "d_old": "1900-01-01", "d_new": "2040-12-31",
+        "t": "23:59:59.5", "ttz": "12:00:00+05:30",
+        "iv": "P1Y2M3DT4H5M6.5S", "iv_neg": "P-1D",
+        "empty": "", "null_text": null, "txt": "ünïcødé 😀 \"q\" \\ done",
+        "ch": "ab  ", "vc": "v", "nm": "nm",
+        "by": "3q2+7w==", "by_empty": "", "yes": true, "no": false,
+        "u": "550e8400-e29b-41d4-a716-446655440000",
+        "jb": {"a": [1, [2, {"b": null}]], "n": 12345678901234567890123.0},
+        "j": [1, 2.5, "x"],
+        "arr": [1, null, 3], "arr2": [["a", "b"], ["c", "d"]], "arr_empty": [],
+        "arr_date": ["2024-01-01"], "arr_num": ["1.5", null],
+        "mood": "happy",
+    });
+    assert_eq!(row, &expected, "{text}");
+    // Column order is the query's.
+    assert!(text.starts_with(r#"[{"i64_min":"#), "{text}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsupported_type_names_the_column() {
+    let Some(pool) = pool(1).await else { return };
+    let err = export(pool, "SELECT 1 AS ok, point(1, 2) AS location")
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind(), StreamErrorKind::Encode);
+    let message = err.to_string();
+    assert!(message.contains("location"), "{message}");
+    assert!(message.contains("POINT"), "{message}");
+}
+
+async fn serve(pool: PgPool, sql: &'static str) -> SocketAddr {
+    let app = Router::new().route(
+        "/",
+        get(move || {
+            let pool = pool.clone();
+            async move { rowstream::axum::json_array(rowstream::postgres::rows(pool, sql)).await }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    addr
+}
+
+/// Connects, sends a GET, and closes the connection: after the first body chunk when
+/// `after_first_chunk`, else after 300 ms (while the statement computes its first row).
+async fn leave_early(addr: SocketAddr, after_first_chunk: bool) {
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    if after_first_chunk {
+        let mut seen = Vec::new();
+        let mut buf = [0u8; 4096];
+        loop {
+            let n = tcp.read(&mut buf).await.unwrap();
+            assert!(n > 0, "the server closed first");
+            seen.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&seen);
+            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+            // The head, then a chunk-size line and at least one byte of data.
+            if let Some(body) = text.split_once("\r\n\r\n").map(|(_, body)| body) {
+                if body
+                    .split_once("\r\n")
+                    .is_some_and(|(_, data)| !data.is_empty())
+                {
+                    break;
+                }
+            }
+        }
+    } else {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    drop(tcp);
+}
+
+/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
+/// has no connection in use; returns how long it took.
+async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
+    let start = Instant::now();
+    loop {
+        let running: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+        )
+        .bind(format!("%{marker}%"))
+        .fetch_one(observer)
+        .await
+        .unwrap();
+        let in_use = pool.size() as usize - pool.num_idle();
+        if running == 0 && in_use == 0 {
+            return start.elapsed();
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "after 2 s: {running} statements still running, {in_use} connections in use"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_after_first_chunk_cancels_the_statement() {
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    // 3,000 rows, one every 10 ms: 30 s if nobody stops it.
+    let sql = "SELECT g, pg_sleep(0.01) AS pause /* rowstream-cancel-rows */ FROM generate_series(1, 3000) g";
+    let addr = serve(pool.clone(), sql).await;
+    leave_early(addr, true).await;
+    let took = assert_cancelled(&observer, &pool, "rowstream-cancel-rows").await;
+    eprintln!("statement gone and connection back {took:?} after the disconnect");
+    // The pool's only connection is clean: the next query returns correct results.
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+    let text = export(pool, "SELECT 'after' AS t").await.unwrap();
+    assert_eq!(text, r#"[{"t":"after"}]"#);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_before_first_row_cancels_the_statement() {
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    let sql = "SELECT pg_sleep(30) /* rowstream-cancel-first */";
+    let addr = serve(pool.clone(), sql).await;
+    leave_early(addr, false).await;
+    let took = assert_cancelled(&observer, &pool, "rowstream-cancel-first").await;
+    eprintln!("statement gone and connection back {took:?} after the disconnect");
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+}
+
+/// A table name no other test process uses.
+fn unique(prefix: &str) -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("{prefix}_{}_{nanos}", std::process::id())
+}
+
+/// Runs a keyset export to the end: page sizes, the `k` values in order, and the number of
+/// queries counted by the hook.
+async fn keyset_keys(
+    pool: PgPool,
+    keyset: rowstream::keyset::Keyset,
+) -> Result<(Vec<usize>, Vec<serde_json::Value>, u64), sqlx::Error> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU64, Ordering};
+    let queries = Arc::new(AtomicU64::new(0));
+    let counter = queries.clone();
+    let keyset = keyset.on_page(move |_| {
+        counter.fetch_add(1, Ordering::SeqCst);
+    });
+    let pages: Vec<Vec<rowstream::postgres::PgRecord>> = rowstream::postgres::keyset(pool, keyset)
+        .try_collect()
+        .await?;
+    let sizes = pages.iter().map(Vec::len).collect();
+    let keys = pages
+        .iter()
+        .flatten()
+        .map(|record| serde_json::to_value(record).unwrap()["k"].clone())
+        .collect();
+    Ok((sizes, keys, queries.load(Ordering::SeqCst)))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_pages_integer_and_text_keys() {
+    use rowstream::keyset::{Key, Keyset};
+    let Some(pool) = pool(2).await else { return };
+    let ints = unique("rowstream_ks_int");
+    let texts = format!("{}\"q", unique("rowstream_ks_text"));
+    let quoted_texts = format!("\"{}\"", texts.replace('"', "\"\""));
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {ints} (k int4 PRIMARY KEY, v text);
+         INSERT INTO {ints} SELECT k, 'x' FROM unnest(ARRAY[5, -3, 12, 1, 7, 2, 30, -10, 8, 9]) k;
+         CREATE TABLE {quoted_texts} (k varchar(10) PRIMARY KEY, v int);
+         INSERT INTO {quoted_texts} SELECT k, 1 FROM unnest(ARRAY['b', 'a', 'é', 'B', 'ab', '']) k;"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+
+    let (pages, keys, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(4))
+        .await
+        .unwrap();
+    assert_eq!(pages, [4, 4, 2]);
+    assert_eq!(
+        queries, 3,
+        "a short page ends the export without another query"
+    );
+    assert_eq!(
+        keys,
+        *json!([-10, -3, 1, 2, 5, 7, 8, 9, 12, 30])
+            .as_array()
+            .unwrap()
+    );
+    let (pages, _, queries) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").batch_size(5))
+        .await
+        .unwrap();
+    assert_eq!(
+        (pages, queries),
+        (vec![5, 5], 3),
+        "a full last page needs an empty one"
+    );
+    let (_, keys, _) = keyset_keys(pool.clone(), Keyset::new(&ints, "k").after(Key::Int(7)))
+        .await
+        .unwrap();
+    assert_eq!(keys, *json!([8, 9, 12, 30]).as_array().unwrap());
+
+    // Text keys in the column's collation: the same order as ORDER BY.
+    let expected: Vec<String> =
+        sqlx::query_scalar(&format!("SELECT k FROM {quoted_texts} ORDER BY k"))
+            .fetch_all(&pool)
+            .await
+            .unwrap();
+    let (pages, keys, _) = keyset_keys(pool.clone(), Keyset::new(&texts, "k").batch_size(2))
+        .await
+        .unwrap();
+    assert_eq!(pages, [2, 2, 2]);
+    assert_eq!(keys, expected.iter().map(|k| json!(k)).collect::<Vec<_>>());
+    let (_, keys, _) = keyset_keys(
+        pool.clone(),
+        Keyset::new(&texts, "k").after(expected[2].as_str()),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        keys,
+        expected[3..].iter().map(|k| json!(k)).collect::<Vec<_>>()
+    );
+
+    // A start key of the wrong type is the database's error, not a panic.
+    assert!(
+        keyset_keys(pool.clone(), Keyset::new(&ints, "k").after("seven"))
+            .await
+            .is_err()
+    );
+
+    sqlx::raw_sql(&format!("DROP TABLE {ints}; DROP TABLE {quoted_texts}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_key_of_another_type_names_the_column() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(1).await else { return };
+    let table = unique("rowstream_ks_numeric");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (k numeric PRIMARY KEY); INSERT INTO {table} VALUES (1.5)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let err = keyset_keys(pool.clone(), Keyset::new(&table, "k"))
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("\"k\"") && err.contains("NUMERIC"), "{err}");
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dropping_a_keyset_export_cancels_its_page() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    // A view whose first page takes 30 s to compute (3,000 rows sorted after a 10 ms pause each).
+    let view = unique("rowstream_ks_slow");
+    sqlx::query(&format!(
+        "CREATE VIEW {view} AS SELECT g AS k, pg_sleep(0.01)::text AS pause FROM generate_series(1, 3000) g"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let pages = rowstream::postgres::keyset(pool.clone(), Keyset::new(&view, "k"));
+    let chunks = Streamer::default().stream_batches(pages, Identity, JsonArray::new());
+    let waited =
+        tokio::time::timeout(Duration::from_millis(300), chunks.try_collect::<Vec<_>>()).await;
+    assert!(waited.is_err(), "the first page should still be computing");
+    // The stream was dropped with the timeout.
+    let took = assert_cancelled(&observer, &pool, &view).await;
+    eprintln!("page statement gone and connection back {took:?} after the drop");
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+    sqlx::query(&format!("DROP VIEW {view}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
