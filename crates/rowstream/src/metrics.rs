@@ -5,7 +5,7 @@
 //! |---|---|---|---|
 //! | `rowstream_streams_in_flight` | gauge | yours | streams started and not yet ended |
 //! | `rowstream_streams_total` | counter | yours + `outcome` | streams ended, by [`Outcome`] (`completed`, `failed`, `client_gone`, `timed_out`, `limit_reached`) |
-//! | `rowstream_stream_errors_total` | counter | yours + `kind` | failed streams by [`StreamErrorKind`] |
+//! | `rowstream_stream_errors_total` | counter | yours + `kind` | failed streams by [`StreamErrorKind`](crate::StreamErrorKind) |
 //! | `rowstream_rows_total` | counter | yours | items in chunks taken by clients |
 //! | `rowstream_bytes_total` | counter | yours | bytes in chunks taken by clients (before compression) |
 //! | `rowstream_chunks_total` | counter | yours | chunks taken by clients |
@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label};
 
-use crate::{Outcome, StreamError, StreamErrorKind, StreamObserver, StreamSummary};
+use crate::{Outcome, StreamError, StreamObserver, StreamSummary};
 
 /// Records metrics for the streams it observes, with a fixed set of labels (for example
 /// the route or table and the format).
