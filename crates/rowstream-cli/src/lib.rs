@@ -5,11 +5,13 @@
 //!   database ([`db::seed_demo`], [`db::demo_db_path`]);
 //! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
 //! - [`config`]: the TOML configuration file and its named queries;
+//! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
 //! - [`http`]: the axum [`http::router`] and [`http::serve`];
 //! - [`cli`]: `rowstream serve`;
 //! - [`demo`]: the deterministic `tickets` generator.
 
 pub mod catalog;
+pub mod chunks;
 pub mod cli;
 pub mod config;
 pub mod db;
