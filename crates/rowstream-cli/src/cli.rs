@@ -1,4 +1,4 @@
-//! Command-line interface: `rowstream serve`.
+//! Command-line interface: `rowstream serve` and `rowstream export`.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -29,6 +29,8 @@ pub struct Cli {
 pub enum Command {
     /// Serve every table and view of a database over HTTP.
     Serve(ServeArgs),
+    /// Export one table or named query to a file or stdout.
+    Export(crate::export::ExportArgs),
 }
 
 /// Options of `rowstream serve`.
@@ -92,10 +94,11 @@ impl Cli {
     pub async fn run(self) -> anyhow::Result<()> {
         match self.command {
             Some(Command::Serve(args)) => serve(args).await,
+            Some(Command::Export(args)) => crate::export::export(args).await,
             // No subcommand: `serve` with its defaults and environment.
             None => match Cli::try_parse_from(["rowstream", "serve"])?.command {
                 Some(Command::Serve(args)) => serve(args).await,
-                None => Ok(()),
+                _ => Ok(()),
             },
         }
     }
@@ -322,7 +325,7 @@ mod tests {
         argv.extend_from_slice(extra);
         match Cli::try_parse_from(argv).expect("valid arguments").command {
             Some(Command::Serve(args)) => args,
-            None => panic!("serve expected"),
+            _ => panic!("serve expected"),
         }
     }
 

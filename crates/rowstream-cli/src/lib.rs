@@ -7,7 +7,8 @@
 //! - [`config`]: the TOML configuration file and its named queries;
 //! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
 //! - [`http`]: the axum [`http::router`] and [`http::serve`];
-//! - [`cli`]: `rowstream serve`;
+//! - [`cli`]: `rowstream serve` and `rowstream export`;
+//! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
 
 pub mod catalog;
@@ -16,6 +17,7 @@ pub mod cli;
 pub mod config;
 pub mod db;
 pub mod demo;
+pub mod export;
 pub mod http;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};

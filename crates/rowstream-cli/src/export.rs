@@ -1,0 +1,465 @@
+//! `rowstream export`: one table or named query to a file or stdout, through the same
+//! pipeline as the server ([`crate::chunks`], [`rowstream::Streamer`],
+//! [`rowstream::AnyEncoder`]), chunk by chunk, so memory stays flat whatever the row count.
+//!
+//! A file is written under a temporary name next to the target (`.NAME.partial-PID`),
+//! synced and renamed over the target only once the export is complete: an error or
+//! Ctrl-C deletes it, so a file at the target path is always a complete document.
+
+use std::fs::File;
+use std::io::{IsTerminal as _, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use anyhow::{Context as _, bail};
+use clap::{ArgGroup, Args, ValueEnum};
+use futures_util::StreamExt as _;
+use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
+use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
+use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
+
+use crate::config::{ConfigFile, parse_duration};
+use crate::db::{self, DEFAULT_DEMO_ROWS, Database, OpenOptions};
+use crate::{catalog, chunks, http};
+
+/// Connections an export opens: one streams, one spare for the catalog.
+const EXPORT_POOL_SIZE: u32 = 2;
+
+/// Options of `rowstream export`.
+#[derive(Debug, Clone, Args)]
+#[command(group(ArgGroup::new("source").required(true).args(["table", "query"])))]
+pub struct ExportArgs {
+    /// Database URL, opened read-only: `postgres://…`, `mysql://…` or `sqlite://PATH`.
+    /// Without it, the demo database of `rowstream serve` (seeded if needed).
+    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
+    pub db: Option<String>,
+
+    /// The table or view to export.
+    #[arg(long, value_name = "TABLE")]
+    pub table: Option<String>,
+
+    /// The named query to export, from the `--config` file.
+    #[arg(long, value_name = "NAME")]
+    pub query: Option<String>,
+
+    /// A parameter of the named query, `key=value`; repeat for each.
+    #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
+    pub params: Vec<(String, String)>,
+
+    /// TOML file with named queries and settings (as for `rowstream serve`).
+    #[arg(long, env = "ROWSTREAM_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Output format: json, ndjson, jsonseq, csv or msgpack.
+    #[arg(long, default_value = "json", value_parser = parse_format)]
+    pub format: Format,
+
+    /// Compress the output.
+    #[arg(long, value_enum, value_name = "CODING")]
+    pub compress: Option<Compression>,
+
+    /// Write to FILE instead of stdout (`-` for stdout).
+    #[arg(short = 'o', long = "output", value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    /// Longest a statement may run: `250ms`, `30s`, `5m`; `0` for no limit (the default).
+    #[arg(long, env = "ROWSTREAM_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
+    pub statement_timeout: Option<Duration>,
+
+    /// Rows per keyset page. Default 1,000.
+    #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub batch_size: Option<u32>,
+
+    /// Tickets in the demo database (without `--db`); a different count reseeds it.
+    #[arg(
+        long,
+        env = "ROWSTREAM_DEMO_ROWS",
+        default_value_t = DEFAULT_DEMO_ROWS,
+        value_parser = clap::value_parser!(u64).range(0..=i32::MAX as u64),
+        value_name = "N"
+    )]
+    pub demo_rows: u64,
+}
+
+/// A compression for `--compress`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Compression {
+    /// gzip (RFC 1952).
+    Gzip,
+    /// zstd (RFC 8878).
+    Zstd,
+}
+
+impl Compression {
+    /// The library's content coding.
+    pub fn coding(self) -> ContentCoding {
+        match self {
+            Self::Gzip => ContentCoding::Gzip,
+            Self::Zstd => ContentCoding::Zstd,
+        }
+    }
+}
+
+fn parse_param(text: &str) -> Result<(String, String), String> {
+    match text.split_once('=') {
+        Some((key, value)) if !key.is_empty() => Ok((key.to_owned(), value.to_owned())),
+        _ => Err(format!("expected key=value, got {text:?}")),
+    }
+}
+
+fn parse_format(text: &str) -> Result<Format, String> {
+    let format: Format = text
+        .parse()
+        .map_err(|err: rowstream::UnknownFormat| err.to_string())?;
+    if !format.is_available() {
+        return Err(format!("the {format} format is not built in"));
+    }
+    Ok(format)
+}
+
+/// What the export reads.
+enum Source {
+    Table(catalog::Table),
+    Query(crate::config::NamedQuery, Vec<crate::config::Value>),
+}
+
+/// `rowstream export`: streams one table or named query to `-o FILE` or stdout.
+///
+/// # Errors
+///
+/// Invalid options, an unknown table or query, bad parameters, a database, encoding or
+/// I/O error, or Ctrl-C; the target file is then left as it was.
+pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
+    let config = match &args.config {
+        Some(path) => ConfigFile::load(path)?,
+        None => ConfigFile::default(),
+    };
+    // Parameters are checked before anything is opened.
+    let query = match &args.query {
+        Some(name) => {
+            let Some(query) = config.queries.get(name) else {
+                if args.config.is_none() {
+                    bail!("--query {name:?} needs --config FILE with the named queries");
+                }
+                bail!("no named query {name:?} in the config file");
+            };
+            let values = query
+                .bind_values(&args.params)
+                .map_err(|err| anyhow::anyhow!("query {name:?}: {err}"))?;
+            Some((query.clone(), values))
+        }
+        None => {
+            if !args.params.is_empty() {
+                bail!("--param is for named queries (--query)");
+            }
+            None
+        }
+    };
+    let statement_timeout = args
+        .statement_timeout
+        .or_else(|| config.timeout())
+        .filter(|t| !t.is_zero());
+    let batch_size = args
+        .batch_size
+        .map(|n| n as usize)
+        .or(config.batch_size)
+        .unwrap_or(rowstream::DEFAULT_BATCH_SIZE);
+    let encoder = AnyEncoder::new(args.format)?;
+
+    let db = open_database(&args, statement_timeout).await?;
+    let result = async {
+        let source = match (query, &args.table) {
+            (Some((query, values)), _) => Source::Query(query, values),
+            (None, Some(name)) => match catalog::resolve(&db, name).await? {
+                Some(table) => Source::Table(table),
+                None => bail!("no table or view named {name:?} in the database"),
+            },
+            (None, None) => bail!("give --table TABLE or --query NAME"),
+        };
+        let output = match &args.output {
+            Some(path) if path.as_os_str() != "-" => Output::file(path)?,
+            _ => Output::Stdout(std::io::stdout()),
+        };
+        let streamer = Streamer::default();
+        let chunks = match &source {
+            Source::Table(table) => {
+                chunks::table_chunks(&db, &streamer, table, batch_size, encoder)
+            }
+            Source::Query(query, values) => {
+                chunks::query_chunks(&db, &streamer, query, values, encoder)
+                    .map_err(|err| anyhow::anyhow!("a parameter could not be bound: {err}"))?
+            }
+        };
+        run(chunks, output, args.compress).await
+    }
+    .await;
+    db.close().await;
+    result
+}
+
+/// Opens `--db`, or the demo database (seeding it if needed).
+async fn open_database(
+    args: &ExportArgs,
+    statement_timeout: Option<Duration>,
+) -> anyhow::Result<Database> {
+    let options = OpenOptions {
+        pool_size: EXPORT_POOL_SIZE,
+        statement_timeout,
+    };
+    match &args.db {
+        Some(url) => db::open(url, &options).await,
+        None => {
+            let path = db::demo_db_path()?;
+            db::seed_demo(&path, args.demo_rows).await?;
+            Ok(Database::Sqlite(
+                db::open_readonly_path_with(&path, EXPORT_POOL_SIZE).await?,
+            ))
+        }
+    }
+}
+
+/// Writes `chunks` to `output` (compressed if asked) as they come, with a progress bar,
+/// until the end, an error or Ctrl-C.
+async fn run(
+    chunks: ChunkStream,
+    mut output: Output,
+    compress: Option<Compression>,
+) -> anyhow::Result<()> {
+    let show = std::io::stderr().is_terminal() && output.is_file_or_pipe();
+    let progress = Arc::new(Progress::new(show));
+    let mut chunks = chunks.with_observer(progress.clone());
+    let mut compressor =
+        compress.and_then(|compression| ChunkCompressor::new(compression.coding(), DEFAULT_LEVEL));
+
+    let copy = async {
+        while let Some(chunk) = chunks.next().await {
+            let chunk = chunk.map_err(|err| {
+                anyhow::anyhow!(err).context(format!(
+                    "the export failed after {} rows",
+                    progress.rows.load(Ordering::Relaxed)
+                ))
+            })?;
+            match compressor.as_mut() {
+                Some(compressor) => output.write(&compressor.compress(&chunk)?)?,
+                None => output.write(&chunk)?,
+            }
+        }
+        if let Some(compressor) = compressor.as_mut() {
+            output.write(&compressor.finish()?)?;
+        }
+        anyhow::Ok(())
+    };
+    let copied = tokio::select! {
+        copied = copy => copied,
+        () = http::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+    };
+    progress.bar.finish_and_clear();
+    match copied {
+        Ok(()) => {
+            output.commit()?;
+            Ok(())
+        }
+        // `output` is dropped here: a partial file is deleted.
+        Err(err) => match &output {
+            Output::File(partial) => {
+                Err(err.context(format!("{} was not written", partial.target.display())))
+            }
+            Output::Stdout(_) => Err(err.context("the output on stdout is incomplete")),
+        },
+    }
+}
+
+/// Where the export goes.
+enum Output {
+    Stdout(std::io::Stdout),
+    File(Partial),
+}
+
+impl Output {
+    /// A temporary file next to `target`.
+    fn file(target: &Path) -> anyhow::Result<Self> {
+        let name = target
+            .file_name()
+            .with_context(|| format!("{} is not a file path", target.display()))?;
+        let dir = match target.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let mut temp_name = std::ffi::OsString::from(".");
+        temp_name.push(name);
+        temp_name.push(format!(".partial-{}", std::process::id()));
+        let temp = dir.join(temp_name);
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&temp)
+            .with_context(|| format!("cannot create {}", temp.display()))?;
+        Ok(Self::File(Partial {
+            file,
+            temp,
+            target: target.to_owned(),
+            done: false,
+        }))
+    }
+
+    /// Whether the data goes somewhere other than the terminal.
+    fn is_file_or_pipe(&self) -> bool {
+        match self {
+            Self::Stdout(stdout) => !stdout.is_terminal(),
+            Self::File(_) => true,
+        }
+    }
+
+    fn write(&mut self, bytes: &[u8]) -> anyhow::Result<()> {
+        if bytes.is_empty() {
+            return Ok(());
+        }
+        match self {
+            Self::Stdout(stdout) => stdout.write_all(bytes).context("cannot write to stdout"),
+            Self::File(partial) => partial
+                .file
+                .write_all(bytes)
+                .with_context(|| format!("cannot write {}", partial.temp.display())),
+        }
+    }
+
+    /// Flushes stdout, or syncs the file and renames it over the target.
+    fn commit(self) -> anyhow::Result<()> {
+        match self {
+            Self::Stdout(mut stdout) => stdout.flush().context("cannot write to stdout"),
+            Self::File(mut partial) => {
+                partial
+                    .file
+                    .sync_all()
+                    .with_context(|| format!("cannot sync {}", partial.temp.display()))?;
+                std::fs::rename(&partial.temp, &partial.target).with_context(|| {
+                    format!(
+                        "cannot rename {} to {}",
+                        partial.temp.display(),
+                        partial.target.display()
+                    )
+                })?;
+                partial.done = true;
+                // Make the rename itself durable; not every platform can sync a directory.
+                if let Some(dir) = partial.target.parent() {
+                    let dir = if dir.as_os_str().is_empty() {
+                        Path::new(".")
+                    } else {
+                        dir
+                    };
+                    if let Ok(dir) = File::open(dir) {
+                        let _ = dir.sync_all();
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A file being written under a temporary name; deleted when dropped unless renamed.
+struct Partial {
+    file: File,
+    temp: PathBuf,
+    target: PathBuf,
+    done: bool,
+}
+
+impl Drop for Partial {
+    fn drop(&mut self) {
+        if !self.done {
+            let _ = std::fs::remove_file(&self.temp);
+        }
+    }
+}
+
+/// The progress bar on stderr: rows, bytes, rates, elapsed; fed by the stream's observer.
+#[derive(Debug)]
+struct Progress {
+    bar: ProgressBar,
+    rows: AtomicU64,
+    bytes: AtomicU64,
+}
+
+impl Progress {
+    fn new(show: bool) -> Self {
+        let target = if show {
+            ProgressDrawTarget::stderr()
+        } else {
+            ProgressDrawTarget::hidden()
+        };
+        let bar = ProgressBar::with_draw_target(None, target);
+        bar.set_style(
+            ProgressStyle::with_template("{spinner} {human_pos} rows, {msg} [{elapsed}]")
+                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
+        );
+        if show {
+            bar.enable_steady_tick(Duration::from_millis(200));
+        }
+        Self {
+            bar,
+            rows: AtomicU64::new(0),
+            bytes: AtomicU64::new(0),
+        }
+    }
+}
+
+impl StreamObserver for Progress {
+    fn on_chunk(&self, bytes: usize, items: u64) {
+        let rows = self.rows.fetch_add(items, Ordering::Relaxed) + items;
+        let bytes = self.bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
+        self.bar.set_position(rows);
+        if self.bar.is_hidden() {
+            return;
+        }
+        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
+        self.bar.set_message(format!(
+            "{} ({:.0} rows/s, {}/s)",
+            HumanBytes(bytes),
+            rows as f64 / secs,
+            HumanBytes((bytes as f64 / secs) as u64)
+        ));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_and_formats() {
+        assert_eq!(parse_param("a=b=c"), Ok(("a".to_owned(), "b=c".to_owned())));
+        assert!(parse_param("=x").is_err());
+        assert!(parse_param("x").is_err());
+        assert_eq!(parse_format("CSV"), Ok(Format::Csv));
+        assert!(parse_format("xml").is_err());
+    }
+
+    #[test]
+    fn a_dropped_partial_file_is_deleted() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.csv");
+        let Output::File(partial) = Output::file(&target).unwrap() else {
+            panic!("a file expected");
+        };
+        let temp = partial.temp.clone();
+        assert!(temp.is_file());
+        drop(partial);
+        assert!(!temp.exists());
+        assert!(!target.exists());
+    }
+
+    #[test]
+    fn a_committed_file_replaces_the_target() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("out.json");
+        std::fs::write(&target, b"old").unwrap();
+        let mut output = Output::file(&target).unwrap();
+        output.write(b"[1,2]").unwrap();
+        output.commit().unwrap();
+        assert_eq!(std::fs::read(&target).unwrap(), b"[1,2]");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+    }
+}
