@@ -5,6 +5,7 @@ use std::fmt::Write as _;
 
 /// Days since 1970-01-01 to a proleptic Gregorian `(year, month, day)` (Howard Hinnant's
 /// `civil_from_days`), valid for every `i64` day count PostgreSQL and MySQL produce.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     let z = days + 719_468;
     let era = z.div_euclid(146_097);
@@ -49,6 +50,7 @@ pub(crate) fn write_fraction(out: &mut String, micros: u64) {
 
 /// Appends a date-time from microseconds since 1970-01-01T00:00:00, as
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` followed by `suffix` (`"Z"` for UTC, `""` for none).
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn write_datetime_micros(out: &mut String, micros: i64, suffix: &str) {
     let secs = micros.div_euclid(1_000_000);
     let frac = micros.rem_euclid(1_000_000) as u64;
@@ -64,6 +66,7 @@ pub(crate) fn write_datetime_micros(out: &mut String, micros: i64, suffix: &str)
 /// Appends an ISO 8601 duration from PostgreSQL's interval parts, in the form PostgreSQL's
 /// `IntervalStyle = iso_8601` writes: `P1Y2M3DT4H5M6.5S`, signs on each part, `PT0S` for
 /// zero.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn write_iso_duration(out: &mut String, months: i32, days: i32, micros: i64) {
     out.push('P');
     let (years, months) = (months / 12, months % 12);
