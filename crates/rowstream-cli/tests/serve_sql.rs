@@ -814,3 +814,62 @@ async fn unsupported_urls_are_refused() {
         );
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_export_failing_midway_is_cut_not_completed() {
+    let Some(scratch) = Scratch::postgres("rowstream_cut").await else {
+        return;
+    };
+    let pool = db::open_postgres(scratch.pg_options(), &OpenOptions::default())
+        .await
+        .expect("open");
+    let config = "[queries.fails]\n\
+                  sql = \"SELECT g, 1 / (100000 - g) AS x FROM generate_series(1, 100000) g\"\n\
+                  [queries.one]\nsql = \"SELECT 1 AS one\"\n";
+    let settings = Settings {
+        max_streams: Some(1),
+        ..settings(config)
+    };
+    let server = Server::start_app(rowstream_cli::router_with(
+        Database::Postgres(pool),
+        settings,
+    ))
+    .await;
+    let response = reqwest::get(server.url("/queries/fails"))
+        .await
+        .expect("request");
+    assert_eq!(response.status(), 200, "rows came before the failure");
+    let mut received = Vec::new();
+    let mut stream = response.bytes_stream();
+    let mut failed = false;
+    while let Some(chunk) = futures_util::StreamExt::next(&mut stream).await {
+        match chunk {
+            Ok(chunk) => received.extend_from_slice(&chunk),
+            Err(_) => {
+                failed = true;
+                break;
+            }
+        }
+    }
+    assert!(failed, "the transfer must end as incomplete");
+    assert!(received.starts_with(b"[{\"g\":1,\"x\":0}"));
+    assert!(!received.ends_with(b"]"), "never a complete JSON array");
+    assert!(serde_json::from_slice::<Value>(&received).is_err());
+    // The only slot comes back with the failed response.
+    let started = Instant::now();
+    loop {
+        let response = reqwest::get(server.url("/queries/one"))
+            .await
+            .expect("request");
+        if response.status() == 200 {
+            break;
+        }
+        assert_eq!(response.status(), 503);
+        assert!(
+            started.elapsed() < Duration::from_secs(2),
+            "the slot was not released"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    server.stop().await;
+}
