@@ -26,7 +26,13 @@
 //! NULL, as a primary key is; a NULL key in the last row of a page fails the export.
 
 use std::fmt;
+use std::pin::pin;
 use std::sync::Arc;
+
+use futures_core::Stream;
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 
 use crate::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 
@@ -209,6 +215,50 @@ impl Keyset {
     }
 }
 
+/// Reads `pages` on a task of its own, one page ahead of the consumer: the next query runs
+/// while the current page is being encoded and sent. At most three pages are held (one
+/// being read, one queued, one being consumed). Dropping the returned stream aborts the
+/// task, which drops `pages` — and so cancels a page being read, as the fetchers do.
+pub(crate) fn read_ahead<T>(
+    pages: impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static,
+) -> impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static
+where
+    T: Send + 'static,
+{
+    async_stream::stream! {
+        let (tx, mut rx) = mpsc::channel(1);
+        let mut task = AbortOnDrop(Some(tokio::spawn(async move {
+            let mut pages = pin!(pages);
+            while let Some(page) = pages.next().await {
+                let failed = page.is_err();
+                if tx.send(page).await.is_err() || failed {
+                    break;
+                }
+            }
+        })));
+        while let Some(page) = rx.recv().await {
+            yield page;
+        }
+        // The channel closed: the reader finished, or panicked.
+        if let Some(handle) = task.0.take() {
+            if handle.await.is_err() {
+                yield Err(sqlx::Error::WorkerCrashed);
+            }
+        }
+    }
+}
+
+/// Aborts the task when dropped before it was awaited.
+struct AbortOnDrop(Option<JoinHandle<()>>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.abort();
+        }
+    }
+}
+
 /// How a database spells identifiers and placeholders.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -339,5 +389,43 @@ mod tests {
         assert_eq!(key_index(names.iter().copied(), "id"), Some(2));
         assert_eq!(key_index(names.iter().copied(), "Id"), Some(1));
         assert_eq!(key_index(names.iter().copied(), "x"), None);
+    }
+
+    #[tokio::test]
+    async fn read_ahead_turns_a_panic_into_an_error() {
+        let pages = futures_util::stream::iter(0..3).map(|i| {
+            assert!(i < 1, "page {i} broke");
+            Ok::<_, sqlx::Error>(vec![i])
+        });
+        let read: Vec<_> = read_ahead(pages).collect().await;
+        assert_eq!(read.len(), 2);
+        assert_eq!(*read[0].as_ref().unwrap(), vec![0]);
+        assert!(matches!(read[1], Err(sqlx::Error::WorkerCrashed)));
+    }
+
+    #[tokio::test]
+    async fn dropping_read_ahead_drops_the_pages() {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        struct Flag(Arc<AtomicBool>);
+        impl Drop for Flag {
+            fn drop(&mut self) {
+                self.0.store(true, Ordering::SeqCst);
+            }
+        }
+        let dropped = Arc::new(AtomicBool::new(false));
+        let flag = Flag(dropped.clone());
+        let pages = futures_util::stream::unfold((0, flag), |(i, flag)| async move {
+            Some((Ok::<_, sqlx::Error>(vec![i]), (i + 1, flag)))
+        });
+        let mut read = Box::pin(read_ahead(pages));
+        assert_eq!(read.next().await.unwrap().unwrap(), vec![0]);
+        drop(read);
+        for _ in 0..100 {
+            if dropped.load(Ordering::SeqCst) {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+        panic!("the pages were not dropped with the stream");
     }
 }

@@ -363,7 +363,8 @@ where
 /// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
 ///
 /// One pooled connection serves every page, in autocommit: no transaction stays open
-/// between pages. Dropping the stream while a page is being read kills that statement and
+/// between pages. The next page is read, on a task of its own, while the current one is
+/// consumed: at most three pages are in memory. Dropping the stream while a page is being read kills that statement and
 /// closes the connection (as [`rows`] does); between pages the connection simply goes
 /// back to the pool. Integer keys (`TINYINT` … `BIGINT`, signed or unsigned up to
 /// 2^63−1) and text keys (`CHAR`, `VARCHAR`, `TEXT` types, compared in the column's
@@ -390,7 +391,7 @@ pub fn keyset(
     keyset: Keyset,
     options: RecordOptions,
 ) -> impl Stream<Item = Result<Vec<MySqlRecord>, sqlx::Error>> + Send + 'static {
-    async_stream::stream! {
+    crate::keyset::read_ahead(async_stream::stream! {
         let mut session = match Session::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -455,7 +456,7 @@ pub fn keyset(
             }
             after = last_key;
         }
-    }
+    })
 }
 
 /// The key of a page's last row.

@@ -193,7 +193,9 @@ where
 /// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
 ///
 /// One pooled connection serves every page, each page its own statement: no read
-/// transaction stays open between pages (so WAL checkpoints are not held back). Keys are
+/// transaction stays open between pages (so WAL checkpoints are not held back). The next
+/// page is read, on a task of its own, while the current one is consumed: at most three
+/// pages are in memory. Keys are
 /// read by their storage class: `INTEGER` keys are bound as `i64`, `TEXT` keys as text.
 /// Use it on an `INTEGER PRIMARY KEY` or on the key of a `WITHOUT ROWID` table: in other
 /// tables a `PRIMARY KEY` column may hold NULLs, which `key > ?` never reads.
@@ -216,7 +218,7 @@ pub fn keyset(
     pool: SqlitePool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<SqliteRecord>, sqlx::Error>> + Send + 'static {
-    async_stream::stream! {
+    crate::keyset::read_ahead(async_stream::stream! {
         let mut conn = match pool.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -278,7 +280,7 @@ pub fn keyset(
             }
             after = last_key;
         }
-    }
+    })
 }
 
 /// The key of a page's last row, by its storage class.

@@ -218,7 +218,8 @@ where
 /// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
 ///
 /// One pooled connection serves every page, in autocommit: no transaction stays open
-/// between pages. Dropping the stream while a page is being read cancels that statement in
+/// between pages. The next page is read, on a task of its own, while the current one is
+/// consumed: at most three pages are in memory. Dropping the stream while a page is being read cancels that statement in
 /// the server (as [`rows`] does); between pages the connection simply goes back to the
 /// pool. Integer keys (`smallint`, `integer`, `bigint`) and text keys (`text`, `varchar`)
 /// are supported; `char(n)` is not (its padding compares differently as a parameter).
@@ -244,7 +245,7 @@ pub fn keyset(
     pool: PgPool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<PgRecord>, sqlx::Error>> + Send + 'static {
-    async_stream::stream! {
+    crate::keyset::read_ahead(async_stream::stream! {
         let mut session = match Session::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -301,7 +302,7 @@ pub fn keyset(
             }
             after = last_key;
         }
-    }
+    })
 }
 
 /// The key of a page's last row.
