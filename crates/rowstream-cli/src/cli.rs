@@ -83,6 +83,77 @@ pub struct ServeArgs {
         value_name = "N"
     )]
     pub demo_rows: u64,
+
+    /// Longest a write to a client may make no progress before the connection is closed
+    /// (a stalled client): `30s` by default; `0` for none.
+    #[arg(long, env = "ROWSTREAM_WRITE_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub write_timeout: Duration,
+
+    /// Longest one export may take; longer ones are cut. Default: none.
+    #[arg(long, env = "ROWSTREAM_DEADLINE", value_name = "DURATION", value_parser = parse_duration)]
+    pub deadline: Option<Duration>,
+
+    /// Most rows one export may carry; the next one cuts it. Default: none.
+    #[arg(long, env = "ROWSTREAM_MAX_ROWS", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_rows: Option<u64>,
+
+    /// Most rows per second per export. Default: unlimited.
+    #[arg(long, env = "ROWSTREAM_RATE_ITEMS", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_items: Option<u32>,
+
+    /// Most encoded bytes per second per export. Default: unlimited.
+    #[arg(long, env = "ROWSTREAM_RATE_BYTES", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub rate_bytes: Option<u32>,
+
+    /// Compression level of compressed responses (gzip, zstd, br per Accept-Encoding).
+    #[arg(
+        long,
+        env = "ROWSTREAM_COMPRESSION_LEVEL",
+        value_name = "LEVEL",
+        default_value = "fastest"
+    )]
+    pub compression_level: CompressionLevel,
+}
+
+/// A compression level.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum CompressionLevel {
+    /// Fastest (gzip 1, zstd 1, brotli 0).
+    Fastest,
+    /// Each coding's default.
+    Default,
+    /// Smallest output, slowest.
+    Best,
+}
+
+impl From<CompressionLevel> for rowstream::compress::Level {
+    fn from(level: CompressionLevel) -> Self {
+        match level {
+            CompressionLevel::Fastest => Self::Fastest,
+            CompressionLevel::Default => Self::Default,
+            CompressionLevel::Best => Self::Best,
+        }
+    }
+}
+
+impl ServeArgs {
+    /// The per-export limits from the flags.
+    pub fn limits(&self) -> rowstream::Limits {
+        let mut limits = rowstream::Limits::default().write_timeout(self.write_timeout);
+        if let Some(deadline) = self.deadline.filter(|d| !d.is_zero()) {
+            limits = limits.deadline(deadline);
+        }
+        if let Some(rows) = self.max_rows {
+            limits = limits.max_items(rows);
+        }
+        if let Some(rate) = self.rate_items {
+            limits = limits.items_per_second(rate);
+        }
+        if let Some(rate) = self.rate_bytes {
+            limits = limits.bytes_per_second(rate);
+        }
+        limits
+    }
 }
 
 impl Cli {
@@ -215,16 +286,19 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, "listening");
 
     let settings = http::Settings {
+        streamer: rowstream::Streamer::default().with_limits(args.limits()),
         batch_size: resolved.batch_size,
         max_streams: Some(resolved.max_streams),
         queries: resolved.config.queries.clone(),
-        ..http::Settings::default()
+        compression_level: args.compression_level.into(),
+        metrics: Some(http::install_metrics()?),
     };
-    http::serve(
+    http::serve_with_write_timeout(
         listener,
         http::router_with(db.clone(), settings),
         http::shutdown_signal(),
         SHUTDOWN_GRACE,
+        args.write_timeout,
     )
     .await
     .context("the server failed")?;

@@ -4,40 +4,52 @@
 use std::collections::BTreeMap;
 use std::future::{Future, IntoFuture as _};
 use std::pin::Pin;
-use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::Router;
 use axum::body::{Body, BodyDataStream, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use futures_util::{Stream, StreamExt as _};
-use rowstream::axum::Problem;
-use rowstream::keyset::Keyset;
-use rowstream::mysql::RecordOptions;
-use rowstream::{ChunkStream, Identity, JsonArray, Streamer};
-use sqlx::Arguments;
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use rowstream::axum::{Negotiated, Problem, StreamResponse, WriteTimeoutListener};
+use rowstream::compress::Level;
+use rowstream::metrics::MetricsObserver;
+use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format, Streamer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tracing::Instrument as _;
 
 pub use crate::catalog::quote_ident;
-use crate::catalog::{self, Plan, Table};
+use crate::catalog::{self, Table};
+use crate::chunks;
 use crate::config::{NamedQuery, Value};
 use crate::db::Database;
 
 /// Seconds a client is asked to wait (`Retry-After`) when every export slot is taken.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
+/// The request header carrying a request id, echoed in every response.
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// Query parameters the server reads itself: they pick the format and the completion
+/// record, and are never bound to a named query.
+pub const RESERVED_PARAMS: [&str; 2] = ["format", "complete"];
+
 /// How the [`router`] serves: the streamer, the keyset page size, the concurrency limit and
 /// the named queries.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Settings {
-    /// Chunking and buffers of every export. Default: [`Streamer::default`].
+    /// Chunking, buffers and [`Limits`](rowstream::Limits) of every export. Default:
+    /// [`Streamer::default`].
     pub streamer: Streamer,
     /// Rows per keyset page; `0` for the default, 1,000.
     pub batch_size: usize,
@@ -46,6 +58,47 @@ pub struct Settings {
     pub max_streams: Option<usize>,
     /// The named queries, by name.
     pub queries: BTreeMap<String, NamedQuery>,
+    /// Compression level of compressed responses. Default
+    /// [`rowstream::compress::DEFAULT_LEVEL`].
+    pub compression_level: Level,
+    /// The Prometheus recorder's handle ([`install_metrics`]); with one, `GET /metrics`
+    /// renders it.
+    pub metrics: Option<PrometheusHandle>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            streamer: Streamer::default(),
+            batch_size: 0,
+            max_streams: None,
+            queries: BTreeMap::new(),
+            compression_level: rowstream::compress::DEFAULT_LEVEL,
+            metrics: None,
+        }
+    }
+}
+
+/// Installs the process-wide Prometheus recorder (once; later calls return the same
+/// handle) with histogram buckets for stream durations.
+///
+/// # Errors
+///
+/// If another `metrics` recorder was installed first.
+pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let recorder = PrometheusBuilder::new()
+        .set_buckets(&[
+            0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1.0, 5.0, 10.0, 30.0, 60.0, 300.0,
+        ])?
+        .build_recorder();
+    let handle = recorder.handle();
+    metrics::set_global_recorder(recorder)
+        .map_err(|err| anyhow::anyhow!("cannot install the metrics recorder: {err}"))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
 /// Shared state of the handlers.
@@ -57,6 +110,8 @@ struct AppState {
     max_streams: usize,
     streams: Arc<Semaphore>,
     queries: Arc<BTreeMap<String, NamedQuery>>,
+    compression_level: Level,
+    metrics: Option<PrometheusHandle>,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -70,22 +125,32 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// - `GET /tables` lists the tables and views of the current schema (PostgreSQL), database
 ///   (MySQL) or `main` (SQLite, without its `sqlite_*` tables) as a JSON array of names,
 ///   sorted.
-/// - `GET /tables/{table}` streams every row of that table or view as a JSON array of
-///   objects (column name → value, in column order). The name must match a catalog entry
-///   exactly, else `404`. A table with a single-column integer or text primary key (in
-///   SQLite an `INTEGER PRIMARY KEY`, or the key of a `WITHOUT ROWID` table) is read by
-///   keyset pagination, `batch_size` rows per query, in key order; other tables in one
-///   query, in primary key order (SQLite: rowid order) when they have one; views in the
-///   order the database yields.
+/// - `GET /tables/{table}` streams every row of that table or view (column name → value,
+///   in column order). The name must match a catalog entry exactly, else `404`. A table
+///   with a single-column integer or text primary key (in SQLite an `INTEGER PRIMARY
+///   KEY`, or the key of a `WITHOUT ROWID` table) is read by keyset pagination,
+///   `batch_size` rows per query, in key order; other tables in one query, in primary key
+///   order (SQLite: rowid order) when they have one; views in the order the database
+///   yields.
 /// - `GET /queries` lists the named queries with their parameters.
 /// - `GET /queries/{name}?param=value…` streams a named query with its parameters bound;
 ///   an unknown name is a `404`, a missing, malformed, repeated or unknown parameter a
 ///   `400` naming it, before anything runs.
+/// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
+///
+/// Exports are negotiated ([`Negotiated`]): `Accept` with q-values, or
+/// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
+/// column names, even when empty. `?complete=true` ends NDJSON, JSON-seq and CSV with a
+/// completion record; `TE: trailers` adds the outcome and row count as trailers.
+/// Responses are compressed per `Accept-Encoding` (gzip, zstd, br), flushed at every
+/// chunk. `HEAD` answers the headers of the `GET` without running the export.
 ///
 /// Exports hold one of `max_streams` slots from the request until the response body ends
 /// or the client leaves; without a free slot a request gets `503` with `Retry-After` at
 /// once, before any query runs. `/healthz`, `/tables` and `/queries` take no slot.
-/// Every error before the first byte is an `application/problem+json` body.
+/// Every error before the first byte is an `application/problem+json` body. Every
+/// response carries `X-Request-Id` (the request's, or a new one) and each request runs
+/// in a tracing span with it.
 pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
     let db = db.into();
     let pool_size = usize::try_from(db.pool_size()).unwrap_or(usize::MAX);
@@ -93,12 +158,16 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .max_streams
         .unwrap_or_else(|| pool_size.saturating_sub(1))
         .max(1);
-    Router::new()
+    let mut router = Router::new()
         .route("/healthz", get(healthz))
         .route("/tables", get(list_tables))
         .route("/tables/{table}", get(export_table))
         .route("/queries", get(list_queries))
-        .route("/queries/{name}", get(run_query))
+        .route("/queries/{name}", get(run_query));
+    if settings.metrics.is_some() {
+        router = router.route("/metrics", get(render_metrics));
+    }
+    router
         .with_state(AppState {
             db,
             streamer: settings.streamer,
@@ -106,11 +175,77 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             max_streams,
             streams: Arc::new(Semaphore::new(max_streams)),
             queries: Arc::new(settings.queries),
+            compression_level: settings.compression_level,
+            metrics: settings.metrics,
         })
+        .layer(middleware::from_fn(request_span))
+}
+
+/// A request id: the request's `X-Request-Id` if it is 1–128 visible ASCII characters,
+/// else a new one.
+fn request_id(headers: &HeaderMap) -> HeaderValue {
+    if let Some(id) = headers.get(REQUEST_ID) {
+        let bytes = id.as_bytes();
+        if (1..=128).contains(&bytes.len()) && bytes.iter().all(u8::is_ascii_graphic) {
+            return id.clone();
+        }
+    }
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let random = {
+        use std::hash::BuildHasher as _;
+        std::collections::hash_map::RandomState::new().hash_one(n)
+    };
+    HeaderValue::from_str(&format!("{random:016x}{n:08x}"))
+        .unwrap_or_else(|_| HeaderValue::from_static("0"))
+}
+
+/// Runs a request in a span with its id, echoes the id, counts the status.
+async fn request_span(request: Request, next: Next) -> Response {
+    let id = request_id(request.headers());
+    let span = tracing::info_span!(
+        "request",
+        request_id = id.to_str().unwrap_or_default(),
+        method = %request.method(),
+        path = request.uri().path(),
+        source = tracing::field::Empty,
+        format = tracing::field::Empty,
+        encoding = tracing::field::Empty,
+        status = tracing::field::Empty,
+    );
+    let mut response = next.run(request).instrument(span.clone()).await;
+    let status = response.status();
+    span.record("status", status.as_u16());
+    span.in_scope(|| tracing::debug!(status = status.as_u16(), "responded"));
+    metrics::counter!("rowstream_http_requests_total", "status" => status.as_str().to_owned())
+        .increment(1);
+    response.headers_mut().insert(REQUEST_ID, id);
+    response
 }
 
 async fn healthz() -> &'static str {
     "ok"
+}
+
+async fn render_metrics(State(state): State<AppState>) -> Response {
+    let Some(handle) = &state.metrics else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let (size, idle) = match &state.db {
+        Database::Sqlite(pool) => (pool.size(), pool.num_idle()),
+        Database::Postgres(pool) => (pool.size(), pool.num_idle()),
+        Database::MySql { pool, .. } => (pool.size(), pool.num_idle()),
+    };
+    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+    metrics::gauge!("rowstream_db_connections", "state" => "idle").set(f64::from(idle));
+    metrics::gauge!("rowstream_db_connections", "state" => "in_use")
+        .set(f64::from(size.saturating_sub(idle)));
+    let mut response = handle.render().into_response();
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+    );
+    response
 }
 
 async fn list_tables(State(state): State<AppState>) -> Response {
@@ -120,9 +255,94 @@ async fn list_tables(State(state): State<AppState>) -> Response {
     }
 }
 
+/// What a request asks of an export: its format, completion record, trailers, coding.
+struct Wanted {
+    negotiated: Negotiated,
+    complete: bool,
+}
+
+impl Wanted {
+    /// Negotiates the format and reads `complete`; the error is the response to send.
+    #[allow(clippy::result_large_err)]
+    fn from_request(
+        headers: &HeaderMap,
+        uri: &Uri,
+        params: &[(String, String)],
+    ) -> Result<Self, Response> {
+        let offered: Vec<Format> = Format::available().collect();
+        let negotiated = Negotiated::from_headers(headers, uri.query(), &offered)
+            .map_err(IntoResponse::into_response)?;
+        let complete = match params.iter().rev().find(|(k, _)| k == "complete") {
+            None => false,
+            Some((_, v)) => match v.as_str() {
+                "" | "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+                        .with_detail("complete must be true or false")
+                        .into_response());
+                }
+            },
+        };
+        let span = tracing::Span::current();
+        span.record("format", negotiated.format().name());
+        span.record("encoding", negotiated.coding().as_str());
+        Ok(Self {
+            negotiated,
+            complete,
+        })
+    }
+
+    fn format(&self) -> Format {
+        self.negotiated.format()
+    }
+
+    /// The encoder; a CSV one with `columns` as its header.
+    fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
+        match (self.format(), columns) {
+            (Format::Csv, Some(columns)) => {
+                AnyEncoder::from(Csv::new().header(columns).completion_record(self.complete))
+            }
+            _ => self.negotiated.encoder().completion_record(self.complete),
+        }
+    }
+
+    fn response(&self, level: Level) -> StreamResponse {
+        StreamResponse::new()
+            .trailers(self.negotiated.trailers())
+            .compression(self.negotiated.coding(), level)
+    }
+
+    /// The answer to `HEAD`.
+    fn head(&self, level: Level) -> Response {
+        let encoder = self.encoder(Some(Vec::new()));
+        self.response(level).head(encoder.content_type())
+    }
+
+    /// Sends `chunks`, observed by a metrics observer, holding `permit`.
+    async fn respond(
+        &self,
+        source: &str,
+        chunks: ChunkStream,
+        permit: OwnedSemaphorePermit,
+        level: Level,
+    ) -> Response {
+        let observer = MetricsObserver::new([
+            ("source", source.to_owned()),
+            ("format", self.format().name().to_owned()),
+        ]);
+        let chunks = chunks.with_observer(Arc::new(observer));
+        hold(self.response(level).respond(chunks).await, permit)
+    }
+}
+
 async fn export_table(
     State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
     table: Result<Path<String>, PathRejection>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
     let name = match table {
         Ok(Path(name)) => name,
@@ -132,8 +352,22 @@ async fn export_table(
                 .into_response();
         }
     };
-    let Some(permit) = state.permit() else {
-        return busy(state.max_streams);
+    tracing::Span::current().record("source", name.as_str());
+    let params = match params {
+        Ok(Query(params)) => params,
+        Err(rejection) => return invalid_query_string(&rejection),
+    };
+    let wanted = match Wanted::from_request(&headers, &uri, &params) {
+        Ok(wanted) => wanted,
+        Err(response) => return response,
+    };
+    let permit = if method == Method::HEAD {
+        None
+    } else {
+        match state.permit() {
+            Some(permit) => Some(permit),
+            None => return busy(state.max_streams),
+        }
     };
     let table = match catalog::resolve(&state.db, &name).await {
         Ok(Some(table)) => table,
@@ -144,8 +378,46 @@ async fn export_table(
         }
         Err(err) => return database_problem(&err),
     };
-    let chunks = state.table_chunks(&table);
-    hold(rowstream::axum::into_response(chunks).await, permit)
+    let Some(permit) = permit else {
+        return wanted.head(state.compression_level);
+    };
+    let columns = if wanted.format() == Format::Csv {
+        match column_names(&state.db, &table.select_sql(&state.db), None).await {
+            Ok(columns) => Some(columns),
+            Err(err) => return database_problem(&err),
+        }
+    } else {
+        None
+    };
+    let chunks = state.table_chunks(&table, wanted.encoder(columns));
+    wanted
+        .respond(&table.name, chunks, permit, state.compression_level)
+        .await
+}
+
+/// The column names of `sql`'s result, from preparing it (on PostgreSQL with `params`'
+/// types, so the cached statement matches what is bound later).
+async fn column_names(
+    db: &Database,
+    sql: &str,
+    params: Option<&[crate::config::Param]>,
+) -> Result<Vec<String>, sqlx::Error> {
+    use sqlx::{Executor as _, Statement as _};
+    fn names<C: sqlx::Column>(columns: &[C]) -> Vec<String> {
+        columns.iter().map(|c| c.name().to_owned()).collect()
+    }
+    Ok(match db {
+        Database::Sqlite(pool) => names(pool.prepare(sql).await?.columns()),
+        Database::Postgres(pool) => {
+            let types: Vec<_> = params
+                .unwrap_or_default()
+                .iter()
+                .map(|p| pg_type(p.ty))
+                .collect();
+            names(pool.prepare_with(sql, &types).await?.columns())
+        }
+        Database::MySql { pool, .. } => names(pool.prepare(sql).await?.columns()),
+    })
 }
 
 impl AppState {
@@ -154,49 +426,9 @@ impl AppState {
         self.streams.clone().try_acquire_owned().ok()
     }
 
-    fn keyset(&self, table: &Table, key: &str) -> Keyset {
-        Keyset::new(&table.name, key)
-            .schema(&table.schema)
-            .batch_size(self.batch_size)
-    }
-
     /// Starts the export of `table`.
-    fn table_chunks(&self, table: &Table) -> ChunkStream {
-        let (streamer, encoder) = (&self.streamer, JsonArray::new());
-        match (&self.db, &table.plan) {
-            (Database::Sqlite(pool), Plan::Keyset { key }) => {
-                let pages = rowstream::sqlite::keyset(pool.clone(), self.keyset(table, key));
-                streamer.stream_batches(pages, Identity, encoder)
-            }
-            (Database::Postgres(pool), Plan::Keyset { key }) => {
-                let pages = rowstream::postgres::keyset(pool.clone(), self.keyset(table, key));
-                streamer.stream_batches(pages, Identity, encoder)
-            }
-            (Database::MySql { pool, .. }, Plan::Keyset { key }) => {
-                let options = RecordOptions::default().json_columns(table.json_columns.clone());
-                let pages =
-                    rowstream::mysql::keyset(pool.clone(), self.keyset(table, key), options);
-                streamer.stream_batches(pages, Identity, encoder)
-            }
-            (Database::Sqlite(pool), Plan::Single { .. }) => {
-                let rows = rowstream::sqlite::rows(pool.clone(), table.select_sql(&self.db));
-                streamer.stream(rows, Identity, encoder)
-            }
-            (Database::Postgres(pool), Plan::Single { .. }) => {
-                let rows = rowstream::postgres::rows(pool.clone(), table.select_sql(&self.db));
-                streamer.stream(rows, Identity, encoder)
-            }
-            (Database::MySql { pool, .. }, Plan::Single { .. }) => {
-                let options = RecordOptions::default().json_columns(table.json_columns.clone());
-                let rows = rowstream::mysql::rows_with(
-                    pool.clone(),
-                    table.select_sql(&self.db),
-                    Default::default(),
-                    options,
-                );
-                streamer.stream(rows, Identity, encoder)
-            }
-        }
+    fn table_chunks(&self, table: &Table, encoder: AnyEncoder) -> ChunkStream {
+        chunks::table_chunks(&self.db, &self.streamer, table, self.batch_size, encoder)
     }
 
     /// Starts a named query with its values bound.
@@ -204,52 +436,16 @@ impl AppState {
         &self,
         query: &NamedQuery,
         values: &[Value],
+        encoder: AnyEncoder,
     ) -> Result<ChunkStream, sqlx::error::BoxDynError> {
-        let (streamer, encoder) = (&self.streamer, JsonArray::new());
-        Ok(match &self.db {
-            Database::Sqlite(pool) => {
-                let args = bind::<sqlx::sqlite::SqliteArguments<'static>>(values)?;
-                let rows = rowstream::sqlite::rows_with(pool.clone(), query.sql.clone(), args);
-                streamer.stream(rows, Identity, encoder)
-            }
-            Database::Postgres(pool) => {
-                let args = bind::<sqlx::postgres::PgArguments>(values)?;
-                let rows = rowstream::postgres::rows_with(pool.clone(), query.sql.clone(), args);
-                streamer.stream(rows, Identity, encoder)
-            }
-            Database::MySql { pool, .. } => {
-                let args = bind::<sqlx::mysql::MySqlArguments>(values)?;
-                let rows = rowstream::mysql::rows_with(
-                    pool.clone(),
-                    query.sql.clone(),
-                    args,
-                    RecordOptions::default(),
-                );
-                streamer.stream(rows, Identity, encoder)
-            }
-        })
+        chunks::query_chunks(&self.db, &self.streamer, query, values, encoder)
     }
 }
 
-/// Binds parsed values, in order, as a database's arguments.
-fn bind<'q, A>(values: &[Value]) -> Result<A, sqlx::error::BoxDynError>
-where
-    A: Arguments<'q>,
-    i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    f64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    bool: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-    String: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
-{
-    let mut args = A::default();
-    for value in values {
-        match value {
-            Value::Int(v) => args.add(*v)?,
-            Value::Float(v) => args.add(*v)?,
-            Value::Bool(v) => args.add(*v)?,
-            Value::Text(v) => args.add(v.clone())?,
-        }
-    }
-    Ok(args)
+fn invalid_query_string(rejection: &QueryRejection) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+        .with_detail(rejection.body_text())
+        .into_response()
 }
 
 async fn list_queries(State(state): State<AppState>) -> Response {
@@ -290,6 +486,9 @@ async fn list_queries(State(state): State<AppState>) -> Response {
 
 async fn run_query(
     State(state): State<AppState>,
+    method: Method,
+    headers: HeaderMap,
+    uri: Uri,
     name: Result<Path<String>, PathRejection>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
@@ -306,14 +505,16 @@ async fn run_query(
             .with_detail("no named query has this name; GET /queries lists them")
             .into_response();
     };
-    let params = match params {
+    tracing::Span::current().record("source", name.as_str());
+    let mut params = match params {
         Ok(Query(params)) => params,
-        Err(rejection) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
-                .with_detail(rejection.body_text())
-                .into_response();
-        }
+        Err(rejection) => return invalid_query_string(&rejection),
     };
+    let wanted = match Wanted::from_request(&headers, &uri, &params) {
+        Ok(wanted) => wanted,
+        Err(response) => return response,
+    };
+    params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = match query.bind_values(&params) {
         Ok(values) => values,
         Err(err) => {
@@ -322,11 +523,26 @@ async fn run_query(
                 .into_response();
         }
     };
+    if method == Method::HEAD {
+        return wanted.head(state.compression_level);
+    }
     let Some(permit) = state.permit() else {
         return busy(state.max_streams);
     };
-    match state.query_chunks(query, &values) {
-        Ok(chunks) => hold(rowstream::axum::into_response(chunks).await, permit),
+    let columns = if wanted.format() == Format::Csv {
+        match column_names(&state.db, &query.sql, Some(&query.params)).await {
+            Ok(columns) => Some(columns),
+            Err(err) => return database_problem(&err),
+        }
+    } else {
+        None
+    };
+    match state.query_chunks(query, &values, wanted.encoder(columns)) {
+        Ok(chunks) => {
+            wanted
+                .respond(&name, chunks, permit, state.compression_level)
+                .await
+        }
         Err(err) => Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "A parameter could not be bound",
@@ -338,6 +554,7 @@ async fn run_query(
 
 /// `503` with `Retry-After`: every export slot is taken.
 fn busy(max_streams: usize) -> Response {
+    metrics::counter!("rowstream_requests_rejected_total", "reason" => "max_streams").increment(1);
     let mut response = Problem::new(StatusCode::SERVICE_UNAVAILABLE, "Too many exports")
         .with_detail(format!(
             "{max_streams} exports are in flight, the most this server runs at once; \
@@ -456,10 +673,9 @@ fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
 }
 
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets
-/// open requests finish for up to `grace` before dropping them.
-///
-/// Accepted sockets get `TCP_NODELAY`, so small chunks are not held back by Nagle's
-/// algorithm against delayed ACKs.
+/// open requests finish for up to `grace` before dropping them; writes that make no
+/// progress for [`rowstream::DEFAULT_WRITE_TIMEOUT`] close their connection. See
+/// [`serve_with_write_timeout`].
 ///
 /// # Errors
 ///
@@ -470,11 +686,54 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    let listener = listener.tap_io(|tcp| {
-        if let Err(err) = tcp.set_nodelay(true) {
-            tracing::warn!(%err, "cannot set TCP_NODELAY");
-        }
-    });
+    serve_with_write_timeout(
+        listener,
+        app,
+        shutdown,
+        grace,
+        rowstream::DEFAULT_WRITE_TIMEOUT,
+    )
+    .await
+}
+
+/// As [`serve`], with connections whose writes make no progress for `write_timeout`
+/// closed ([`WriteTimeoutListener`]; `Duration::ZERO` for none). Accepted sockets get
+/// `TCP_NODELAY`, so small chunks are not held back by Nagle's algorithm against delayed
+/// ACKs.
+///
+/// # Errors
+///
+/// If the server fails.
+pub async fn serve_with_write_timeout(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+    write_timeout: Duration,
+) -> std::io::Result<()> {
+    if write_timeout.is_zero() {
+        let listener = listener.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::warn!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        run_server(listener, app, shutdown, grace).await
+    } else {
+        let listener = WriteTimeoutListener::new(listener, write_timeout);
+        run_server(listener, app, shutdown, grace).await
+    }
+}
+
+async fn run_server<L>(
+    listener: L,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    grace: Duration,
+) -> std::io::Result<()>
+where
+    L: axum::serve::Listener,
+    L::Addr: std::fmt::Debug,
+{
     let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
     let server = axum::serve(listener, app)
         .with_graceful_shutdown(async move {
