@@ -376,3 +376,123 @@ async fn served_pool_is_read_only() {
     assert!(!missing.exists());
     assert!(db::open_readonly("postgres://localhost/db").await.is_err());
 }
+
+/// Reads a whole raw response: the head (status line and headers, lower-cased names) and
+/// the body bytes up to the close of the connection.
+async fn raw_exchange(server: &Server, request: &str) -> (String, Vec<(String, String)>, Vec<u8>) {
+    let mut stream = tokio::net::TcpStream::connect(server.addr)
+        .await
+        .expect("connect");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .expect("write request");
+    let mut response = Vec::new();
+    tokio::time::timeout(Duration::from_secs(30), stream.read_to_end(&mut response))
+        .await
+        .expect("the server must close the connection")
+        .expect("read response");
+    let split = response
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("end of head");
+    let head = String::from_utf8(response[..split].to_vec()).expect("ASCII head");
+    let body = response[split + 4..].to_vec();
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().expect("status line").to_owned();
+    let headers = lines
+        .map(|line| {
+            let (name, value) = line.split_once(':').expect("header line");
+            (name.to_ascii_lowercase(), value.trim().to_owned())
+        })
+        .collect();
+    (status_line, headers, body)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn http_1_0_gets_a_close_delimited_body() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = fixture(dir.path()).await;
+    // 20,000 rows: about 500 KB of JSON, many chunks.
+    {
+        let pool = SqlitePool::connect_with(SqliteConnectOptions::new().filename(&path))
+            .await
+            .expect("open writable");
+        sqlx::query(
+            "CREATE TABLE big AS WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n \
+             WHERE i < 20000) SELECT i, 'row ' || i || ' ' || hex(randomblob(4)) AS label FROM n",
+        )
+        .execute(&pool)
+        .await
+        .expect("create big");
+        pool.close().await;
+    }
+    let server = Server::start(db::open_readonly_path(&path).await.expect("open")).await;
+
+    for (target, format) in [
+        ("/tables/big", "json"),
+        ("/tables/big?format=ndjson&complete=true", "ndjson"),
+        ("/tables/big?format=csv", "csv"),
+    ] {
+        let (status_line, headers, body) = raw_exchange(
+            &server,
+            &format!("GET {target} HTTP/1.0\r\nHost: test\r\n\r\n"),
+        )
+        .await;
+        assert!(status_line.ends_with(" 200 OK"), "{target}: {status_line}");
+        let header = |name: &str| {
+            headers
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, v)| v.as_str())
+        };
+        // No chunked coding for an HTTP/1.0 client and no length known in advance: the
+        // body ends when the server closes the connection (RFC 9112 §6.3).
+        assert_eq!(header("transfer-encoding"), None, "{target}: {headers:?}");
+        assert_eq!(header("content-length"), None, "{target}: {headers:?}");
+        assert_ne!(header("connection"), Some("keep-alive"), "{target}");
+
+        let text = String::from_utf8(body).expect("UTF-8 body");
+        match format {
+            "json" => {
+                let rows: Vec<Value> = serde_json::from_str(&text).expect("JSON array");
+                assert_eq!(rows.len(), 20_000);
+                assert_eq!(rows[0]["i"], 1);
+                assert_eq!(rows[19_999]["i"], 20_000);
+            }
+            "ndjson" => {
+                let lines: Vec<Value> = text
+                    .lines()
+                    .map(|l| serde_json::from_str(l).expect("NDJSON line"))
+                    .collect();
+                assert_eq!(lines.len(), 20_001, "rows and the completion record");
+                assert_eq!(lines[19_999]["i"], 20_000);
+                assert_eq!(lines[20_000]["$rowstream"]["rows"], 20_000);
+            }
+            _ => {
+                let mut reader = csv::Reader::from_reader(text.as_bytes());
+                let records: Vec<csv::StringRecord> =
+                    reader.records().map(|r| r.expect("CSV record")).collect();
+                assert_eq!(reader.headers().expect("header"), vec!["i", "label"]);
+                assert_eq!(records.len(), 20_000);
+                assert_eq!(&records[19_999][0], "20000");
+            }
+        }
+    }
+
+    // The same request over HTTP/1.1 is chunked: the difference is the client's version.
+    let (status_line, headers, _) = raw_exchange(
+        &server,
+        "GET /tables/big HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n",
+    )
+    .await;
+    assert!(status_line.starts_with("HTTP/1.1 200"), "{status_line}");
+    assert!(
+        headers
+            .iter()
+            .any(|(n, v)| n == "transfer-encoding" && v == "chunked"),
+        "{headers:?}"
+    );
+
+    server.stop().await;
+}
