@@ -98,6 +98,22 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
     let handle = recorder.handle();
     metrics::set_global_recorder(recorder)
         .map_err(|err| anyhow::anyhow!("cannot install the metrics recorder: {err}"))?;
+    rowstream::metrics::describe();
+    metrics::describe_counter!(
+        "rowstream_http_requests_total",
+        metrics::Unit::Count,
+        "HTTP requests answered, by status code."
+    );
+    metrics::describe_gauge!(
+        "rowstream_db_connections",
+        metrics::Unit::Count,
+        "Database pool connections, by state: in_use or idle (sampled at each scrape)."
+    );
+    metrics::describe_counter!(
+        "rowstream_requests_rejected_total",
+        metrics::Unit::Count,
+        "Exports refused before running, by reason (max_streams: 503 with Retry-After)."
+    );
     Ok(HANDLE.get_or_init(|| handle).clone())
 }
 
@@ -696,8 +712,14 @@ pub async fn serve(
     .await
 }
 
-/// As [`serve`], with connections whose writes make no progress for `write_timeout`
-/// closed ([`WriteTimeoutListener`]; `Duration::ZERO` for none). Accepted sockets get
+/// How much longer than the write timeout a stalled connection is kept before it is
+/// closed: the export stops first (its outcome is `timed_out`), then the socket goes.
+pub const CONNECTION_CLOSE_MARGIN: Duration = Duration::from_secs(1);
+
+/// As [`serve`], with connections whose writes make no progress for `write_timeout` plus
+/// [`CONNECTION_CLOSE_MARGIN`] closed ([`WriteTimeoutListener`]; `Duration::ZERO` for
+/// none), so an export whose own write timeout is `write_timeout` stops before its
+/// connection is closed. Accepted sockets get
 /// `TCP_NODELAY`, so small chunks are not held back by Nagle's algorithm against delayed
 /// ACKs.
 ///
@@ -719,7 +741,7 @@ pub async fn serve_with_write_timeout(
         });
         run_server(listener, app, shutdown, grace).await
     } else {
-        let listener = WriteTimeoutListener::new(listener, write_timeout);
+        let listener = WriteTimeoutListener::new(listener, write_timeout + CONNECTION_CLOSE_MARGIN);
         run_server(listener, app, shutdown, grace).await
     }
 }

@@ -13,13 +13,62 @@
 //! | `rowstream_time_to_first_byte_seconds` | histogram | yours | from start to the first chunk taken |
 //!
 //! Names follow the Prometheus conventions (`_total`, `_seconds`, `_bytes`). Handles are
-//! registered once per stream; each chunk costs three atomic additions.
+//! registered once per stream; each chunk costs three atomic additions. Call [`describe`]
+//! once after installing a recorder to give each metric its help text and unit.
 
 use std::time::Duration;
 
 use metrics::{Counter, Gauge, Histogram, Label};
 
 use crate::{Outcome, StreamError, StreamObserver, StreamSummary};
+
+/// Registers the help text and unit of every metric in the table above with the installed
+/// recorder (Prometheus writes them as `# HELP` lines). Optional; call it once after
+/// installing the recorder.
+pub fn describe() {
+    use metrics::{Unit, describe_counter, describe_gauge, describe_histogram};
+
+    describe_gauge!(
+        "rowstream_streams_in_flight",
+        Unit::Count,
+        "Streams started and not yet ended."
+    );
+    describe_counter!(
+        "rowstream_streams_total",
+        Unit::Count,
+        "Streams ended, by outcome: completed, failed, client_gone, timed_out, limit_reached."
+    );
+    describe_counter!(
+        "rowstream_stream_errors_total",
+        Unit::Count,
+        "Failed streams, by error kind."
+    );
+    describe_counter!(
+        "rowstream_rows_total",
+        Unit::Count,
+        "Rows in chunks taken by clients."
+    );
+    describe_counter!(
+        "rowstream_bytes_total",
+        Unit::Bytes,
+        "Bytes in chunks taken by clients, before compression."
+    );
+    describe_counter!(
+        "rowstream_chunks_total",
+        Unit::Count,
+        "Chunks taken by clients."
+    );
+    describe_histogram!(
+        "rowstream_stream_duration_seconds",
+        Unit::Seconds,
+        "Time from the start to the end of a stream."
+    );
+    describe_histogram!(
+        "rowstream_time_to_first_byte_seconds",
+        Unit::Seconds,
+        "Time from the start of a stream to its first chunk taken."
+    );
+}
 
 /// Records metrics for the streams it observes, with a fixed set of labels (for example
 /// the route or table and the format).

@@ -70,7 +70,10 @@ pub enum Outcome {
     Completed,
     /// A fetcher, transformer or encoder failed or panicked (the error's kind).
     Failed(StreamErrorKind),
-    /// The consumer dropped the stream before its end: over HTTP, the client left.
+    /// The consumer dropped the stream before its end while the stream was still going:
+    /// over HTTP, the client left. A stream whose producer had already failed on its own
+    /// (for example the write timeout of a client that stopped reading, before the server
+    /// closed the connection) ends with that failure instead.
     ClientGone,
     /// The write timeout or the deadline tripped ([`Limits`](crate::Limits)).
     TimedOut,

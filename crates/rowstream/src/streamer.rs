@@ -398,18 +398,12 @@ impl Stream for ChunkStream {
         };
         let joined = ready!(Pin::new(task).poll(cx));
         self.task = None;
-        let ended = match joined {
-            Ok(Ok(items)) => {
+        let ended = match producer_result(joined) {
+            Ok(items) => {
                 self.completed_items = Some(items);
                 None
             }
-            Ok(Err(err)) => Some(Err(err)),
-            Err(join) if join.is_panic() => Some(Err(StreamError::new(
-                StreamErrorKind::Panic,
-                0,
-                Some(panic_message(join.into_panic()).into()),
-            ))),
-            Err(_) => Some(Err(StreamError::new(StreamErrorKind::Cancelled, 0, None))),
+            Err(err) => Some(Err(err)),
         };
         if let Some(observed) = &mut self.observed {
             match &ended {
@@ -425,13 +419,46 @@ impl Stream for ChunkStream {
     }
 }
 
+/// The producer task's result: its item count, or why it failed (its own error, a panic,
+/// or being cancelled).
+fn producer_result(
+    joined: Result<Result<u64, StreamError>, tokio::task::JoinError>,
+) -> Result<u64, StreamError> {
+    match joined {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => Err(StreamError::new(
+            StreamErrorKind::Panic,
+            0,
+            Some(panic_message(join.into_panic()).into()),
+        )),
+        Err(_) => Err(StreamError::new(StreamErrorKind::Cancelled, 0, None)),
+    }
+}
+
 impl Drop for ChunkStream {
     fn drop(&mut self) {
+        // A producer that already failed on its own — the write timeout of a client that
+        // stopped reading, a deadline, a fetch error — ended the stream before the
+        // consumer took the error: that failure is the outcome, not the client leaving.
+        let failed = self.task.take().and_then(|mut task| {
+            if !task.is_finished() {
+                task.abort();
+                return None;
+            }
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match Pin::new(&mut task).poll(&mut cx) {
+                Poll::Ready(joined) => producer_result(joined).err(),
+                Poll::Pending => None,
+            }
+        });
         if let Some(observed) = &mut self.observed {
-            observed.end(Outcome::ClientGone);
-        }
-        if let Some(task) = &self.task {
-            task.abort();
+            match failed {
+                Some(err) => {
+                    observed.observer.on_error(&err);
+                    observed.end(Outcome::of_error(err.kind()));
+                }
+                None => observed.end(Outcome::ClientGone),
+            }
         }
     }
 }

@@ -129,6 +129,41 @@ async fn dropping_early_is_client_gone() {
     assert_eq!(record.summaries[0].bytes, received as u64);
 }
 
+/// A client that stops taking chunks: the producer gives up after the write timeout, and
+/// when the response is then dropped (the server closing the stalled connection) the
+/// outcome is the timeout, not "client gone".
+#[tokio::test(start_paused = true)]
+async fn a_stalled_consumer_dropped_after_the_write_timeout_is_timed_out() {
+    let recorder = Arc::new(Recorder::default());
+    let streamer = small_chunks()
+        .with_limits(Limits::default().write_timeout(Duration::from_secs(2)))
+        .with_observer(recorder.clone());
+    let mut chunks = streamer.stream(fetch::from_iter(0u64..), Identity, JsonArray::new());
+    let first = chunks.next().await.unwrap().unwrap().len();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    drop(chunks);
+    let record = recorder.0.lock().unwrap();
+    assert_eq!(record.summaries.len(), 1);
+    assert_eq!(record.summaries[0].outcome, Outcome::TimedOut);
+    assert_eq!(record.errors, [StreamErrorKind::TimedOut]);
+    // What the client took, not what was queued for it.
+    assert_eq!(record.summaries[0].chunks, 1);
+    assert_eq!(record.summaries[0].bytes, first as u64);
+
+    // Dropped before the timeout: the client left.
+    let recorder = Arc::new(Recorder::default());
+    let streamer = small_chunks()
+        .with_limits(Limits::default().write_timeout(Duration::from_secs(2)))
+        .with_observer(recorder.clone());
+    let mut chunks = streamer.stream(fetch::from_iter(0u64..), Identity, JsonArray::new());
+    chunks.next().await.unwrap().unwrap();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    drop(chunks);
+    let record = recorder.0.lock().unwrap();
+    assert_eq!(record.summaries[0].outcome, Outcome::ClientGone);
+    assert!(record.errors.is_empty());
+}
+
 #[tokio::test(start_paused = true)]
 async fn timeouts_and_limits() {
     let recorder = Arc::new(Recorder::default());

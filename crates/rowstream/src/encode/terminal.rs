@@ -14,7 +14,7 @@ use crate::{EncodeError, StreamError};
 /// `{"$rowstream":{"complete":false,"rows":N,"error":{"kind":K,"message":M}}}`, where `N`
 /// counts the data records before it, `K` is a
 /// [`StreamErrorKind`](crate::StreamErrorKind) name (`fetch`, `transform`, `encode`,
-/// `panic`, `cancelled`) and `M` the error's text. A client reads the last record: if it
+/// `panic`, `cancelled`, `timed_out`, `limit_reached`) and `M` the error's text. A client reads the last record: if it
 /// is not an object with this key, or `complete` is not `true`, the export is incomplete.
 pub const COMPLETION_KEY: &str = "$rowstream";
 
