@@ -67,7 +67,8 @@ pub fn table_chunks<Enc: Encoder>(
 }
 
 /// Starts the named `query` from `db` with `values` bound in placeholder order (from
-/// [`NamedQuery::bind_values`]), through `streamer`, encoded by `encoder`.
+/// [`NamedQuery::bind_values`]), through `streamer` with the query's own limits over its
+/// limits ([`NamedQuery::limits`]), encoded by `encoder`.
 ///
 /// # Errors
 ///
@@ -79,6 +80,14 @@ pub fn query_chunks<Enc: Encoder>(
     values: &[Value],
     encoder: Enc,
 ) -> Result<ChunkStream, sqlx::error::BoxDynError> {
+    let limits = query.limits(*streamer.limits());
+    let own;
+    let streamer = if limits == *streamer.limits() {
+        streamer
+    } else {
+        own = streamer.clone().with_limits(limits);
+        &own
+    };
     Ok(match db {
         Database::Sqlite(pool) => {
             let args = bind::<sqlx::sqlite::SqliteArguments<'static>>(values)?;

@@ -22,6 +22,56 @@ pub struct Cli {
     /// What to do; `serve` when omitted.
     #[command(subcommand)]
     pub command: Option<Command>,
+
+    /// How log lines on stderr are written: `text` for people, `json` (one object per
+    /// line) for log pipelines. Levels come from `RUST_LOG` (default `info`).
+    #[arg(
+        long,
+        global = true,
+        env = "ROWSTREAM_LOG_FORMAT",
+        value_name = "FORMAT",
+        default_value = "text"
+    )]
+    pub log_format: LogFormat,
+}
+
+/// The form of log lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// One human-readable line per event, coloured on a terminal.
+    Text,
+    /// One JSON object per event: `timestamp`, `level`, `fields` (with `message`),
+    /// `target` and the current `span`/`spans` (request id, table, format …).
+    Json,
+}
+
+impl LogFormat {
+    /// Installs the global `tracing` subscriber writing to stderr, filtered by `RUST_LOG`
+    /// (default `info`).
+    ///
+    /// # Errors
+    ///
+    /// If a global subscriber is already installed.
+    pub fn init(self) -> anyhow::Result<()> {
+        use std::io::IsTerminal as _;
+        use tracing_subscriber::EnvFilter;
+
+        let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        let builder = tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr);
+        let installed = match self {
+            Self::Text => builder
+                .with_ansi(std::io::stderr().is_terminal())
+                .try_init(),
+            Self::Json => builder
+                .json()
+                .with_current_span(true)
+                .with_span_list(true)
+                .try_init(),
+        };
+        installed.map_err(|err| anyhow::anyhow!("cannot install the logger: {err}"))
+    }
 }
 
 /// The subcommands.

@@ -14,6 +14,11 @@
 //!   { name = "origin", type = "text" },
 //!   { name = "min_delay", type = "int" },
 //! ]
+//! # Optional limits of this query's exports; each wins over the server-wide flag.
+//! rate_items = 5000          # rows per second
+//! rate_bytes = 1048576       # encoded bytes per second
+//! max_rows = 1000000         # more rows cut the export
+//! deadline = "10m"           # longest one export may take
 //! ```
 //!
 //! A named query is served at `GET /queries/{name}?param=value&…`. Its parameters are bound
@@ -60,6 +65,20 @@ pub struct NamedQuery {
     /// What it returns, for people.
     #[serde(default)]
     pub description: Option<String>,
+    /// Most rows per second of one export of this query; wins over `--rate-items`.
+    #[serde(default)]
+    pub rate_items: Option<u32>,
+    /// Most encoded bytes per second of one export of this query; wins over
+    /// `--rate-bytes`.
+    #[serde(default)]
+    pub rate_bytes: Option<u32>,
+    /// Most rows one export of this query may carry; wins over `--max-rows`.
+    #[serde(default)]
+    pub max_rows: Option<u64>,
+    /// Longest one export of this query may take, as [`parse_duration`] reads it; wins
+    /// over `--deadline`.
+    #[serde(default)]
+    pub deadline: Option<String>,
 }
 
 /// A parameter of a named query.
@@ -250,6 +269,19 @@ impl ConfigFile {
             if query.sql.trim().is_empty() {
                 bail!("query {name:?}: empty sql");
             }
+            if query.rate_items == Some(0) || query.rate_bytes == Some(0) {
+                bail!("query {name:?}: a rate must be at least 1 (leave it out for no limit)");
+            }
+            if query.max_rows == Some(0) {
+                bail!("query {name:?}: max_rows must be at least 1");
+            }
+            if let Some(deadline) = &query.deadline {
+                match parse_duration(deadline) {
+                    Ok(d) if d.is_zero() => bail!("query {name:?}: deadline must not be zero"),
+                    Ok(_) => {}
+                    Err(e) => bail!("query {name:?}: deadline: {e}"),
+                }
+            }
             let mut types: BTreeMap<&str, ParamType> = BTreeMap::new();
             for param in &query.params {
                 if !name_ok(&param.name, b"") {
@@ -338,6 +370,28 @@ impl fmt::Display for ParamError {
 }
 
 impl NamedQuery {
+    /// `base` (the server-wide limits) with this query's own limits put over it.
+    pub fn limits(&self, base: rowstream::Limits) -> rowstream::Limits {
+        let mut limits = base;
+        if let Some(rate) = self.rate_items {
+            limits = limits.items_per_second(rate);
+        }
+        if let Some(rate) = self.rate_bytes {
+            limits = limits.bytes_per_second(rate);
+        }
+        if let Some(rows) = self.max_rows {
+            limits = limits.max_items(rows);
+        }
+        if let Some(deadline) = self
+            .deadline
+            .as_deref()
+            .and_then(|d| parse_duration(d).ok())
+        {
+            limits = limits.deadline(deadline);
+        }
+        limits
+    }
+
     /// The values to bind, in placeholder order, parsed from a request's `(name, value)`
     /// pairs; nothing runs before this succeeds.
     ///
@@ -438,6 +492,26 @@ sql = "SELECT 1"
     }
 
     #[test]
+    fn query_limits_go_over_the_server_wide_ones() {
+        let config = ConfigFile::parse(
+            "[queries.q]\nsql = \"x\"\nrate_items = 50\nmax_rows = 7\ndeadline = \"2m\"\n\
+             [queries.plain]\nsql = \"y\"",
+        )
+        .unwrap();
+        let base = rowstream::Limits::default()
+            .max_items(1_000)
+            .bytes_per_second(4096)
+            .deadline(Duration::from_secs(10));
+        assert_eq!(
+            config.queries["q"].limits(base),
+            base.items_per_second(50)
+                .max_items(7)
+                .deadline(Duration::from_secs(120))
+        );
+        assert_eq!(config.queries["plain"].limits(base), base);
+    }
+
+    #[test]
     fn rejects_bad_files() {
         for (toml, needle) in [
             ("unknown = 1", "unknown"),
@@ -456,6 +530,21 @@ sql = "SELECT 1"
                 "listed as int and as text",
             ),
             ("statement_timeout = \"soon\"", "statement_timeout"),
+            (
+                "[queries.q]\nsql = \"x\"\nrate_items = 0",
+                "rate must be at least 1",
+            ),
+            (
+                "[queries.q]\nsql = \"x\"\nrate_bytes = 0",
+                "rate must be at least 1",
+            ),
+            ("[queries.q]\nsql = \"x\"\nmax_rows = 0", "max_rows"),
+            (
+                "[queries.q]\nsql = \"x\"\ndeadline = \"0\"",
+                "deadline must not be zero",
+            ),
+            ("[queries.q]\nsql = \"x\"\ndeadline = \"later\"", "deadline"),
+            ("[queries.q]\nsql = \"x\"\nrate_items = -5", "rate_items"),
         ] {
             let err = format!("{:#}", ConfigFile::parse(toml).unwrap_err());
             assert!(err.contains(needle), "{toml}: {err}");

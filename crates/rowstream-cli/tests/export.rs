@@ -368,3 +368,71 @@ async fn gzip_output_decodes_to_the_plain_output() {
         );
     }
 }
+
+/// Runs `rowstream [--log-format F] serve` on the fixture and returns the stderr line that
+/// announces the listening address.
+fn serve_log_line(fixture: &Fixture, format: Option<&str>) -> String {
+    use std::io::BufRead as _;
+
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_rowstream"));
+    if let Some(format) = format {
+        cmd.args(["--log-format", format]);
+    }
+    let mut child = cmd
+        .args(["serve", "--bind", "127.0.0.1:0", "--db", &fixture.db_url()])
+        .env_remove("ROWSTREAM_CONFIG")
+        .env_remove("ROWSTREAM_LOG_FORMAT")
+        .env("RUST_LOG", "info")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start rowstream serve");
+    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
+    let line = stderr
+        .lines()
+        .map(|line| line.expect("read stderr"))
+        .find(|line| line.contains("listening"))
+        .expect("a line saying the server listens");
+    child.kill().expect("stop the server");
+    child.wait().expect("wait for the server");
+    line
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn log_format_json_writes_one_object_per_line() {
+    let fixture = Fixture::new().await;
+
+    let line = serve_log_line(&fixture, Some("json"));
+    let event: serde_json::Value = serde_json::from_str(&line)
+        .unwrap_or_else(|err| panic!("not a JSON log line ({err}): {line}"));
+    assert_eq!(event["level"], "INFO", "{line}");
+    assert_eq!(event["fields"]["message"], "listening", "{line}");
+    assert_eq!(event["fields"]["database"], "sqlite", "{line}");
+    let addr = event["fields"]["addr"].as_str().expect("addr field");
+    assert!(addr.starts_with("127.0.0.1:"), "{line}");
+    assert!(event["timestamp"].is_string(), "{line}");
+
+    // Text is the default: a line for people, not JSON.
+    let line = serve_log_line(&fixture, None);
+    assert!(
+        serde_json::from_str::<serde_json::Value>(&line).is_err(),
+        "{line}"
+    );
+    assert!(
+        line.contains("INFO") && line.contains("addr=127.0.0.1:"),
+        "{line}"
+    );
+
+    // Anything else is refused before the server starts.
+    let output = Command::new(env!("CARGO_BIN_EXE_rowstream"))
+        .args(["--log-format", "xml", "serve"])
+        .output()
+        .expect("run rowstream");
+    assert_eq!(output.status.code(), Some(2));
+    assert!(
+        stderr(&output).contains("possible values: text, json"),
+        "{}",
+        stderr(&output)
+    );
+}
