@@ -216,6 +216,35 @@ fn request_id(headers: &HeaderMap) -> HeaderValue {
         .unwrap_or_else(|_| HeaderValue::from_static("0"))
 }
 
+/// Logs the end of each export in a `stream` span (a child of its request's span, so the
+/// request id goes with it): outcome, rows, bytes, chunks, duration and time to first
+/// byte; errors at `warn`.
+#[derive(Debug)]
+struct LogObserver {
+    span: tracing::Span,
+}
+
+impl rowstream::StreamObserver for LogObserver {
+    fn on_error(&self, error: &rowstream::StreamError) {
+        let _entered = self.span.enter();
+        tracing::warn!(kind = error.kind().as_str(), %error, "export failed");
+    }
+
+    fn on_complete(&self, summary: &rowstream::StreamSummary) {
+        // Entered, so the line carries the request's span (and its id) too.
+        let _entered = self.span.enter();
+        tracing::info!(
+            outcome = summary.outcome.as_str(),
+            rows = summary.items,
+            bytes = summary.bytes,
+            chunks = summary.chunks,
+            duration_ms = summary.duration.as_secs_f64() * 1e3,
+            ttfb_ms = summary.time_to_first_byte.map(|t| t.as_secs_f64() * 1e3),
+            "export ended"
+        );
+    }
+}
+
 /// Runs a request in a span with its id, echoes the id, counts the status.
 async fn request_span(request: Request, next: Next) -> Response {
     let id = request_id(request.headers());
@@ -347,7 +376,15 @@ impl Wanted {
             ("source", source.to_owned()),
             ("format", self.format().name().to_owned()),
         ]);
-        let chunks = chunks.with_observer(Arc::new(observer));
+        let log = LogObserver {
+            span: tracing::info_span!(
+                "stream",
+                source,
+                format = self.format().name(),
+                encoding = self.negotiated.coding().as_str(),
+            ),
+        };
+        let chunks = chunks.with_observer(Arc::new((observer, log)));
         hold(self.response(level).respond(chunks).await, permit)
     }
 }

@@ -369,10 +369,11 @@ async fn gzip_output_decodes_to_the_plain_output() {
     }
 }
 
-/// Runs `rowstream [--log-format F] serve` on the fixture and returns the stderr line that
-/// announces the listening address.
-fn serve_log_line(fixture: &Fixture, format: Option<&str>) -> String {
-    use std::io::BufRead as _;
+/// Runs `rowstream [--log-format F] serve` on the fixture, exports `numbers` once with
+/// request id `req-42`, and returns the stderr line that announces the listening address
+/// and the one that logs the end of the export.
+fn serve_log_lines(fixture: &Fixture, format: Option<&str>) -> (String, String) {
+    use std::io::{BufRead as _, Write as _};
 
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_rowstream"));
     if let Some(format) = format {
@@ -383,45 +384,89 @@ fn serve_log_line(fixture: &Fixture, format: Option<&str>) -> String {
         .env_remove("ROWSTREAM_CONFIG")
         .env_remove("ROWSTREAM_LOG_FORMAT")
         .env("RUST_LOG", "info")
+        .env("NO_COLOR", "1")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .expect("start rowstream serve");
-    let stderr = std::io::BufReader::new(child.stderr.take().expect("stderr"));
-    let line = stderr
+    let mut lines = std::io::BufReader::new(child.stderr.take().expect("stderr"))
         .lines()
-        .map(|line| line.expect("read stderr"))
+        .map(|line| line.expect("read stderr"));
+    let listening = lines
+        .by_ref()
         .find(|line| line.contains("listening"))
         .expect("a line saying the server listens");
+    let addr = listening
+        .split(|c: char| c.is_whitespace() || c == '"')
+        .find_map(|word| {
+            let word = word.trim_start_matches("addr=");
+            word.starts_with("127.0.0.1:").then(|| word.to_owned())
+        })
+        .expect("the address in the line");
+    let mut stream = std::net::TcpStream::connect(&addr).expect("connect");
+    stream
+        .write_all(
+            b"GET /tables/numbers?format=ndjson HTTP/1.1\r\nHost: t\r\n\
+              X-Request-Id: req-42\r\nConnection: close\r\n\r\n",
+        )
+        .expect("request");
+    let mut response = Vec::new();
+    stream.read_to_end(&mut response).expect("response");
+    assert!(response.starts_with(b"HTTP/1.1 200 OK"));
+    let ended = lines
+        .find(|line| line.contains("export ended"))
+        .expect("a line logging the end of the export");
     child.kill().expect("stop the server");
     child.wait().expect("wait for the server");
-    line
+    (listening, ended)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn log_format_json_writes_one_object_per_line() {
     let fixture = Fixture::new().await;
 
-    let line = serve_log_line(&fixture, Some("json"));
-    let event: serde_json::Value = serde_json::from_str(&line)
-        .unwrap_or_else(|err| panic!("not a JSON log line ({err}): {line}"));
-    assert_eq!(event["level"], "INFO", "{line}");
-    assert_eq!(event["fields"]["message"], "listening", "{line}");
-    assert_eq!(event["fields"]["database"], "sqlite", "{line}");
-    let addr = event["fields"]["addr"].as_str().expect("addr field");
-    assert!(addr.starts_with("127.0.0.1:"), "{line}");
-    assert!(event["timestamp"].is_string(), "{line}");
+    let (listening, ended) = serve_log_lines(&fixture, Some("json"));
+    let event: serde_json::Value = serde_json::from_str(&listening)
+        .unwrap_or_else(|err| panic!("not a JSON log line ({err}): {listening}"));
+    assert_eq!(event["level"], "INFO", "{listening}");
+    assert_eq!(event["fields"]["message"], "listening", "{listening}");
+    assert_eq!(event["fields"]["database"], "sqlite", "{listening}");
+    assert!(event["timestamp"].is_string(), "{listening}");
 
-    // Text is the default: a line for people, not JSON.
-    let line = serve_log_line(&fixture, None);
+    // The end of an export: its outcome and totals, in its stream span, under the
+    // request's span with the request id.
+    let event: serde_json::Value = serde_json::from_str(&ended)
+        .unwrap_or_else(|err| panic!("not a JSON log line ({err}): {ended}"));
+    let fields = &event["fields"];
+    assert_eq!(fields["outcome"], "completed", "{ended}");
+    assert_eq!(fields["rows"], NUMBERS, "{ended}");
     assert!(
-        serde_json::from_str::<serde_json::Value>(&line).is_err(),
-        "{line}"
+        fields["bytes"].as_u64().expect("bytes") > NUMBERS * 10,
+        "{ended}"
     );
     assert!(
-        line.contains("INFO") && line.contains("addr=127.0.0.1:"),
-        "{line}"
+        fields["duration_ms"].as_f64().expect("duration") > 0.0,
+        "{ended}"
+    );
+    assert_eq!(event["span"]["name"], "stream", "{ended}");
+    assert_eq!(event["span"]["source"], "numbers", "{ended}");
+    assert_eq!(event["span"]["format"], "ndjson", "{ended}");
+    assert_eq!(event["span"]["encoding"], "identity", "{ended}");
+    assert_eq!(event["spans"][0]["name"], "request", "{ended}");
+    assert_eq!(event["spans"][0]["request_id"], "req-42", "{ended}");
+    assert_eq!(event["spans"][1]["name"], "stream", "{ended}");
+
+    // Text is the default: lines for people, not JSON.
+    let (listening, ended) = serve_log_lines(&fixture, None);
+    assert!(serde_json::from_str::<serde_json::Value>(&listening).is_err());
+    assert!(
+        listening.contains("INFO") && listening.contains("addr=127.0.0.1:"),
+        "{listening}"
+    );
+    assert!(
+        ended.contains("req-42") && ended.contains("outcome=\"completed\""),
+        "{ended}"
     );
 
     // Anything else is refused before the server starts.

@@ -142,13 +142,15 @@ async fn a_stalled_consumer_dropped_after_the_write_timeout_is_timed_out() {
     let first = chunks.next().await.unwrap().unwrap().len();
     tokio::time::sleep(Duration::from_secs(3)).await;
     drop(chunks);
-    let record = recorder.0.lock().unwrap();
-    assert_eq!(record.summaries.len(), 1);
-    assert_eq!(record.summaries[0].outcome, Outcome::TimedOut);
-    assert_eq!(record.errors, [StreamErrorKind::TimedOut]);
-    // What the client took, not what was queued for it.
-    assert_eq!(record.summaries[0].chunks, 1);
-    assert_eq!(record.summaries[0].bytes, first as u64);
+    {
+        let record = recorder.0.lock().unwrap();
+        assert_eq!(record.summaries.len(), 1);
+        assert_eq!(record.summaries[0].outcome, Outcome::TimedOut);
+        assert_eq!(record.errors, [StreamErrorKind::TimedOut]);
+        // What the client took, not what was queued for it.
+        assert_eq!(record.summaries[0].chunks, 1);
+        assert_eq!(record.summaries[0].bytes, first as u64);
+    }
 
     // Dropped before the timeout: the client left.
     let recorder = Arc::new(Recorder::default());
