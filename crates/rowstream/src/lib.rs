@@ -141,6 +141,8 @@ mod transform;
 pub mod axum;
 #[cfg(feature = "compression")]
 pub mod compress;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod json_text;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
