@@ -33,7 +33,7 @@ use tokio::io::AsyncWriteExt;
 
 pub use async_compression::Level;
 
-/// The level [`StreamResponse::for_request`](crate::axum::StreamResponse::for_request)
+/// The level [`StreamResponse::for_request`](crate::http::StreamResponse::for_request)
 /// uses: [`Level::Fastest`] (gzip 1, zstd 1, brotli 0). An export is large and leaves as
 /// fast as it is made: a fast level keeps compression from becoming the bottleneck.
 pub const DEFAULT_LEVEL: Level = Level::Fastest;

@@ -48,9 +48,20 @@ pub enum Format {
     Ndjson,
     /// JSON text sequences (RFC 7464), [`JsonSeq`].
     JsonSeq,
-    /// CSV (RFC 4180), `Csv` (feature `csv`).
+    #[cfg_attr(feature = "csv", doc = "CSV (RFC 4180), [`Csv`] (feature `csv`).")]
+    #[cfg_attr(
+        not(feature = "csv"),
+        doc = "CSV (RFC 4180), `Csv` (feature `csv`, not in this build)."
+    )]
     Csv,
-    /// MessagePack values, `Msgpack` (feature `msgpack`).
+    #[cfg_attr(
+        feature = "msgpack",
+        doc = "MessagePack values, [`Msgpack`] (feature `msgpack`)."
+    )]
+    #[cfg_attr(
+        not(feature = "msgpack"),
+        doc = "MessagePack values, `Msgpack` (feature `msgpack`, not in this build)."
+    )]
     Msgpack,
 }
 

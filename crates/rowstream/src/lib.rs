@@ -35,19 +35,26 @@
 //! # Ok(()) }
 //! ```
 //!
-//! With the `axum` feature a handler is one line:
+//! With the `axum` and `sqlite` features, a handler that streams a query in whatever
+//! format the client accepts is three lines:
 //!
 //! ```no_run
 //! # #[cfg(all(feature = "axum", feature = "sqlite"))]
 //! # mod handler {
 //! use axum::{extract::State, response::Response};
+//! use rowstream::axum::Negotiated;
 //! use sqlx::SqlitePool;
 //!
-//! async fn tickets(State(pool): State<SqlitePool>) -> Response {
-//!     rowstream::axum::json_array(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
+//! async fn tickets(State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+//!     let rows = rowstream::sqlite::rows(pool, "SELECT * FROM tickets ORDER BY id");
+//!     negotiated.respond(rows).await
 //! }
 //! # }
 //! ```
+//!
+//! Without axum, the `http` feature builds the same responses as
+//! `http::Response<`[`http::StreamBody`]`>` for hyper or tower services (see [`http`]
+//! and the example `hyper_service`).
 //!
 //! # Formats and content negotiation
 //!
@@ -61,14 +68,36 @@
 //! | `json` | [`JsonArray`], or [`JsonEnvelope`] (`{"meta":…,"data":[…]}`) | `application/json` | RFC 8259 |
 //! | `ndjson` | [`Ndjson`] | `application/x-ndjson` (also answers `application/jsonl`) | NDJSON |
 //! | `jsonseq` | [`JsonSeq`] | `application/json-seq` | RFC 7464 |
-//! | `csv` | `Csv` (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |
-//! | `msgpack` | `Msgpack` (feature `msgpack`) | `application/vnd.msgpack` | MessagePack |
+#![cfg_attr(
+    feature = "csv",
+    doc = "| `csv` | [`Csv`] (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |"
+)]
+#![cfg_attr(
+    not(feature = "csv"),
+    doc = "| `csv` | `Csv` (feature `csv`, not enabled in this build) | `text/csv; charset=utf-8; header=present` | RFC 4180 |"
+)]
+#![cfg_attr(
+    feature = "msgpack",
+    doc = "| `msgpack` | [`Msgpack`] (feature `msgpack`) | `application/vnd.msgpack` | MessagePack |"
+)]
+#![cfg_attr(
+    not(feature = "msgpack"),
+    doc = "| `msgpack` | `Msgpack` (feature `msgpack`, not enabled in this build) | `application/vnd.msgpack` | MessagePack |"
+)]
 //!
 //! [`negotiate`] picks a [`Format`] from a request's `Accept` header (RFC 9110 §12.5.1:
 //! q-values, wildcards, specificity) and a `format` query value, or returns
 //! [`NotAcceptable`] (a 406 with the supported media types); [`AnyEncoder`] is the
 //! encoder of a format chosen at run time; with the `axum` feature the
-//! [`axum::Negotiated`] extractor does both.
+//! [`axum::Negotiated`] extractor does both, and with the `http` feature
+//! [`http::negotiate_request`] reads a request's headers and query string.
+//!
+//! Which formats a build can encode depends on its features: the JSON formats always,
+//! CSV with `csv`, MessagePack with `msgpack` ([`Format::available`]). Negotiation only
+//! picks available formats, so a client that asks for a format the build lacks
+//! (`Accept: text/csv` alone, or `?format=csv`, without the `csv` feature) gets a 406
+//! problem+json listing the media types it can have; [`AnyEncoder::new`] of an
+//! unavailable format is an [`UnavailableFormat`] error.
 //!
 //! # Invariants
 //!
@@ -85,7 +114,8 @@
 //! # Errors, and what a client sees
 //!
 //! A stream ends with exactly one [`StreamError`] when the fetcher, the transformer or the
-//! encoder fails, or when one of them panics. Over HTTP ([`axum::into_response`]):
+//! encoder fails, or when one of them panics. Over HTTP ([`http::into_response`],
+//! [`axum::into_response`]):
 //!
 //! | when | the client sees |
 //! |---|---|
@@ -101,26 +131,58 @@
 //!   just before a failed one is cut ([`COMPLETION_KEY`]; in CSV, the first field of a
 //!   last row).
 //! - **HTTP trailers** when the request carried `TE: trailers`
-//!   ([`axum::StreamResponse::trailers`]): `rowstream-outcome: complete|error`,
+//!   ([`http::StreamResponse::trailers`]): `rowstream-outcome: complete|error`,
 //!   `rowstream-rows: N` and, on failure, `rowstream-error`.
 //!
 //! # Cargo features
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `axum` | no | [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`], 406 responses for [`NotAcceptable`] |
-//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination) through sqlx |
-//! | `csv` | no | the `Csv` encoder (RFC 4180) through `csv-core`; [`Format::Csv`] becomes available |
-//! | `msgpack` | no | the `Msgpack` encoder through `rmp-serde`; [`Format::Msgpack`] becomes available |
-//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`] |
-//! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`axum::StreamResponse::for_request`] |
-//! | `metrics` | no | [`metrics::MetricsObserver`]: stream, row, byte, duration and time-to-first-byte metrics through the `metrics` facade |
-//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`] |
+//! | `http` | no | [`http::StreamResponse`], [`http::into_response`]: a [`ChunkStream`] as an `http::Response<`[`http::StreamBody`]`>` (an `http_body::Body`) for hyper or tower, with the status, headers, trailers and problem+json early errors of the axum path; [`http::Problem`], [`http::negotiate_request`], [`NotAcceptable::to_response`]; pulls in `http` and `http-body` only |
+//! | `axum` | no | (implies `http`) [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`] and [`NotAcceptable`] as `IntoResponse`, [`axum::WriteTimeoutListener`]; pulls in axum (`http1`, `tokio`) and `tokio-io-timeout` |
+//! | `sqlite` | no | [`sqlite::rows`] (dynamic rows), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination); pulls in sqlx (`sqlite`, `runtime-tokio`) |
+#![cfg_attr(
+    feature = "csv",
+    doc = "| `csv` | no | the [`Csv`] encoder (RFC 4180); [`Format::Csv`] becomes available; pulls in `csv-core` and `ryu` |"
+)]
+#![cfg_attr(
+    not(feature = "csv"),
+    doc = "| `csv` | no | the `Csv` encoder (RFC 4180; not in this build); [`Format::Csv`] becomes available; pulls in `csv-core` and `ryu` |"
+)]
+#![cfg_attr(
+    feature = "msgpack",
+    doc = "| `msgpack` | no | the [`Msgpack`] encoder; [`Format::Msgpack`] becomes available; pulls in `rmp` and `rmp-serde` |"
+)]
+#![cfg_attr(
+    not(feature = "msgpack"),
+    doc = "| `msgpack` | no | the `Msgpack` encoder (not in this build); [`Format::Msgpack`] becomes available; pulls in `rmp` and `rmp-serde` |"
+)]
+//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
+//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
+//! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`axum::StreamResponse::for_request`]; pulls in `async-compression` |
+//! | `metrics` | no | [`metrics::MetricsObserver`]: stream, row, byte, duration and time-to-first-byte metrics through the `metrics` facade; pulls in `metrics` |
 //!
 //! The JSON formats (array, envelope, NDJSON, JSON-seq) are always available. Without
-//! features the crate depends on neither axum, hyper, sqlx, csv nor rmp.
+//! features the crate depends on neither http, axum, hyper, sqlx, csv nor rmp.
 
 #![deny(missing_docs)]
+// The docs link to the items of every feature, and a build with fewer features cannot
+// resolve them all. They are checked with `--all-features` (CI, docs.rs), where every
+// link must resolve.
+#![cfg_attr(
+    not(all(
+        feature = "http",
+        feature = "axum",
+        feature = "sqlite",
+        feature = "postgres",
+        feature = "mysql",
+        feature = "csv",
+        feature = "msgpack",
+        feature = "compression",
+        feature = "metrics"
+    )),
+    allow(rustdoc::broken_intra_doc_links)
+)]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
@@ -141,6 +203,8 @@ mod transform;
 pub mod axum;
 #[cfg(feature = "compression")]
 pub mod compress;
+#[cfg(feature = "http")]
+pub mod http;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod json_text;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]

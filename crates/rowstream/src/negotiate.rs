@@ -98,7 +98,8 @@ pub fn negotiate_among(
 }
 
 /// The request accepts none of the offered formats: answer `406 Not Acceptable` with the
-/// supported media types (the `axum` feature's `IntoResponse` does, as problem+json).
+/// supported media types (as problem+json: the `http` feature's `NotAcceptable::to_response`,
+/// the `axum` feature's `IntoResponse`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NotAcceptable {
     offered: Vec<Format>,

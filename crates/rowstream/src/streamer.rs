@@ -281,7 +281,8 @@ impl Streamer {
 /// complete; a failed stream ends with exactly one `Err` and is never a complete document.
 /// Dropping it aborts the producer task and drops the fetcher (cancelling a database
 /// query). Serve it over HTTP with the `axum` feature's
-/// [`into_response`](crate::axum::into_response), or write it anywhere else.
+/// [`into_response`](crate::axum::into_response), the `http` feature's
+/// [`into_response`](crate::http::into_response) (hyper, tower), or write it anywhere else.
 #[derive(Debug)]
 pub struct ChunkStream {
     rx: mpsc::Receiver<Chunk>,

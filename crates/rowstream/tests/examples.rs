@@ -9,6 +9,9 @@ mod custom_encoder;
 mod custom_fetcher;
 #[path = "../examples/custom_pool.rs"]
 mod custom_pool;
+#[cfg(feature = "http")]
+#[path = "../examples/hyper_service.rs"]
+mod hyper_service;
 #[path = "../examples/progress_observer.rs"]
 mod progress_observer;
 #[cfg(all(feature = "axum", feature = "sqlite", feature = "csv"))]
@@ -135,5 +138,129 @@ async fn tickets_service_redacts_and_negotiates() {
     assert_eq!(
         &records[0][1],
         "Printer on floor 1 says \"PC LOAD LETTER\", again"
+    );
+}
+
+#[cfg(feature = "http")]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hyper_service_streams_negotiates_and_sends_trailers() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(hyper_service::serve(listener));
+    let client = reqwest::Client::new();
+
+    // JSON array by default, every row once, in order.
+    let response = client
+        .get(format!("http://{addr}/squares?rows=2500"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json");
+    assert_eq!(response.headers()["vary"], "Accept");
+    assert_eq!(response.headers()["x-accel-buffering"], "no");
+    let rows: Vec<serde_json::Value> =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(rows.len(), 2500);
+    assert_eq!(rows[0], serde_json::json!({"n": 1, "square": 1}));
+    assert_eq!(
+        rows[2499],
+        serde_json::json!({"n": 2500, "square": 6_250_000})
+    );
+
+    // NDJSON by Accept.
+    let response = client
+        .get(format!("http://{addr}/squares?rows=3"))
+        .header("Accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    assert_eq!(
+        response.text().await.unwrap(),
+        "{\"n\":1,\"square\":1}\n{\"n\":2,\"square\":4}\n{\"n\":3,\"square\":9}\n"
+    );
+
+    // HEAD: the headers of the GET, no body.
+    let response = client
+        .head(format!("http://{addr}/squares?format=jsonseq"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/json-seq");
+    assert!(response.bytes().await.unwrap().is_empty());
+
+    // An unknown format: 406 problem+json listing what this build offers.
+    let response = client
+        .get(format!("http://{addr}/squares?format=xml"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 406);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    assert_eq!(response.headers()["vary"], "Accept");
+    let problem: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert!(
+        problem["supported"]
+            .as_array()
+            .unwrap()
+            .contains(&serde_json::json!("application/json"))
+    );
+
+    // A source that fails before its first row: its Problem's status, not a cut 200.
+    let response = client
+        .get(format!("http://{addr}/broken"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+    let problem: serde_json::Value =
+        serde_json::from_slice(&response.bytes().await.unwrap()).unwrap();
+    assert_eq!(problem["title"], "Upstream unavailable");
+
+    let response = client
+        .get(format!("http://{addr}/nope"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 404);
+
+    // TE: trailers: the chunked body ends with the outcome and the row count.
+    let mut socket = tokio::net::TcpStream::connect(addr).await.unwrap();
+    socket
+        .write_all(
+            b"GET /squares?rows=3&format=ndjson HTTP/1.1\r\nHost: localhost\r\n\
+              TE: trailers\r\nConnection: close\r\n\r\n",
+        )
+        .await
+        .unwrap();
+    let mut raw = String::new();
+    socket.read_to_string(&mut raw).await.unwrap();
+    let (head, body) = raw.split_once("\r\n\r\n").unwrap();
+    let head = head.to_ascii_lowercase();
+    assert!(head.contains("transfer-encoding: chunked"), "{head}");
+    assert!(
+        head.contains("trailer: rowstream-outcome, rowstream-rows, rowstream-error"),
+        "{head}"
+    );
+    assert!(body.contains("{\"n\":3,\"square\":9}\n"), "{body}");
+    let (_, trailers) = body.rsplit_once("\r\n0\r\n").unwrap();
+    let mut trailers: Vec<&str> = trailers.lines().filter(|l| !l.is_empty()).collect();
+    trailers.sort_unstable();
+    assert_eq!(
+        trailers,
+        ["rowstream-outcome: complete", "rowstream-rows: 3"],
+        "{body:?}"
     );
 }

@@ -1,6 +1,9 @@
 //! axum integration (feature `axum`): a [`ChunkStream`] as an HTTP response, content
 //! negotiation as an extractor ([`Negotiated`]), and RFC 9457 problem details.
 //!
+//! It is the [`http`](crate::http) module's responses with axum's body type: the same
+//! status, headers, body and trailers, in an [`axum::response::Response`].
+//!
 //! The status line is committed with the first body bytes, and an error after that can
 //! only cut the response. So [`into_response`] waits for the first chunk (which the
 //! streamer sends as soon as the first item is encoded, or after `flush_interval` for a
@@ -38,26 +41,24 @@
 //! let app: Router = Router::new().route("/numbers", get(numbers));
 //! ```
 
-mod body;
 mod listener;
 mod negotiate;
 mod problem;
 
 use axum::body::Body;
-use axum::response::{IntoResponse, Response};
+use axum::response::Response;
 use futures_core::Stream;
-use futures_util::StreamExt;
-use http::{HeaderValue, header};
 
 use crate::{BoxError, ChunkStream, Identity, JsonArray, Streamer};
-use body::{StreamBody, TRAILER_DECLARATION};
 
-pub use body::{TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
-pub use listener::WriteTimeoutListener;
 #[cfg(feature = "compression")]
-pub use negotiate::negotiate_encoding;
-pub use negotiate::{Negotiated, wants_trailers};
-pub use problem::{PROBLEM_JSON, Problem};
+pub use crate::http::negotiate_encoding;
+pub use crate::http::{
+    MIN_COMPRESSED_BODY, PROBLEM_JSON, Problem, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS,
+    wants_trailers,
+};
+pub use listener::WriteTimeoutListener;
+pub use negotiate::Negotiated;
 
 /// Streams `fetcher` as a JSON array with the default [`Streamer`]; see
 /// [`into_response`] for the status and error contract.
@@ -81,7 +82,9 @@ pub async fn into_response(chunks: ChunkStream) -> Response {
     StreamResponse::new().respond(chunks).await
 }
 
-/// How a [`ChunkStream`] is sent as a response: today, whether it ends with trailers.
+/// How a [`ChunkStream`] is sent as an axum response: whether it ends with trailers and,
+/// with the `compression` feature, its content coding. It is
+/// [`http::StreamResponse`](crate::http::StreamResponse) answering with axum's body type.
 ///
 /// ```no_run
 /// use axum::{http::HeaderMap, response::Response};
@@ -99,18 +102,10 @@ pub async fn into_response(chunks: ChunkStream) -> Response {
 /// ```
 #[derive(Debug, Clone, Copy, Default)]
 #[must_use]
-pub struct StreamResponse {
-    trailers: bool,
-    #[cfg(feature = "compression")]
-    compression: Option<(crate::compress::ContentCoding, crate::compress::Level)>,
-}
-
-/// Responses whose whole body fits in fewer bytes than this (1 KiB) are not compressed:
-/// the coding's framing would outweigh the saving.
-pub const MIN_COMPRESSED_BODY: usize = 1024;
+pub struct StreamResponse(crate::http::StreamResponse);
 
 impl StreamResponse {
-    /// A response without trailers.
+    /// A response without trailers and without compression.
     pub fn new() -> Self {
         Self::default()
     }
@@ -122,11 +117,7 @@ impl StreamResponse {
     /// `Accept-Encoding` ([`ContentCoding::negotiate`](crate::compress::ContentCoding::negotiate))
     /// at [`DEFAULT_LEVEL`](crate::compress::DEFAULT_LEVEL).
     pub fn for_request(headers: &http::HeaderMap) -> Self {
-        let response = Self::new().trailers(wants_trailers(headers));
-        #[cfg(feature = "compression")]
-        let response =
-            response.compression(negotiate_encoding(headers), crate::compress::DEFAULT_LEVEL);
-        response
+        Self(crate::http::StreamResponse::for_request(headers))
     }
 
     /// Compresses the body with `coding` at `level`, flushed at every chunk
@@ -135,89 +126,32 @@ impl StreamResponse {
     /// turns compression off. Default: off.
     #[cfg(feature = "compression")]
     pub fn compression(
-        mut self,
+        self,
         coding: crate::compress::ContentCoding,
         level: crate::compress::Level,
     ) -> Self {
-        self.compression =
-            (coding != crate::compress::ContentCoding::Identity).then_some((coding, level));
-        self
+        Self(self.0.compression(coding, level))
     }
 
     /// Ends the body with the trailers [`TRAILER_OUTCOME`], [`TRAILER_ROWS`] and, on
     /// failure, [`TRAILER_ERROR`] (declared in a `Trailer` header). Only turn this on
     /// for requests with `TE: trailers`: a failed export then completes at the HTTP level
     /// and the trailer is the signal (see the [module docs](self)). Default `false`.
-    pub fn trailers(mut self, on: bool) -> Self {
-        self.trailers = on;
-        self
+    pub fn trailers(self, on: bool) -> Self {
+        Self(self.0.trailers(on))
     }
 
     /// Waits for the first chunk and answers: problem+json if the stream failed before
-    /// it, otherwise `200 OK` with the streamed body.
+    /// it, otherwise `200 OK` with the streamed body
+    /// ([`http::StreamResponse::respond`](crate::http::StreamResponse::respond)).
     ///
     /// Headers of a streamed response: `Content-Type` (the encoder's),
     /// `X-Accel-Buffering: no` (so nginx-style proxies do not buffer the stream),
     /// `Cache-Control: no-store`, `Vary: Accept`, and with trailers `Trailer`. An early
     /// failure's status is the [`Problem`]'s own if the error's source is one, otherwise
     /// `500 Internal Server Error`.
-    pub async fn respond(self, mut chunks: ChunkStream) -> Response {
-        let first = match chunks.next().await {
-            Some(Ok(first)) => first,
-            Some(Err(err)) => return Problem::for_stream_error(&err).into_response(),
-            None => bytes::Bytes::new(),
-        };
-        #[allow(unused_mut)]
-        let mut lead = std::collections::VecDeque::from([first]);
-        #[allow(unused_mut)]
-        let mut ended: Option<Result<(), crate::StreamError>> = None;
-        #[cfg(feature = "compression")]
-        let compression = match self.compression {
-            // A small start: look at up to two more chunks (each comes within
-            // flush_interval) to tell a tiny body, not worth compressing, from the start
-            // of a large one.
-            Some(compression) if lead[0].len() < MIN_COMPRESSED_BODY => {
-                let mut total = lead[0].len();
-                for _ in 0..2 {
-                    if total >= MIN_COMPRESSED_BODY || ended.is_some() {
-                        break;
-                    }
-                    match chunks.next().await {
-                        None => ended = Some(Ok(())),
-                        Some(Ok(chunk)) => {
-                            total += chunk.len();
-                            lead.push_back(chunk);
-                        }
-                        Some(Err(err)) => ended = Some(Err(err)),
-                    }
-                }
-                (ended.is_none() || total >= MIN_COMPRESSED_BODY).then_some(compression)
-            }
-            other => other,
-        };
-        #[cfg(feature = "compression")]
-        let compressor = compression
-            .and_then(|(coding, level)| crate::compress::ChunkCompressor::new(coding, level));
-        #[cfg(not(feature = "compression"))]
-        let compressor = None;
-        let content_type = chunks.content_type().to_owned();
-        let body = Body::new(StreamBody::with_lead(
-            lead,
-            chunks,
-            self.trailers,
-            compressor,
-            ended,
-        ));
-        #[allow(unused_mut)]
-        let mut response = self.with_headers(Response::new(body), &content_type);
-        #[cfg(feature = "compression")]
-        if let Some((coding, _)) = compression {
-            response.headers_mut().insert(
-                header::CONTENT_ENCODING,
-                HeaderValue::from_static(coding.as_str()),
-            );
-        }
-        response
+    pub async fn respond(self, chunks: ChunkStream) -> Response {
+        self.0.respond(chunks).await.map(Body::new)
     }
 
     /// The answer to a `HEAD` request (RFC 9110 §9.3.2): `200 OK` with the headers
@@ -234,33 +168,12 @@ impl StreamResponse {
     /// assert_eq!(response.headers()["vary"], "Accept");
     /// ```
     pub fn head(self, content_type: &str) -> Response {
-        // A body of unknown length, as the GET's: hyper then announces the same framing
-        // (chunked) instead of `content-length: 0`, and sends no body for a HEAD.
-        let empty = futures_util::stream::empty::<Result<bytes::Bytes, std::convert::Infallible>>();
-        self.with_headers(Response::new(Body::from_stream(empty)), content_type)
+        self.0.head(content_type).map(Body::new)
     }
+}
 
-    fn with_headers(self, mut response: Response, content_type: &str) -> Response {
-        let content_type = HeaderValue::from_str(content_type)
-            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream"));
-        let headers = response.headers_mut();
-        headers.insert(header::CONTENT_TYPE, content_type);
-        headers.insert("x-accel-buffering", HeaderValue::from_static("no"));
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::VARY, HeaderValue::from_static("Accept"));
-        #[cfg(feature = "compression")]
-        if self.compression.is_some() {
-            headers.insert(
-                header::VARY,
-                HeaderValue::from_static("Accept, Accept-Encoding"),
-            );
-        }
-        if self.trailers {
-            headers.insert(
-                header::TRAILER,
-                HeaderValue::from_static(TRAILER_DECLARATION),
-            );
-        }
-        response
+impl From<crate::http::StreamResponse> for StreamResponse {
+    fn from(response: crate::http::StreamResponse) -> Self {
+        Self(response)
     }
 }

@@ -1,5 +1,5 @@
-//! The response body of a streamed export: the chunks, then — when the client asked for
-//! them — trailers with the outcome and the row count.
+//! [`StreamBody`]: the response body of a streamed export — the chunks, then, when the
+//! client asked for them, trailers with the outcome and the row count.
 
 use std::collections::VecDeque;
 use std::pin::Pin;
@@ -21,31 +21,56 @@ pub const TRAILER_ROWS: &str = "rowstream-rows";
 pub const TRAILER_ERROR: &str = "rowstream-error";
 /// The value of the `Trailer` response header that declares the trailer fields (hyper
 /// sends only declared fields).
-pub(super) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows, rowstream-error";
+pub(crate) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows, rowstream-error";
 
-/// Chunks of a [`ChunkStream`] as an `http_body::Body`, compressed if asked, with an
-/// optional trailers frame.
+/// The chunks of a [`ChunkStream`] as an [`http_body::Body`] (`Data = Bytes`,
+/// `Error = StreamError`), compressed if asked, with an optional trailers frame: the body
+/// of every response this crate builds, for hyper, tower or axum.
 ///
-/// hyper buffers body chunks while the body is ready and flushes when it is not; an error
-/// from the body drops the connection together with whatever is still buffered, head
-/// included. So without trailers, on an error this body first answers `Pending` once
-/// (waking itself at once): hyper flushes what it holds, then sees the error and cuts the
-/// transfer. The client receives the status, the headers and every chunk before the
-/// failure.
+/// Build it with [`StreamResponse::respond`](super::StreamResponse::respond), which also
+/// sets the status and the headers; [`StreamBody::new`] wraps a stream as it is.
 ///
-/// With trailers, the body ends with a trailers frame instead — `complete` or `error`
-/// — and the transfer is completed at the HTTP level: the trailer is the client's signal.
+/// How it ends:
+///
+/// - **Complete**: the last chunk, the end of the compressed stream if compressing, then
+///   (with trailers) a trailers frame `rowstream-outcome: complete`, `rowstream-rows: N`.
+/// - **Failed, without trailers**: the body yields the [`StreamError`], and the server
+///   cuts the transfer (HTTP/1.1: no terminating zero-length chunk; HTTP/2: a reset).
+///   hyper buffers body chunks while the body is ready and flushes when it is not, and an
+///   error drops whatever is still buffered, head included; so on an error this body
+///   first answers `Pending` once (waking itself at once): hyper flushes what it holds,
+///   then sees the error. The client receives the status, the headers and every chunk
+///   before the failure.
+/// - **Failed, with trailers**: a trailers frame `rowstream-outcome: error`,
+///   `rowstream-rows: N`, `rowstream-error: …` instead of an error: the transfer
+///   completes at the HTTP level, and the trailer is the client's signal.
 ///
 /// With a compressor, every chunk leaves as one flushed compressed block, and the
 /// compressed stream is finished (gzip trailer, zstd frame end) only when the stream
 /// completes: a failed export never decodes as complete.
+///
+/// ```
+/// # #[tokio::main(flavor = "current_thread")] async fn main() {
+/// use http_body_util::BodyExt;
+/// use rowstream::http::StreamBody;
+/// use rowstream::{Identity, Ndjson, Streamer, fetch};
+///
+/// let chunks = Streamer::default().stream(fetch::from_iter(1..=3u8), Identity, Ndjson::new());
+/// let body = StreamBody::new(chunks).collect().await.unwrap().to_bytes();
+/// assert_eq!(&body[..], b"1\n2\n3\n");
+/// # }
+/// ```
 #[derive(Debug)]
-pub(super) struct StreamBody {
-    /// Chunks already taken from the stream before the response was built.
+pub struct StreamBody {
+    /// Chunks already taken from the stream before the response was built, or the whole
+    /// of a fixed body.
     lead: VecDeque<Bytes>,
-    chunks: ChunkStream,
+    /// `None` for a fixed body ([`StreamBody::full`], [`StreamBody::empty`]).
+    chunks: Option<ChunkStream>,
     trailers: bool,
     compressor: Option<Compressor>,
+    /// A fixed body of known length: its size hint is exact.
+    fixed_length: bool,
     state: State,
 }
 
@@ -54,7 +79,7 @@ type Compressor = crate::compress::ChunkCompressor;
 /// Without the `compression` feature there is no compressor.
 #[cfg(not(feature = "compression"))]
 #[derive(Debug)]
-pub(super) enum Compressor {}
+pub(crate) enum Compressor {}
 
 #[derive(Debug)]
 enum State {
@@ -72,15 +97,45 @@ enum State {
 }
 
 impl StreamBody {
-    #[cfg(test)]
-    pub(super) fn new(first: Bytes, chunks: ChunkStream, trailers: bool) -> Self {
-        Self::with_lead(VecDeque::from([first]), chunks, trailers, None, None)
+    /// Every chunk of `chunks` as it comes, without trailers or compression. A failure
+    /// cuts the transfer (see above), even one before the first chunk, when the status
+    /// line is not sent yet: use [`StreamResponse::respond`](super::StreamResponse::respond)
+    /// to answer those with a problem+json error instead.
+    pub fn new(chunks: ChunkStream) -> Self {
+        Self::with_lead(VecDeque::new(), chunks, false, None, None)
+    }
+
+    /// A fixed body of `bytes`, with an exact size hint (so a `Content-Length`): for
+    /// responses that are not streamed, such as a [`Problem`](super::Problem).
+    pub fn full(bytes: impl Into<Bytes>) -> Self {
+        let bytes = bytes.into();
+        Self {
+            lead: VecDeque::from([bytes]),
+            chunks: None,
+            trailers: false,
+            compressor: None,
+            fixed_length: true,
+            state: State::Finished,
+        }
+    }
+
+    /// An empty body of unknown length: the body of a `HEAD` answer, framed as the `GET`
+    /// response would be (HTTP/1.1: chunked, not `Content-Length: 0`).
+    pub fn empty() -> Self {
+        Self {
+            lead: VecDeque::new(),
+            chunks: None,
+            trailers: false,
+            compressor: None,
+            fixed_length: false,
+            state: State::Finished,
+        }
     }
 
     /// A body that first sends `lead` (chunks taken already), then the rest of `chunks`;
     /// `ended` is `Some(Ok(()))` if the stream already completed, `Some(Err(_))` if it
     /// already failed.
-    pub(super) fn with_lead(
+    pub(crate) fn with_lead(
         lead: VecDeque<Bytes>,
         chunks: ChunkStream,
         trailers: bool,
@@ -94,9 +149,10 @@ impl StreamBody {
         };
         Self {
             lead,
-            chunks,
+            chunks: Some(chunks),
             trailers,
             compressor,
+            fixed_length: false,
             state,
         }
     }
@@ -170,21 +226,25 @@ impl Body for StreamBody {
                     }
                 }
                 State::Finished if this.trailers => {
-                    let rows = this.chunks.completed_items().unwrap_or(0);
+                    let rows = this
+                        .chunks
+                        .as_ref()
+                        .and_then(ChunkStream::completed_items)
+                        .unwrap_or(0);
                     return Poll::Ready(Some(Ok(Frame::trailers(complete_trailers(rows)))));
                 }
                 State::Finished => return Poll::Ready(None),
-                State::Streaming => match this.chunks.poll_next_unpin(cx) {
-                    Poll::Pending => {
+                State::Streaming => match this.chunks.as_mut().map(|c| c.poll_next_unpin(cx)) {
+                    Some(Poll::Pending) => {
                         this.state = State::Streaming;
                         return Poll::Pending;
                     }
-                    Poll::Ready(Some(Ok(chunk))) => {
+                    Some(Poll::Ready(Some(Ok(chunk)))) => {
                         this.state = State::Streaming;
                         this.lead.push_back(chunk);
                     }
-                    Poll::Ready(Some(Err(err))) => this.state = State::Failed(err),
-                    Poll::Ready(None) => this.state = State::Finishing,
+                    Some(Poll::Ready(Some(Err(err)))) => this.state = State::Failed(err),
+                    Some(Poll::Ready(None)) | None => this.state = State::Finishing,
                 },
             }
         }
@@ -195,7 +255,18 @@ impl Body for StreamBody {
     }
 
     fn size_hint(&self) -> SizeHint {
-        SizeHint::default()
+        if self.fixed_length {
+            SizeHint::with_exact(self.lead.iter().map(|b| b.len() as u64).sum())
+        } else {
+            SizeHint::default()
+        }
+    }
+}
+
+impl From<Bytes> for StreamBody {
+    /// [`StreamBody::full`].
+    fn from(bytes: Bytes) -> Self {
+        Self::full(bytes)
     }
 }
 
@@ -237,7 +308,7 @@ mod tests {
     #[tokio::test]
     async fn complete_body_ends_with_outcome_and_rows() {
         let chunks = Streamer::default().stream(fetch::from_iter(0..3u8), Identity, Ndjson::new());
-        let body = StreamBody::new(Bytes::new(), chunks, true);
+        let body = StreamBody::with_lead(VecDeque::new(), chunks, true, None, None);
         let collected = body.collect().await.unwrap();
         let trailers = collected.trailers().cloned().unwrap();
         assert_eq!(&collected.to_bytes()[..], b"0\n1\n2\n");
@@ -254,7 +325,7 @@ mod tests {
             Err(std::io::Error::other("disk\ngone é")),
         ]);
         let chunks = Streamer::default().stream(items, Identity, Ndjson::new());
-        let body = StreamBody::new(Bytes::new(), chunks, true);
+        let body = StreamBody::with_lead(VecDeque::new(), chunks, true, None, None);
         let collected = body.collect().await.unwrap();
         let trailers = collected.trailers().cloned().unwrap();
         assert_eq!(&collected.to_bytes()[..], b"1\n2\n");
@@ -267,13 +338,22 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn fixed_bodies_have_their_length() {
+        let full = StreamBody::full(Bytes::from_static(b"{}"));
+        assert_eq!(full.size_hint().exact(), Some(2));
+        assert_eq!(&full.collect().await.unwrap().to_bytes()[..], b"{}");
+        let empty = StreamBody::empty();
+        assert_eq!(empty.size_hint().exact(), None);
+        let collected = empty.collect().await.unwrap();
+        assert!(collected.trailers().is_none());
+        assert!(collected.to_bytes().is_empty());
+    }
+
+    #[tokio::test]
     async fn failed_body_without_trailers_ends_with_an_error() {
         let items = futures_util::stream::iter(vec![Ok(1u8), Err(std::io::Error::other("x"))]);
         let chunks = Streamer::default().stream(items, Identity, Ndjson::new());
-        let err = StreamBody::new(Bytes::new(), chunks, false)
-            .collect()
-            .await
-            .unwrap_err();
+        let err = StreamBody::new(chunks).collect().await.unwrap_err();
         assert_eq!(err.kind(), StreamErrorKind::Fetch);
     }
 }
