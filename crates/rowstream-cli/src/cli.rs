@@ -105,6 +105,11 @@ pub struct ServeArgs {
     #[arg(long, env = "ROWSTREAM_RATE_BYTES", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_bytes: Option<u32>,
 
+    /// Longest a client may take to send a request's line and headers before it is
+    /// disconnected (slow or idle clients): `10s` by default; `0` for none.
+    #[arg(long, env = "ROWSTREAM_HEADER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
+
     /// Compression level of compressed responses (gzip, zstd, br per Accept-Encoding).
     #[arg(
         long,
@@ -293,12 +298,17 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         compression_level: args.compression_level.into(),
         metrics: Some(http::install_metrics()?),
     };
-    http::serve_with_write_timeout(
+    let options = http::ServeOptions {
+        grace: SHUTDOWN_GRACE,
+        write_timeout: args.write_timeout,
+        header_read_timeout: args.header_timeout,
+        ..http::ServeOptions::default()
+    };
+    http::serve_with(
         listener,
         http::router_with(db.clone(), settings),
         http::shutdown_signal(),
-        SHUTDOWN_GRACE,
-        args.write_timeout,
+        options,
     )
     .await
     .context("the server failed")?;

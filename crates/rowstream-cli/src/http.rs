@@ -1,8 +1,8 @@
-//! The HTTP side: the [`router`] with its endpoints, and [`serve`] with `TCP_NODELAY` and
-//! graceful shutdown.
+//! The HTTP side: the [`router`] with its endpoints, and [`serve`] with `TCP_NODELAY`, a
+//! header read timeout, a header size limit and graceful shutdown.
 
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use futures_util::{Stream, StreamExt as _};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rowstream::axum::{Negotiated, Problem, StreamResponse, WriteTimeoutListener};
 use rowstream::compress::Level;
@@ -26,6 +28,7 @@ use rowstream::metrics::MetricsObserver;
 use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format, Streamer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
 pub use crate::catalog::quote_ident;
@@ -43,6 +46,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Query parameters the server reads itself: they pick the format and the completion
 /// record, and are never bound to a named query.
 pub const RESERVED_PARAMS: [&str; 2] = ["format", "complete"];
+
+/// Longest a client may take to send a request's line and headers (from the moment the
+/// server starts reading them, which on a kept-alive connection is the end of the
+/// previous response) before the connection is closed: slow or idle clients cannot hold
+/// connections open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes a request's line and headers may take; larger requests get `431`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// How the [`router`] serves: the streamer, the keyset page size, the concurrency limit and
 /// the named queries.
@@ -138,6 +150,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
 ///
+/// Unknown paths are `404` and other methods `405`, as problem+json.
+///
 /// Exports are negotiated ([`Negotiated`]): `Accept` with q-values, or
 /// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
 /// column names, even when empty. `?complete=true` ends NDJSON, JSON-seq and CSV with a
@@ -168,6 +182,8 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         router = router.route("/metrics", get(render_metrics));
     }
     router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
             db,
             streamer: settings.streamer,
@@ -179,6 +195,18 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             metrics: settings.metrics,
         })
         .layer(middleware::from_fn(request_span))
+}
+
+async fn not_found() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "Not found")
+        .with_detail("no such endpoint; GET /tables and GET /queries list what is served")
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        .with_detail("this server only reads: use GET or HEAD")
+        .into_response()
 }
 
 /// A request id: the request's `X-Request-Id` if it is 1–128 visible ASCII characters,
@@ -269,6 +297,13 @@ impl Wanted {
         uri: &Uri,
         params: &[(String, String)],
     ) -> Result<Self, Response> {
+        if !query_is_utf8(uri.query().unwrap_or("")) {
+            return Err(
+                Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                    .with_detail("the query string must be UTF-8 once percent-decoded")
+                    .into_response(),
+            );
+        }
         let offered: Vec<Format> = Format::available().collect();
         let negotiated = Negotiated::from_headers(headers, uri.query(), &offered)
             .map_err(IntoResponse::into_response)?;
@@ -334,6 +369,30 @@ impl Wanted {
         let chunks = chunks.with_observer(Arc::new(observer));
         hold(self.response(level).respond(chunks).await, permit)
     }
+}
+
+/// Whether `query` percent-decodes to UTF-8 (the form decoder would silently replace
+/// invalid bytes with U+FFFD, and a parameter would be bound with another value).
+fn query_is_utf8(query: &str) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(&[high, low]) = bytes.get(i + 1..i + 3) {
+                if let (Some(high), Some(low)) = (hex(high), hex(low)) {
+                    // Two hex digits: at most 0xFF.
+                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    std::str::from_utf8(&decoded).is_ok()
 }
 
 async fn export_table(
@@ -672,10 +731,39 @@ fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
     }
 }
 
+/// How [`serve_with`] treats connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// How long open requests may run on after the shutdown signal before their
+    /// connections are closed.
+    pub grace: Duration,
+    /// A write that makes no progress for this long closes its connection (a stalled
+    /// client); `Duration::ZERO` for none. Default [`rowstream::DEFAULT_WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// A client that has not sent a request's line and headers this long after the server
+    /// started reading them (on a new connection: after it was accepted; on a kept-alive
+    /// one: after the previous response) is disconnected without an answer;
+    /// `Duration::ZERO` for none. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// Most bytes of a request's line and headers; more get `431`. Default
+    /// [`MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(10),
+            write_timeout: rowstream::DEFAULT_WRITE_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets
-/// open requests finish for up to `grace` before dropping them; writes that make no
-/// progress for [`rowstream::DEFAULT_WRITE_TIMEOUT`] close their connection. See
-/// [`serve_with_write_timeout`].
+/// open requests finish for up to `grace` before closing them; the other
+/// [`ServeOptions`] are the defaults. See [`serve_with`].
 ///
 /// # Errors
 ///
@@ -686,20 +774,15 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    serve_with_write_timeout(
-        listener,
-        app,
-        shutdown,
+    let options = ServeOptions {
         grace,
-        rowstream::DEFAULT_WRITE_TIMEOUT,
-    )
-    .await
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
 }
 
 /// As [`serve`], with connections whose writes make no progress for `write_timeout`
-/// closed ([`WriteTimeoutListener`]; `Duration::ZERO` for none). Accepted sockets get
-/// `TCP_NODELAY`, so small chunks are not held back by Nagle's algorithm against delayed
-/// ACKs.
+/// closed (`Duration::ZERO` for none).
 ///
 /// # Errors
 ///
@@ -711,51 +794,104 @@ pub async fn serve_with_write_timeout(
     grace: Duration,
     write_timeout: Duration,
 ) -> std::io::Result<()> {
-    if write_timeout.is_zero() {
+    let options = ServeOptions {
+        grace,
+        write_timeout,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `shutdown` completes, then stops
+/// accepting, lets open requests finish for up to `options.grace`, and closes the
+/// connections still open.
+///
+/// Accepted sockets get `TCP_NODELAY`, so small chunks are not held back by Nagle's
+/// algorithm against delayed ACKs. Writes that make no progress for
+/// `options.write_timeout` close their connection ([`WriteTimeoutListener`]). A client
+/// that does not send its request line and headers within `options.header_read_timeout`
+/// is disconnected, so slow or idle connections cannot pile up (`axum::serve` sets no such
+/// timeout). Requests whose line and headers exceed `options.max_header_bytes` get `431`.
+///
+/// # Errors
+///
+/// If the server fails.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    if options.write_timeout.is_zero() {
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::warn!(%err, "cannot set TCP_NODELAY");
             }
         });
-        run_server(listener, app, shutdown, grace).await
+        run_server(listener, app, shutdown, options).await
     } else {
-        let listener = WriteTimeoutListener::new(listener, write_timeout);
-        run_server(listener, app, shutdown, grace).await
+        let listener = WriteTimeoutListener::new(listener, options.write_timeout);
+        run_server(listener, app, shutdown, options).await
     }
 }
 
 async fn run_server<L>(
-    listener: L,
+    mut listener: L,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down; waiting for open requests");
-            let _ = stopping_tx.send(true);
-        })
-        .into_future();
-    let deadline = async move {
-        if stopping.wait_for(|stopping| *stopping).await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(?grace, "open requests did not finish in time; closing them");
-            Ok(())
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(
+            (!options.header_read_timeout.is_zero()).then_some(options.header_read_timeout),
+        )
+        // Bounds what a client can make the server buffer (hyper's default is ~400 KiB per
+        // connection); responses still queue two 32 KiB chunks.
+        .max_buf_size(options.max_header_bytes.saturating_add(64 * 1024))
+        .max_header_size(options.max_header_bytes);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            (io, addr) = listener.accept() => {
+                let service = TowerToHyperService::new(app.clone());
+                let connection = http.serve_connection(TokioIo::new(io), service);
+                let mut stopping = stopping.clone();
+                connections.spawn(async move {
+                    let mut connection = std::pin::pin!(connection);
+                    tokio::select! {
+                        result = connection.as_mut() => {
+                            if let Err(err) = result {
+                                tracing::debug!(?addr, %err, "connection ended with an error");
+                            }
+                            return;
+                        }
+                        _ = stopping.wait_for(|stopping| *stopping) => {}
+                    }
+                    // Finish the request in flight, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut shutdown => break,
         }
     }
+    drop(listener);
+    tracing::info!("shutting down; waiting for open requests");
+    let _ = stopping_tx.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(options.grace, drained).await.is_err() {
+        tracing::warn!(grace = ?options.grace, "open requests did not finish in time; closing them");
+        connections.shutdown().await;
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
@@ -784,5 +920,30 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_is_utf8;
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        for ok in [
+            "",
+            "a=b",
+            "a=%C3%A9",
+            "a=%e9%9b%aa",
+            "a=%",
+            "a=%Z9",
+            "a=%4",
+            "a=%%41",
+            "q=é",
+        ] {
+            assert!(query_is_utf8(ok), "{ok}");
+        }
+        for bad in ["a=%FF", "a=%C3", "a=%C3%28", "%80=x", "a=b&c=%e9"] {
+            assert!(!query_is_utf8(bad), "{bad}");
+        }
     }
 }
