@@ -337,6 +337,7 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
         tables.len(),
         resolved.max_streams
     );
+    println!("  {base}/ in a browser: the tables and queries, a link per format");
     println!("  curl -s {base}/tables");
     if let Some(table) = first_table {
         let url = format!("{base}/tables/{}", percent_encode_segment(&table));
@@ -363,7 +364,7 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986) in a path segment.
-fn percent_encode_segment(segment: &str) -> String {
+pub(crate) fn percent_encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

@@ -133,6 +133,7 @@ pub fn router(db: impl Into<Database>) -> Router {
 
 /// The application:
 ///
+/// - `GET /` is an HTML page listing the tables and named queries with a link per format.
 /// - `GET /healthz` answers `200 ok`.
 /// - `GET /tables` lists the tables and views of the current schema (PostgreSQL), database
 ///   (MySQL) or `main` (SQLite, without its `sqlite_*` tables) as a JSON array of names,
@@ -173,6 +174,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .unwrap_or_else(|| pool_size.saturating_sub(1))
         .max(1);
     let mut router = Router::new()
+        .route("/", get(index))
         .route("/healthz", get(healthz))
         .route("/tables", get(list_tables))
         .route("/tables/{table}", get(export_table))
@@ -281,6 +283,37 @@ async fn list_tables(State(state): State<AppState>) -> Response {
         Ok(names) => Json(names).into_response(),
         Err(err) => database_problem(&err),
     }
+}
+
+/// The index page: tables and named queries, with a link per format.
+async fn index(State(state): State<AppState>) -> Response {
+    let tables = match catalog::list(&state.db).await {
+        Ok(names) => names,
+        Err(err) => return database_problem(&err),
+    };
+    // Estimates are a nicety: without them the page still lists everything.
+    let estimates = catalog::row_estimates(&state.db)
+        .await
+        .inspect_err(|err| tracing::warn!(%err, "cannot read row estimates"))
+        .ok();
+    let page = crate::index::Page {
+        database: state.db.kind(),
+        tables: &tables,
+        estimates: estimates.as_ref(),
+        estimate_source: catalog::estimate_source(&state.db),
+        queries: &state.queries,
+    };
+    let mut response = axum::response::Html(page.render()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::index::CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// What a request asks of an export: its format, completion record, trailers, coding.

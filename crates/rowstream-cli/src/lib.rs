@@ -7,6 +7,7 @@
 //! - [`config`]: the TOML configuration file and its named queries;
 //! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
 //! - [`http`]: the axum [`http::router`] and [`http::serve`];
+//! - [`index`]: the HTML index page;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
@@ -19,6 +20,7 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod http;
+pub mod index;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
 pub use http::{Settings, router, router_with, serve};
