@@ -46,6 +46,9 @@ pub struct ConfigFile {
     /// Named queries by name.
     #[serde(default)]
     pub queries: BTreeMap<String, NamedQuery>,
+    /// The `[tables]` section: which tables are served.
+    #[serde(default)]
+    pub tables: crate::access::TableFilter,
 }
 
 /// One named query.

@@ -31,6 +31,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::access::{self, TableFilter, Token};
 pub use crate::catalog::quote_ident;
 use crate::catalog::{self, Table};
 use crate::chunks;
@@ -76,6 +77,11 @@ pub struct Settings {
     /// The Prometheus recorder's handle ([`install_metrics`]); with one, `GET /metrics`
     /// renders it.
     pub metrics: Option<PrometheusHandle>,
+    /// With a token, every request but `GET /healthz` must carry `Authorization: Bearer
+    /// <token>`, else `401`.
+    pub token: Option<Token>,
+    /// The tables served; the others answer as if they did not exist.
+    pub tables: TableFilter,
 }
 
 impl Default for Settings {
@@ -87,6 +93,8 @@ impl Default for Settings {
             queries: BTreeMap::new(),
             compression_level: rowstream::compress::DEFAULT_LEVEL,
             metrics: None,
+            token: None,
+            tables: TableFilter::default(),
         }
     }
 }
@@ -124,6 +132,7 @@ struct AppState {
     queries: Arc<BTreeMap<String, NamedQuery>>,
     compression_level: Level,
     metrics: Option<PrometheusHandle>,
+    tables: Arc<TableFilter>,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -151,7 +160,11 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
 ///
-/// Unknown paths are `404` and other methods `405`, as problem+json.
+/// With [`Settings::token`], every request but `/healthz` needs `Authorization: Bearer
+/// <token>`, else `401` with `WWW-Authenticate: Bearer`. Tables that
+/// [`Settings::tables`] does not serve are absent from the lists and answer `404` exactly
+/// as a missing table does. Unknown paths are `404` and other methods `405`, as
+/// problem+json.
 ///
 /// Exports are negotiated ([`Negotiated`]): `Accept` with q-values, or
 /// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
@@ -175,7 +188,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .max(1);
     let mut router = Router::new()
         .route("/", get(index))
-        .route("/healthz", get(healthz))
+        .route(access::HEALTH_PATH, get(healthz))
         .route("/tables", get(list_tables))
         .route("/tables/{table}", get(export_table))
         .route("/queries", get(list_queries))
@@ -183,7 +196,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
     if settings.metrics.is_some() {
         router = router.route("/metrics", get(render_metrics));
     }
-    router
+    let mut router = router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
@@ -195,8 +208,14 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             queries: Arc::new(settings.queries),
             compression_level: settings.compression_level,
             metrics: settings.metrics,
-        })
-        .layer(middleware::from_fn(request_span))
+            tables: Arc::new(settings.tables),
+        });
+    if let Some(token) = settings.token {
+        router = router.layer(middleware::from_fn(move |request, next| {
+            access::require_token(token.clone(), request, next)
+        }));
+    }
+    router.layer(middleware::from_fn(request_span))
 }
 
 async fn not_found() -> Response {
@@ -279,7 +298,7 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn list_tables(State(state): State<AppState>) -> Response {
-    match catalog::list(&state.db).await {
+    match state.tables().await {
         Ok(names) => Json(names).into_response(),
         Err(err) => database_problem(&err),
     }
@@ -287,7 +306,7 @@ async fn list_tables(State(state): State<AppState>) -> Response {
 
 /// The index page: tables and named queries, with a link per format.
 async fn index(State(state): State<AppState>) -> Response {
-    let tables = match catalog::list(&state.db).await {
+    let tables = match state.tables().await {
         Ok(names) => names,
         Err(err) => return database_problem(&err),
     };
@@ -461,7 +480,13 @@ async fn export_table(
             None => return busy(state.max_streams),
         }
     };
-    let table = match catalog::resolve(&state.db, &name).await {
+    let resolved = if state.tables.allows(&name) {
+        catalog::resolve(&state.db, &name).await
+    } else {
+        // Not served: the same answer as a missing table, and no query with this name.
+        Ok(None)
+    };
+    let table = match resolved {
         Ok(Some(table)) => table,
         Ok(None) => {
             return Problem::new(StatusCode::NOT_FOUND, "No such table")
@@ -513,6 +538,13 @@ async fn column_names(
 }
 
 impl AppState {
+    /// The served tables, sorted.
+    async fn tables(&self) -> Result<Vec<String>, sqlx::Error> {
+        let mut names = catalog::list(&self.db).await?;
+        self.tables.retain(&mut names);
+        Ok(names)
+    }
+
     /// An export slot, if one is free.
     fn permit(&self) -> Option<OwnedSemaphorePermit> {
         self.streams.clone().try_acquire_owned().ok()

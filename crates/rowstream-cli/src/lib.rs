@@ -1,6 +1,8 @@
 //! The `rowstream` server: serves the tables and named queries of a PostgreSQL,
 //! MySQL/MariaDB or SQLite database as streaming exports.
 //!
+//! - [`access`]: the bearer token, the tables allowed or denied, the warning for a server
+//!   reachable from other hosts without a token;
 //! - [`db`]: read-only pools ([`db::open`], [`db::open_readonly`]) and the embedded demo
 //!   database ([`db::seed_demo`], [`db::demo_db_path`]);
 //! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
@@ -12,6 +14,7 @@
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
 
+pub mod access;
 pub mod catalog;
 pub mod chunks;
 pub mod cli;
