@@ -4,6 +4,8 @@
 //! quoted. Each database lists the tables and views of its *current* schema or database
 //! only: `main` for SQLite, `current_schema()` for PostgreSQL, `DATABASE()` for MySQL.
 
+use std::collections::BTreeMap;
+
 use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
@@ -90,6 +92,47 @@ pub async fn list(db: &Database) -> Result<Vec<String>, sqlx::Error> {
     names.sort_unstable();
     names.dedup();
     Ok(names)
+}
+
+/// Row counts the database keeps without counting, by table name: PostgreSQL's
+/// `pg_class.reltuples` (tables that were never analyzed or vacuumed are left out),
+/// MySQL/MariaDB's `information_schema.TABLES.TABLE_ROWS`. Estimates, not counts; views
+/// are left out. SQLite keeps none: the map is empty.
+///
+/// # Errors
+///
+/// If the catalog query fails.
+pub async fn row_estimates(db: &Database) -> Result<BTreeMap<String, u64>, sqlx::Error> {
+    Ok(match db {
+        Database::Sqlite(_) => BTreeMap::new(),
+        Database::Postgres(pool) => {
+            let rows: Vec<(String, f64)> = sqlx::query_as(PG_ESTIMATES).fetch_all(pool).await?;
+            rows.into_iter()
+                // PostgreSQL 14+ says -1 for a table never analyzed: unknown, not empty.
+                .filter(|(_, rows)| rows.is_finite() && *rows >= 0.0)
+                .map(|(name, rows)| {
+                    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+                    (name, rows.round() as u64)
+                })
+                .collect()
+        }
+        Database::MySql { pool, .. } => {
+            let rows: Vec<(String, Option<u64>)> =
+                sqlx::query_as(MYSQL_ESTIMATES).fetch_all(pool).await?;
+            rows.into_iter()
+                .filter_map(|(name, rows)| Some((name, rows?)))
+                .collect()
+        }
+    })
+}
+
+/// Where [`row_estimates`] come from, for people; `None` when the database keeps none.
+pub fn estimate_source(db: &Database) -> Option<&'static str> {
+    match db {
+        Database::Sqlite(_) => None,
+        Database::Postgres(_) => Some("pg_class.reltuples"),
+        Database::MySql { .. } => Some("information_schema.TABLES.TABLE_ROWS"),
+    }
 }
 
 /// Looks `name` up in the catalog: an exact, case-sensitive match, or `None`.
@@ -195,6 +238,11 @@ const PG_LIST: &str = "SELECT table_name::text FROM information_schema.tables \
      WHERE table_schema = current_schema() \
      AND table_type IN ('BASE TABLE', 'VIEW', 'FOREIGN')";
 
+const PG_ESTIMATES: &str = "SELECT c.relname::text, c.reltuples::float8 \
+     FROM pg_catalog.pg_class AS c \
+     JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
+     WHERE n.nspname = current_schema() AND c.relkind IN ('r', 'p')";
+
 const PG_RESOLVE: &str = "SELECT table_schema::text, table_name::text \
      FROM information_schema.tables \
      WHERE table_schema = current_schema() AND table_name = $1 \
@@ -255,6 +303,10 @@ fn key_plan(key: Vec<(String, String)>, keyset_types: &[&str]) -> Plan {
 const MYSQL_LIST: &str = "SELECT CAST(TABLE_NAME AS CHAR) FROM information_schema.TABLES \
      WHERE TABLE_SCHEMA = DATABASE() \
      AND TABLE_TYPE IN ('BASE TABLE', 'VIEW', 'SYSTEM VERSIONED')";
+
+const MYSQL_ESTIMATES: &str = "SELECT CAST(TABLE_NAME AS CHAR), TABLE_ROWS \
+     FROM information_schema.TABLES \
+     WHERE TABLE_SCHEMA = DATABASE() AND TABLE_TYPE IN ('BASE TABLE', 'SYSTEM VERSIONED')";
 
 /// Candidates for a name: the comparison may ignore case or trailing spaces, so the exact
 /// match is picked afterwards.

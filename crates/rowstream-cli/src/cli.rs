@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigFile, parse_duration};
 use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
-use crate::{catalog, http};
+use crate::{access, catalog, http};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -154,6 +154,22 @@ pub struct ServeArgs {
     /// Most encoded bytes per second per export. Default: unlimited.
     #[arg(long, env = "ROWSTREAM_RATE_BYTES", value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
     pub rate_bytes: Option<u32>,
+
+    /// Bearer token every request but `/healthz` must present (`Authorization: Bearer
+    /// TOKEN`); prefer the environment variable, which other users cannot see in `ps`.
+    /// Without it, anyone who can connect may read every served table.
+    #[arg(
+        long,
+        env = "ROWSTREAM_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true
+    )]
+    pub token: Option<String>,
+
+    /// Longest a client may take to send a request's line and headers before it is
+    /// disconnected (slow or idle clients): `10s` by default; `0` for none.
+    #[arg(long, env = "ROWSTREAM_HEADER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub header_timeout: Duration,
 
     /// Compression level of compressed responses (gzip, zstd, br per Accept-Encoding).
     #[arg(
@@ -305,6 +321,12 @@ impl ServeArgs {
 /// does not prepare, or the address cannot be bound.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = args.resolve()?;
+    let token = args
+        .token
+        .as_deref()
+        .map(access::Token::new)
+        .transpose()
+        .context("invalid --token (ROWSTREAM_TOKEN)")?;
     let db: Database = match &args.db {
         Some(url) => db::open(url, &resolved.open).await?,
         None => {
@@ -332,8 +354,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &db, &resolved).await;
-    tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, "listening");
+    print_banner(addr, &db, &resolved, token.is_some()).await;
+    tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, token = token.is_some(), "listening");
+    if let Some(warning) = access::exposure_warning(addr, token.is_some()) {
+        tracing::warn!("{warning}");
+    }
 
     let settings = http::Settings {
         streamer: rowstream::Streamer::default().with_limits(args.limits()),
@@ -342,13 +367,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         queries: resolved.config.queries.clone(),
         compression_level: args.compression_level.into(),
         metrics: Some(http::install_metrics()?),
+        token,
+        tables: resolved.config.tables.clone(),
     };
-    http::serve_with_write_timeout(
+    let options = http::ServeOptions {
+        grace: SHUTDOWN_GRACE,
+        write_timeout: args.write_timeout,
+        header_read_timeout: args.header_timeout,
+        ..http::ServeOptions::default()
+    };
+    http::serve_with(
         listener,
         http::router_with(db.clone(), settings),
         http::shutdown_signal(),
-        SHUTDOWN_GRACE,
-        args.write_timeout,
+        options,
     )
     .await
     .context("the server failed")?;
@@ -358,14 +390,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the URL and a few `curl` lines to try.
-async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
+async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, token: bool) {
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {
         addr.to_string()
     };
     let base = format!("http://{host}");
-    let tables = catalog::list(db).await.unwrap_or_default();
+    let mut tables = catalog::list(db).await.unwrap_or_default();
+    resolved.config.tables.retain(&mut tables);
+    let curl = if token {
+        "curl -s -H \"Authorization: Bearer $ROWSTREAM_TOKEN\""
+    } else {
+        "curl -s"
+    };
     let first_table = tables
         .iter()
         .find(|name| *name == "tickets")
@@ -377,12 +415,13 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
         tables.len(),
         resolved.max_streams
     );
-    println!("  curl -s {base}/tables");
+    println!("  {base}/ in a browser: the tables and queries, a link per format");
+    println!("  {curl} {base}/tables");
     if let Some(table) = first_table {
         let url = format!("{base}/tables/{}", percent_encode_segment(&table));
-        println!("  curl -s {url} | head -c 1000");
+        println!("  {curl} {url} | head -c 1000");
         println!(
-            "  curl -s -o /dev/null -w '%{{size_download}} bytes, first byte %{{time_starttransfer}}s, total %{{time_total}}s\\n' {url}"
+            "  {curl} -o /dev/null -w '%{{size_download}} bytes, first byte %{{time_starttransfer}}s, total %{{time_total}}s\\n' {url}"
         );
     }
     if let Some((name, query)) = resolved.config.queries.iter().next() {
@@ -396,14 +435,14 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved) {
         } else {
             format!("?{}", params.join("&"))
         };
-        println!("  curl -s '{base}/queries/{name}{query_string}'");
+        println!("  {curl} '{base}/queries/{name}{query_string}'");
     }
     println!("  curl -s {base}/healthz");
     println!("Press Ctrl-C to stop.");
 }
 
 /// Percent-encodes everything but unreserved characters (RFC 3986) in a path segment.
-fn percent_encode_segment(segment: &str) -> String {
+pub(crate) fn percent_encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for byte in segment.bytes() {
         if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {

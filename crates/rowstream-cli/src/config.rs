@@ -51,6 +51,9 @@ pub struct ConfigFile {
     /// Named queries by name.
     #[serde(default)]
     pub queries: BTreeMap<String, NamedQuery>,
+    /// The `[tables]` section: which tables are served.
+    #[serde(default)]
+    pub tables: crate::access::TableFilter,
 }
 
 /// One named query.
@@ -149,6 +152,8 @@ impl ParamType {
                 Ok(v) if v.is_finite() => Ok(Value::Float(v)),
                 _ => Err("must be a finite number".to_owned()),
             },
+            // PostgreSQL refuses NUL in text, and no other database stores it usefully.
+            Self::Text if text.contains('\0') => Err("must not contain NUL".to_owned()),
             Self::Text => Ok(Value::Text(text.to_owned())),
             Self::Bool => match text {
                 "true" | "1" => Ok(Value::Bool(true)),
@@ -569,6 +574,7 @@ sql = "SELECT 1"
             ParamType::Text.parse("x'; DROP TABLE t; --"),
             Ok(Value::Text("x'; DROP TABLE t; --".into()))
         );
+        assert!(ParamType::Text.parse("a\0b").is_err());
         assert_eq!(ParamType::Bool.parse("1"), Ok(Value::Bool(true)));
         assert!(ParamType::Bool.parse("yes").is_err());
         assert_eq!(

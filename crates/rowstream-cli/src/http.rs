@@ -1,8 +1,8 @@
-//! The HTTP side: the [`router`] with its endpoints, and [`serve`] with `TCP_NODELAY` and
-//! graceful shutdown.
+//! The HTTP side: the [`router`] with its endpoints, and [`serve`] with `TCP_NODELAY`, a
+//! header read timeout, a header size limit and graceful shutdown.
 
 use std::collections::BTreeMap;
-use std::future::{Future, IntoFuture as _};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -19,6 +19,8 @@ use axum::response::{IntoResponse, Json, Response};
 use axum::routing::get;
 use axum::serve::ListenerExt as _;
 use futures_util::{Stream, StreamExt as _};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rowstream::axum::{Negotiated, Problem, StreamResponse, WriteTimeoutListener};
 use rowstream::compress::Level;
@@ -26,8 +28,10 @@ use rowstream::metrics::MetricsObserver;
 use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format, Streamer};
 use tokio::net::TcpListener;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::task::JoinSet;
 use tracing::Instrument as _;
 
+use crate::access::{self, TableFilter, Token};
 pub use crate::catalog::quote_ident;
 use crate::catalog::{self, Table};
 use crate::chunks;
@@ -43,6 +47,15 @@ pub const REQUEST_ID: &str = "x-request-id";
 /// Query parameters the server reads itself: they pick the format and the completion
 /// record, and are never bound to a named query.
 pub const RESERVED_PARAMS: [&str; 2] = ["format", "complete"];
+
+/// Longest a client may take to send a request's line and headers (from the moment the
+/// server starts reading them, which on a kept-alive connection is the end of the
+/// previous response) before the connection is closed: slow or idle clients cannot hold
+/// connections open.
+pub const DEFAULT_HEADER_READ_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Most bytes a request's line and headers may take; larger requests get `431`.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
 
 /// How the [`router`] serves: the streamer, the keyset page size, the concurrency limit and
 /// the named queries.
@@ -64,6 +77,11 @@ pub struct Settings {
     /// The Prometheus recorder's handle ([`install_metrics`]); with one, `GET /metrics`
     /// renders it.
     pub metrics: Option<PrometheusHandle>,
+    /// With a token, every request but `GET /healthz` must carry `Authorization: Bearer
+    /// <token>`, else `401`.
+    pub token: Option<Token>,
+    /// The tables served; the others answer as if they did not exist.
+    pub tables: TableFilter,
 }
 
 impl Default for Settings {
@@ -75,6 +93,8 @@ impl Default for Settings {
             queries: BTreeMap::new(),
             compression_level: rowstream::compress::DEFAULT_LEVEL,
             metrics: None,
+            token: None,
+            tables: TableFilter::default(),
         }
     }
 }
@@ -128,6 +148,7 @@ struct AppState {
     queries: Arc<BTreeMap<String, NamedQuery>>,
     compression_level: Level,
     metrics: Option<PrometheusHandle>,
+    tables: Arc<TableFilter>,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -137,6 +158,7 @@ pub fn router(db: impl Into<Database>) -> Router {
 
 /// The application:
 ///
+/// - `GET /` is an HTML page listing the tables and named queries with a link per format.
 /// - `GET /healthz` answers `200 ok`.
 /// - `GET /tables` lists the tables and views of the current schema (PostgreSQL), database
 ///   (MySQL) or `main` (SQLite, without its `sqlite_*` tables) as a JSON array of names,
@@ -153,6 +175,12 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   an unknown name is a `404`, a missing, malformed, repeated or unknown parameter a
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
+///
+/// With [`Settings::token`], every request but `/healthz` needs `Authorization: Bearer
+/// <token>`, else `401` with `WWW-Authenticate: Bearer`. Tables that
+/// [`Settings::tables`] does not serve are absent from the lists and answer `404` exactly
+/// as a missing table does. Unknown paths are `404` and other methods `405`, as
+/// problem+json.
 ///
 /// Exports are negotiated ([`Negotiated`]): `Accept` with q-values, or
 /// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
@@ -175,7 +203,8 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .unwrap_or_else(|| pool_size.saturating_sub(1))
         .max(1);
     let mut router = Router::new()
-        .route("/healthz", get(healthz))
+        .route("/", get(index))
+        .route(access::HEALTH_PATH, get(healthz))
         .route("/tables", get(list_tables))
         .route("/tables/{table}", get(export_table))
         .route("/queries", get(list_queries))
@@ -183,7 +212,9 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
     if settings.metrics.is_some() {
         router = router.route("/metrics", get(render_metrics));
     }
-    router
+    let mut router = router
+        .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .with_state(AppState {
             db,
             streamer: settings.streamer,
@@ -193,8 +224,26 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             queries: Arc::new(settings.queries),
             compression_level: settings.compression_level,
             metrics: settings.metrics,
-        })
-        .layer(middleware::from_fn(request_span))
+            tables: Arc::new(settings.tables),
+        });
+    if let Some(token) = settings.token {
+        router = router.layer(middleware::from_fn(move |request, next| {
+            access::require_token(token.clone(), request, next)
+        }));
+    }
+    router.layer(middleware::from_fn(request_span))
+}
+
+async fn not_found() -> Response {
+    Problem::new(StatusCode::NOT_FOUND, "Not found")
+        .with_detail("no such endpoint; GET /tables and GET /queries list what is served")
+        .into_response()
+}
+
+async fn method_not_allowed() -> Response {
+    Problem::new(StatusCode::METHOD_NOT_ALLOWED, "Method not allowed")
+        .with_detail("this server only reads: use GET or HEAD")
+        .into_response()
 }
 
 /// A request id: the request's `X-Request-Id` if it is 1–128 visible ASCII characters,
@@ -294,10 +343,41 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
 }
 
 async fn list_tables(State(state): State<AppState>) -> Response {
-    match catalog::list(&state.db).await {
+    match state.tables().await {
         Ok(names) => Json(names).into_response(),
         Err(err) => database_problem(&err),
     }
+}
+
+/// The index page: tables and named queries, with a link per format.
+async fn index(State(state): State<AppState>) -> Response {
+    let tables = match state.tables().await {
+        Ok(names) => names,
+        Err(err) => return database_problem(&err),
+    };
+    // Estimates are a nicety: without them the page still lists everything.
+    let estimates = catalog::row_estimates(&state.db)
+        .await
+        .inspect_err(|err| tracing::warn!(%err, "cannot read row estimates"))
+        .ok();
+    let page = crate::index::Page {
+        database: state.db.kind(),
+        tables: &tables,
+        estimates: estimates.as_ref(),
+        estimate_source: catalog::estimate_source(&state.db),
+        queries: &state.queries,
+    };
+    let mut response = axum::response::Html(page.render()).into_response();
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(crate::index::CONTENT_SECURITY_POLICY),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// What a request asks of an export: its format, completion record, trailers, coding.
@@ -314,6 +394,13 @@ impl Wanted {
         uri: &Uri,
         params: &[(String, String)],
     ) -> Result<Self, Response> {
+        if !query_is_utf8(uri.query().unwrap_or("")) {
+            return Err(
+                Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                    .with_detail("the query string must be UTF-8 once percent-decoded")
+                    .into_response(),
+            );
+        }
         let offered: Vec<Format> = Format::available().collect();
         let negotiated = Negotiated::from_headers(headers, uri.query(), &offered)
             .map_err(IntoResponse::into_response)?;
@@ -389,6 +476,30 @@ impl Wanted {
     }
 }
 
+/// Whether `query` percent-decodes to UTF-8 (the form decoder would silently replace
+/// invalid bytes with U+FFFD, and a parameter would be bound with another value).
+fn query_is_utf8(query: &str) -> bool {
+    let hex = |b: u8| char::from(b).to_digit(16);
+    let bytes = query.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%' {
+            if let Some(&[high, low]) = bytes.get(i + 1..i + 3) {
+                if let (Some(high), Some(low)) = (hex(high), hex(low)) {
+                    // Two hex digits: at most 0xFF.
+                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
+                    i += 3;
+                    continue;
+                }
+            }
+        }
+        decoded.push(bytes[i]);
+        i += 1;
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
 async fn export_table(
     State(state): State<AppState>,
     method: Method,
@@ -422,7 +533,13 @@ async fn export_table(
             None => return busy(state.max_streams),
         }
     };
-    let table = match catalog::resolve(&state.db, &name).await {
+    let resolved = if state.tables.allows(&name) {
+        catalog::resolve(&state.db, &name).await
+    } else {
+        // Not served: the same answer as a missing table, and no query with this name.
+        Ok(None)
+    };
+    let table = match resolved {
         Ok(Some(table)) => table,
         Ok(None) => {
             return Problem::new(StatusCode::NOT_FOUND, "No such table")
@@ -474,6 +591,13 @@ async fn column_names(
 }
 
 impl AppState {
+    /// The served tables, sorted.
+    async fn tables(&self) -> Result<Vec<String>, sqlx::Error> {
+        let mut names = catalog::list(&self.db).await?;
+        self.tables.retain(&mut names);
+        Ok(names)
+    }
+
     /// An export slot, if one is free.
     fn permit(&self) -> Option<OwnedSemaphorePermit> {
         self.streams.clone().try_acquire_owned().ok()
@@ -725,10 +849,39 @@ fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
     }
 }
 
+/// How [`serve_with`] treats connections.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServeOptions {
+    /// How long open requests may run on after the shutdown signal before their
+    /// connections are closed.
+    pub grace: Duration,
+    /// A write that makes no progress for this long closes its connection (a stalled
+    /// client); `Duration::ZERO` for none. Default [`rowstream::DEFAULT_WRITE_TIMEOUT`].
+    pub write_timeout: Duration,
+    /// A client that has not sent a request's line and headers this long after the server
+    /// started reading them (on a new connection: after it was accepted; on a kept-alive
+    /// one: after the previous response) is disconnected without an answer;
+    /// `Duration::ZERO` for none. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
+    pub header_read_timeout: Duration,
+    /// Most bytes of a request's line and headers; more get `431`. Default
+    /// [`MAX_HEADER_BYTES`].
+    pub max_header_bytes: usize,
+}
+
+impl Default for ServeOptions {
+    fn default() -> Self {
+        Self {
+            grace: Duration::from_secs(10),
+            write_timeout: rowstream::DEFAULT_WRITE_TIMEOUT,
+            header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
+            max_header_bytes: MAX_HEADER_BYTES,
+        }
+    }
+}
+
 /// Serves `app` on `listener` until `shutdown` completes, then stops accepting and lets
-/// open requests finish for up to `grace` before dropping them; writes that make no
-/// progress for [`rowstream::DEFAULT_WRITE_TIMEOUT`] close their connection. See
-/// [`serve_with_write_timeout`].
+/// open requests finish for up to `grace` before closing them; the other
+/// [`ServeOptions`] are the defaults. See [`serve_with`].
 ///
 /// # Errors
 ///
@@ -739,14 +892,11 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
     grace: Duration,
 ) -> std::io::Result<()> {
-    serve_with_write_timeout(
-        listener,
-        app,
-        shutdown,
+    let options = ServeOptions {
         grace,
-        rowstream::DEFAULT_WRITE_TIMEOUT,
-    )
-    .await
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
 }
 
 /// How much longer than the write timeout a stalled connection is kept before it is
@@ -754,11 +904,8 @@ pub async fn serve(
 pub const CONNECTION_CLOSE_MARGIN: Duration = Duration::from_secs(1);
 
 /// As [`serve`], with connections whose writes make no progress for `write_timeout` plus
-/// [`CONNECTION_CLOSE_MARGIN`] closed ([`WriteTimeoutListener`]; `Duration::ZERO` for
-/// none), so an export whose own write timeout is `write_timeout` stops before its
-/// connection is closed. Accepted sockets get
-/// `TCP_NODELAY`, so small chunks are not held back by Nagle's algorithm against delayed
-/// ACKs.
+/// [`CONNECTION_CLOSE_MARGIN`] closed (`Duration::ZERO` for none), so an export whose own
+/// write timeout is `write_timeout` stops before its connection is closed.
 ///
 /// # Errors
 ///
@@ -770,51 +917,106 @@ pub async fn serve_with_write_timeout(
     grace: Duration,
     write_timeout: Duration,
 ) -> std::io::Result<()> {
-    if write_timeout.is_zero() {
+    let options = ServeOptions {
+        grace,
+        write_timeout,
+        ..ServeOptions::default()
+    };
+    serve_with(listener, app, shutdown, options).await
+}
+
+/// Serves `app` on `listener` over HTTP/1.1 until `shutdown` completes, then stops
+/// accepting, lets open requests finish for up to `options.grace`, and closes the
+/// connections still open.
+///
+/// Accepted sockets get `TCP_NODELAY`, so small chunks are not held back by Nagle's
+/// algorithm against delayed ACKs. Writes that make no progress for
+/// `options.write_timeout` plus [`CONNECTION_CLOSE_MARGIN`] close their connection
+/// ([`WriteTimeoutListener`]). A client
+/// that does not send its request line and headers within `options.header_read_timeout`
+/// is disconnected, so slow or idle connections cannot pile up (`axum::serve` sets no such
+/// timeout). Requests whose line and headers exceed `options.max_header_bytes` get `431`.
+///
+/// # Errors
+///
+/// If the server fails.
+pub async fn serve_with(
+    listener: TcpListener,
+    app: Router,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    options: ServeOptions,
+) -> std::io::Result<()> {
+    if options.write_timeout.is_zero() {
         let listener = listener.tap_io(|tcp| {
             if let Err(err) = tcp.set_nodelay(true) {
                 tracing::warn!(%err, "cannot set TCP_NODELAY");
             }
         });
-        run_server(listener, app, shutdown, grace).await
+        run_server(listener, app, shutdown, options).await
     } else {
-        let listener = WriteTimeoutListener::new(listener, write_timeout + CONNECTION_CLOSE_MARGIN);
-        run_server(listener, app, shutdown, grace).await
+        let listener =
+            WriteTimeoutListener::new(listener, options.write_timeout + CONNECTION_CLOSE_MARGIN);
+        run_server(listener, app, shutdown, options).await
     }
 }
 
 async fn run_server<L>(
-    listener: L,
+    mut listener: L,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    grace: Duration,
+    options: ServeOptions,
 ) -> std::io::Result<()>
 where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    let (stopping_tx, mut stopping) = tokio::sync::watch::channel(false);
-    let server = axum::serve(listener, app)
-        .with_graceful_shutdown(async move {
-            shutdown.await;
-            tracing::info!("shutting down; waiting for open requests");
-            let _ = stopping_tx.send(true);
-        })
-        .into_future();
-    let deadline = async move {
-        if stopping.wait_for(|stopping| *stopping).await.is_ok() {
-            tokio::time::sleep(grace).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(?grace, "open requests did not finish in time; closing them");
-            Ok(())
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(TokioTimer::new())
+        .header_read_timeout(
+            (!options.header_read_timeout.is_zero()).then_some(options.header_read_timeout),
+        )
+        // Bounds what a client can make the server buffer (hyper's default is ~400 KiB per
+        // connection); responses still queue two 32 KiB chunks.
+        .max_buf_size(options.max_header_bytes.saturating_add(64 * 1024))
+        .max_header_size(options.max_header_bytes);
+    let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
+    let mut connections = JoinSet::new();
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        tokio::select! {
+            (io, addr) = listener.accept() => {
+                let service = TowerToHyperService::new(app.clone());
+                let connection = http.serve_connection(TokioIo::new(io), service);
+                let mut stopping = stopping.clone();
+                connections.spawn(async move {
+                    let mut connection = std::pin::pin!(connection);
+                    tokio::select! {
+                        result = connection.as_mut() => {
+                            if let Err(err) = result {
+                                tracing::debug!(?addr, %err, "connection ended with an error");
+                            }
+                            return;
+                        }
+                        _ = stopping.wait_for(|stopping| *stopping) => {}
+                    }
+                    // Finish the request in flight, if any, then close.
+                    connection.as_mut().graceful_shutdown();
+                    let _ = connection.await;
+                });
+            }
+            Some(_) = connections.join_next(), if !connections.is_empty() => {}
+            () = &mut shutdown => break,
         }
     }
+    drop(listener);
+    tracing::info!("shutting down; waiting for open requests");
+    let _ = stopping_tx.send(true);
+    let drained = async { while connections.join_next().await.is_some() {} };
+    if tokio::time::timeout(options.grace, drained).await.is_err() {
+        tracing::warn!(grace = ?options.grace, "open requests did not finish in time; closing them");
+        connections.shutdown().await;
+    }
+    Ok(())
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
@@ -843,5 +1045,30 @@ pub async fn shutdown_signal() {
     tokio::select! {
         () = ctrl_c => {}
         () = terminate => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::query_is_utf8;
+
+    #[test]
+    fn query_strings_must_decode_to_utf8() {
+        for ok in [
+            "",
+            "a=b",
+            "a=%C3%A9",
+            "a=%e9%9b%aa",
+            "a=%",
+            "a=%Z9",
+            "a=%4",
+            "a=%%41",
+            "q=é",
+        ] {
+            assert!(query_is_utf8(ok), "{ok}");
+        }
+        for bad in ["a=%FF", "a=%C3", "a=%C3%28", "%80=x", "a=b&c=%e9"] {
+            assert!(!query_is_utf8(bad), "{bad}");
+        }
     }
 }

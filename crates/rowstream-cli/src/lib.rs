@@ -1,16 +1,20 @@
 //! The `rowstream` server: serves the tables and named queries of a PostgreSQL,
 //! MySQL/MariaDB or SQLite database as streaming exports.
 //!
+//! - [`access`]: the bearer token, the tables allowed or denied, the warning for a server
+//!   reachable from other hosts without a token;
 //! - [`db`]: read-only pools ([`db::open`], [`db::open_readonly`]) and the embedded demo
 //!   database ([`db::seed_demo`], [`db::demo_db_path`]);
 //! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
 //! - [`config`]: the TOML configuration file and its named queries;
 //! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
 //! - [`http`]: the axum [`http::router`] and [`http::serve`];
+//! - [`index`]: the HTML index page;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
 
+pub mod access;
 pub mod catalog;
 pub mod chunks;
 pub mod cli;
@@ -19,6 +23,7 @@ pub mod db;
 pub mod demo;
 pub mod export;
 pub mod http;
+pub mod index;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
 pub use http::{Settings, router, router_with, serve};

@@ -496,3 +496,137 @@ async fn http_1_0_gets_a_close_delimited_body() {
 
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_page_links_every_table_and_query_escaped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = dir.path().join("index.sqlite");
+    let pool = SqlitePool::connect_with(
+        SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .expect("create");
+    for sql in [
+        r#"CREATE TABLE "a<b&c""d" (v INTEGER)"#,
+        r#"INSERT INTO "a<b&c""d" VALUES (7)"#,
+        r#"CREATE TABLE "<script>alert('x')</script>" (v INTEGER)"#,
+        "CREATE TABLE plain (id INTEGER PRIMARY KEY, name TEXT)",
+        "INSERT INTO plain VALUES (1, 'one')",
+    ] {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+    let config = rowstream_cli::config::ConfigFile::parse(
+        "[queries.everything]\nsql = \"SELECT * FROM plain\"\ndescription = \"All <b>plain</b> & more\"\n\
+         [queries.by_id]\nsql = \"SELECT * FROM plain WHERE id = ?\"\nparams = [{ name = \"id\", type = \"int\" }]\n",
+    )
+    .expect("config");
+    let pool = db::open_readonly_path(&path).await.expect("open");
+    let settings = rowstream_cli::Settings {
+        queries: config.queries,
+        ..rowstream_cli::Settings::default()
+    };
+    let server = Server::start_app(rowstream_cli::router_with(pool, settings)).await;
+
+    let response = reqwest::get(server.url("/")).await.expect("index");
+    assert_eq!(response.status(), 200);
+    let headers = response.headers().clone();
+    assert_eq!(headers["content-type"], "text/html; charset=utf-8");
+    assert_eq!(headers["x-content-type-options"], "nosniff");
+    assert!(
+        headers["content-security-policy"]
+            .to_str()
+            .unwrap()
+            .starts_with("default-src 'none'")
+    );
+    let page = response.text().await.expect("body");
+    assert!(page.starts_with("<!doctype html>"), "{page}");
+    assert!(
+        !page.contains("<script"),
+        "no script, and names are escaped: {page}"
+    );
+    assert!(
+        page.contains("&lt;script&gt;alert(&#39;x&#39;)&lt;/script&gt;"),
+        "{page}"
+    );
+    assert!(page.contains("<td>a&lt;b&amp;c&quot;d</td>"), "{page}");
+    assert!(!page.contains("a<b"), "{page}");
+    assert!(
+        page.contains("rows (not counted)"),
+        "SQLite keeps no counts: {page}"
+    );
+    assert!(
+        page.contains("All &lt;b&gt;plain&lt;/b&gt; &amp; more"),
+        "{page}"
+    );
+    assert!(
+        page.contains(r#"<form method="get" action="queries/by_id">"#),
+        "{page}"
+    );
+
+    // Every link works, from the page's own address, and gives that format.
+    let hrefs: Vec<String> = page
+        .split("href=\"")
+        .skip(1)
+        .map(|rest| rest[..rest.find('"').expect("closing quote")].replace("&amp;", "&"))
+        .collect();
+    let base = reqwest::Url::parse(&server.url("/")).expect("url");
+    for (table, encoded) in [
+        ("a<b&c\"d", "a%3Cb%26c%22d"),
+        ("plain", "plain"),
+        (
+            "<script>alert('x')</script>",
+            "%3Cscript%3Ealert%28%27x%27%29%3C%2Fscript%3E",
+        ),
+    ] {
+        for format in ["json", "ndjson", "jsonseq", "csv", "msgpack"] {
+            let href = format!("tables/{encoded}?format={format}");
+            assert!(hrefs.contains(&href), "{table}: {href} not in {hrefs:?}");
+        }
+    }
+    for format in ["json", "ndjson", "jsonseq", "csv", "msgpack"] {
+        assert!(hrefs.contains(&format!("queries/everything?format={format}")));
+    }
+    let expected_types = [
+        ("json", "application/json"),
+        ("ndjson", "application/x-ndjson"),
+        ("jsonseq", "application/json-seq"),
+        ("csv", "text/csv"),
+        ("msgpack", "application/vnd.msgpack"),
+    ];
+    for href in &hrefs {
+        let url = base.join(href).expect("relative link");
+        let response = reqwest::get(url.clone()).await.expect("link");
+        assert_eq!(response.status(), 200, "{url}");
+        if let Some((_, content_type)) = expected_types
+            .iter()
+            .find(|(format, _)| href.ends_with(&format!("format={format}")))
+        {
+            let got = response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .to_owned();
+            assert!(got.starts_with(content_type), "{url}: {got}");
+        }
+    }
+    let url = base.join("tables/a%3Cb%26c%22d?format=csv").expect("url");
+    let body = reqwest::get(url)
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, "v\r\n7\r\n");
+    // The form's action with its inputs.
+    let url = base.join("queries/by_id?id=1&format=ndjson").expect("url");
+    let body = reqwest::get(url)
+        .await
+        .expect("form")
+        .text()
+        .await
+        .expect("body");
+    assert_eq!(body, "{\"id\":1,\"name\":\"one\"}\n");
+    server.stop().await;
+}

@@ -873,3 +873,79 @@ async fn an_export_failing_midway_is_cut_not_completed() {
     }
     server.stop().await;
 }
+
+/// The index page's row counts: estimates the database keeps, labelled as such.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn index_page_shows_row_estimates() {
+    if let Some(scratch) = Scratch::postgres("rowstream_index").await {
+        let fixtures = scratch.pg_pool(1).await;
+        sqlx::raw_sql(
+            "CREATE TABLE analyzed (id int PRIMARY KEY); \
+             INSERT INTO analyzed SELECT generate_series(1, 1234); ANALYZE analyzed; \
+             CREATE TABLE \"never <analyzed>\" (id int); \
+             CREATE VIEW v AS SELECT id FROM analyzed",
+        )
+        .execute(&fixtures)
+        .await
+        .expect("fixture");
+        let pool = db::open_postgres(scratch.pg_options(), &OpenOptions::default())
+            .await
+            .expect("open");
+        let estimates = catalog::row_estimates(&Database::Postgres(pool.clone()))
+            .await
+            .expect("estimates");
+        assert_eq!(estimates.get("analyzed"), Some(&1234), "{estimates:?}");
+        assert_eq!(estimates.get("v"), None, "views have no estimate");
+        let server = Server::start(pool).await;
+        let page = reqwest::get(server.url("/"))
+            .await
+            .expect("index")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            page.contains("rows (estimate from <code>pg_class.reltuples</code>)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>analyzed</td><td class=\"n\">≈&nbsp;1,234</td>"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>never &lt;analyzed&gt;</td><td class=\"n\">—</td>"),
+            "{page}"
+        );
+        assert!(page.contains("<td>v</td><td class=\"n\">—</td>"), "{page}");
+        assert!(page.contains("href=\"tables/never%20%3Canalyzed%3E?format=csv\""));
+        server.stop().await;
+    }
+    if let Some(scratch) = Scratch::mysql("rowstream_index").await {
+        let fixtures = scratch.mysql_pool(1).await;
+        for sql in [
+            "CREATE TABLE counted (id INT PRIMARY KEY)",
+            "INSERT INTO counted VALUES (1), (2), (3)",
+            "ANALYZE TABLE counted",
+        ] {
+            sqlx::query(sql).execute(&fixtures).await.expect(sql);
+        }
+        let (pool, mariadb) = db::open_mysql(scratch.mysql_options(), &OpenOptions::default())
+            .await
+            .expect("open");
+        let server = Server::start(Database::MySql { pool, mariadb }).await;
+        let page = reqwest::get(server.url("/"))
+            .await
+            .expect("index")
+            .text()
+            .await
+            .expect("body");
+        assert!(
+            page.contains("rows (estimate from <code>information_schema.TABLES.TABLE_ROWS</code>)"),
+            "{page}"
+        );
+        assert!(
+            page.contains("<td>counted</td><td class=\"n\">≈&nbsp;3</td>"),
+            "{page}"
+        );
+        server.stop().await;
+    }
+}

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use rowstream_cli::Database;
+use rowstream_cli::http::ServeOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -35,16 +36,28 @@ impl Server {
 
     /// Serves `app` on an ephemeral port.
     pub async fn start_app(app: Router) -> Self {
+        Self::start_with(
+            app,
+            ServeOptions {
+                grace: Duration::from_secs(5),
+                ..ServeOptions::default()
+            },
+        )
+        .await
+    }
+
+    /// Serves `app` on an ephemeral port with `options`.
+    pub async fn start_with(app: Router, options: ServeOptions) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(rowstream_cli::serve(
+        let task = tokio::spawn(rowstream_cli::http::serve_with(
             listener,
             app,
             async move {
                 let _ = stopped.await;
             },
-            Duration::from_secs(5),
+            options,
         ));
         Self { addr, stop, task }
     }
