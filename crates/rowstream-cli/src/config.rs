@@ -484,13 +484,15 @@ sql = "SELECT 1"
     #[test]
     fn the_readme_example_parses() {
         let readme = include_str!("../../../README.md");
+        // The config file example: the TOML block with named queries (the README has
+        // other TOML blocks, such as the library's `[dependencies]`).
         let example: String = readme
-            .lines()
-            .skip_while(|l| *l != "```toml")
+            .split("```toml\n")
             .skip(1)
-            .take_while(|l| *l != "```")
-            .map(|l| format!("{l}\n"))
-            .collect();
+            .filter_map(|block| block.split_once("\n```").map(|(toml, _)| toml))
+            .find(|toml| toml.contains("[queries."))
+            .map(|toml| format!("{toml}\n"))
+            .unwrap();
         let config = ConfigFile::parse(&example).unwrap();
         assert_eq!(config.queries.len(), 2);
         assert_eq!(config.queries["on_day"].params[0].ty, ParamType::Date);

@@ -220,6 +220,11 @@ pub mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod temporal;
 
+/// The library examples of the README, compiled and run as doc tests so they stay true.
+#[cfg(all(doctest, feature = "axum", feature = "sqlite", feature = "postgres"))]
+#[doc = include_str!("../../../README.md")]
+struct ReadmeDoctests;
+
 pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
