@@ -633,8 +633,9 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         }
         self.chunks += 1;
         self.items_sent += items;
+        let first = self.chunks == 1;
         let chunk = Chunk { bytes, items };
-        match self.limits.write_timeout {
+        let sent = match self.limits.write_timeout {
             None => Ok(tx.send(chunk).await.is_ok()),
             Some(timeout) => match tokio::time::timeout(timeout, tx.send(chunk)).await {
                 Ok(sent) => Ok(sent.is_ok()),
@@ -650,7 +651,14 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
                     ),
                 )),
             },
+        };
+        if first {
+            // Sending woke the consumer, which the scheduler parks in this worker's
+            // next-task slot: it runs only when this task yields. Without a yield here the
+            // first chunk would wait until the channel is full (time to first byte).
+            tokio::task::yield_now().await;
         }
+        sent
     }
 }
 
