@@ -49,9 +49,10 @@ fn row(i: u64) -> Row {
     }
 }
 
+/// A current-thread runtime: the producer task runs on the benchmark's thread, where
+/// divan's profiler counts (it counts per thread).
 fn runtime() -> tokio::runtime::Runtime {
-    tokio::runtime::Builder::new_multi_thread()
-        .worker_threads(2)
+    tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("a tokio runtime")
