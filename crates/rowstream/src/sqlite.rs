@@ -23,6 +23,9 @@
 //! The fetchers own a clone of the pool and the SQL text, so they are `'static` and can be
 //! handed to a [`Streamer`](crate::Streamer). Dropping one drops the running statement:
 //! sqlx resets it and the connection returns to the pool.
+//!
+//! A database error is a fetch error whose text — the database's message — is the
+//! `detail` of the problem+json answer (the `http` module docs show how to hide it).
 
 use futures_core::Stream;
 use futures_util::StreamExt;
