@@ -100,6 +100,23 @@ impl Negotiated {
 
     /// The answer to a `HEAD` request in the chosen format: the headers of the `GET`
     /// response, no body, no query run ([`StreamResponse::head`]).
+    ///
+    /// axum routes `HEAD` to the `GET` handler (and drops the body it returns), so a
+    /// handler that always calls [`respond`](Self::respond) starts its query for a `HEAD`
+    /// request too. Take the [`Method`](axum::http::Method) to answer it here instead:
+    ///
+    /// ```no_run
+    /// use axum::{extract::State, http::Method, response::Response};
+    /// use rowstream::axum::Negotiated;
+    /// use sqlx::SqlitePool;
+    ///
+    /// async fn tickets(method: Method, State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+    ///     if method == Method::HEAD {
+    ///         return negotiated.head();
+    ///     }
+    ///     negotiated.respond(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
+    /// }
+    /// ```
     pub fn head(&self) -> Response {
         use crate::Encoder as _;
         self.stream_response().head(self.encoder().content_type())
