@@ -125,6 +125,23 @@ impl Negotiated {
     /// Streams `fetcher` in the chosen format with the default [`Streamer`] and encoder
     /// options, trailers if asked for; see [`StreamResponse::respond`].
     ///
+    /// With a [`Streamer`] of your own (another [`ChunkConfig`](crate::ChunkConfig),
+    /// [`Limits`](crate::Limits), an observer) or a transformer, stream with it and the
+    /// negotiated [`encoder`](Self::encoder), and answer with
+    /// [`stream_response`](Self::stream_response) — what this method does with the defaults:
+    ///
+    /// ```no_run
+    /// use axum::{extract::State, response::Response};
+    /// use rowstream::axum::Negotiated;
+    /// use rowstream::{Identity, Streamer, fetch};
+    ///
+    /// // Router::new().route("/numbers", get(numbers)).with_state(streamer)
+    /// async fn numbers(State(streamer): State<Streamer>, negotiated: Negotiated) -> Response {
+    ///     let chunks = streamer.stream(fetch::from_iter(0..1_000_000u64), Identity, negotiated.encoder());
+    ///     negotiated.stream_response().respond(chunks).await
+    /// }
+    /// ```
+    ///
     /// # Panics
     ///
     /// As [`Streamer::stream`]: outside a tokio runtime with timers.
