@@ -23,6 +23,14 @@
 //! The fetchers own a clone of the pool and the SQL text, so they are `'static` and can be
 //! handed to a [`Streamer`](crate::Streamer). Dropping one drops the running statement:
 //! sqlx resets it and the connection returns to the pool.
+//!
+//! Each stream holds one connection of the pool from its first query until it ends or is
+//! dropped, so the pool's `max_connections` bounds the exports that can run at once; a
+//! further export waits for a free connection (up to the pool's `acquire_timeout`, then
+//! fails before its first row). Keep a connection or two for the rest of the service.
+//!
+//! A database error is a fetch error whose text — the database's message — is the
+//! `detail` of the problem+json answer (the `http` module docs show how to hide it).
 
 use futures_core::Stream;
 use futures_util::StreamExt;
@@ -35,7 +43,10 @@ use crate::keyset::{Dialect, Key, Keyset, key_error};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 ///
-/// See the [module docs](self) for how each storage class is written.
+/// See the [module docs](self) for how each storage class is written. A record
+/// serializes all of its columns: to leave out, rename or compute columns, do it in the
+/// SQL, or stream typed rows with [`query_as`] and a transformer; [`row`](Self::row)
+/// gives the sqlx row for reading values with `sqlx::Row::try_get`.
 pub struct SqliteRecord(SqliteRow);
 
 impl std::fmt::Debug for SqliteRecord {

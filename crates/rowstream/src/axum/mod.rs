@@ -10,7 +10,9 @@
 //! slow source) before it decides:
 //!
 //! - the stream failed before its first chunk → a real 4xx/5xx with an
-//!   `application/problem+json` body (RFC 9457);
+//!   `application/problem+json` body (RFC 9457) whose `detail` is the error's text, the
+//!   database's message included (see [the http module](crate::http#error-text) for
+//!   hiding it);
 //! - otherwise → `200 OK`, `Content-Type` from the encoder, `X-Accel-Buffering: no`,
 //!   `Cache-Control: no-store`, `Vary: Accept`, and the chunks as the body.
 //!

@@ -100,6 +100,23 @@ impl Negotiated {
 
     /// The answer to a `HEAD` request in the chosen format: the headers of the `GET`
     /// response, no body, no query run ([`StreamResponse::head`]).
+    ///
+    /// axum routes `HEAD` to the `GET` handler (and drops the body it returns), so a
+    /// handler that always calls [`respond`](Self::respond) starts its query for a `HEAD`
+    /// request too. Take the [`Method`](axum::http::Method) to answer it here instead:
+    ///
+    /// ```no_run
+    /// use axum::{extract::State, http::Method, response::Response};
+    /// use rowstream::axum::Negotiated;
+    /// use sqlx::SqlitePool;
+    ///
+    /// async fn tickets(method: Method, State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+    ///     if method == Method::HEAD {
+    ///         return negotiated.head();
+    ///     }
+    ///     negotiated.respond(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
+    /// }
+    /// ```
     pub fn head(&self) -> Response {
         use crate::Encoder as _;
         self.stream_response().head(self.encoder().content_type())
@@ -107,6 +124,23 @@ impl Negotiated {
 
     /// Streams `fetcher` in the chosen format with the default [`Streamer`] and encoder
     /// options, trailers if asked for; see [`StreamResponse::respond`].
+    ///
+    /// With a [`Streamer`] of your own (another [`ChunkConfig`](crate::ChunkConfig),
+    /// [`Limits`](crate::Limits), an observer) or a transformer, stream with it and the
+    /// negotiated [`encoder`](Self::encoder), and answer with
+    /// [`stream_response`](Self::stream_response) — what this method does with the defaults:
+    ///
+    /// ```no_run
+    /// use axum::{extract::State, response::Response};
+    /// use rowstream::axum::Negotiated;
+    /// use rowstream::{Identity, Streamer, fetch};
+    ///
+    /// // Router::new().route("/numbers", get(numbers)).with_state(streamer)
+    /// async fn numbers(State(streamer): State<Streamer>, negotiated: Negotiated) -> Response {
+    ///     let chunks = streamer.stream(fetch::from_iter(0..1_000_000u64), Identity, negotiated.encoder());
+    ///     negotiated.stream_response().respond(chunks).await
+    /// }
+    /// ```
     ///
     /// # Panics
     ///

@@ -12,6 +12,35 @@
 //! - otherwise → `200 OK`, `Content-Type` from the encoder, `X-Accel-Buffering: no`,
 //!   `Cache-Control: no-store`, `Vary: Accept`, and the chunks as the body.
 //!
+//! # Error text
+//!
+//! An early failure's problem is the [`Problem`] the error carries, if the fetcher's or
+//! transformer's error is one; otherwise a `500` whose `detail` is the text of the
+//! [`StreamError`](crate::StreamError), which includes the error's own message — for a
+//! sqlx error, the database's (`error returned from database: … no such table: tickets`).
+//! The same message reaches the `rowstream-error` trailer and a completion record's
+//! `message`. To keep such messages from clients, log the error and map it to a
+//! [`Problem`] of your own (`TryStreamExt::map_err` from `futures-util`):
+//!
+//! ```
+//! use futures_util::{TryStreamExt, stream};
+//! use http::StatusCode;
+//! use rowstream::http::Problem;
+//! use rowstream::{Identity, JsonArray, Streamer};
+//!
+//! # #[tokio::main(flavor = "current_thread")] async fn main() {
+//! // A fetcher whose first item is an error with a message clients should not see.
+//! let failing = stream::iter([Err::<u32, _>(std::io::Error::other("password authentication failed"))]);
+//! let hidden = failing.map_err(|err| {
+//!     eprintln!("export failed: {err}"); // the server's log keeps the message
+//!     Problem::new(StatusCode::SERVICE_UNAVAILABLE, "The export failed")
+//! });
+//! let chunks = Streamer::default().stream(hidden, Identity, JsonArray::new());
+//! let response = rowstream::http::into_response(chunks).await;
+//! assert_eq!(response.status(), 503);
+//! # }
+//! ```
+//!
 //! # What a client sees
 //!
 //! | outcome | without `TE: trailers` | with `TE: trailers` ([`StreamResponse::trailers`]) |
