@@ -186,7 +186,7 @@ pub struct ServeArgs {
 pub enum CompressionLevel {
     /// Fastest (gzip 1, zstd 1, brotli 0).
     Fastest,
-    /// Each coding's default.
+    /// Each coding's default for dynamic content (gzip 6, zstd 3, brotli 4).
     Default,
     /// Smallest output, slowest.
     Best,

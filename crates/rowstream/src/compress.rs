@@ -38,6 +38,10 @@ pub use async_compression::Level;
 /// fast as it is made: a fast level keeps compression from becoming the bottleneck.
 pub const DEFAULT_LEVEL: Level = Level::Fastest;
 
+/// The brotli quality [`Level::Default`] stands for here (brotli's scale is 0–11): see
+/// [`ChunkCompressor::new`].
+pub const BROTLI_DEFAULT_QUALITY: i32 = 4;
+
 use crate::BoxError;
 
 /// A content coding (RFC 9110 §8.4.1) this crate can apply.
@@ -197,11 +201,21 @@ impl std::fmt::Debug for ChunkCompressor {
 
 impl ChunkCompressor {
     /// A compressor for `coding` at `level`; `None` for [`ContentCoding::Identity`].
+    ///
+    /// [`Level::Default`] is each coding's own default (gzip 6, zstd 3), except brotli's:
+    /// its library default, quality 11, is meant for files compressed once and served
+    /// many times and compresses an export at a fraction of a megabyte per CPU-second, so
+    /// here it means quality [`BROTLI_DEFAULT_QUALITY`] (4), the usual choice for
+    /// responses compressed as they are sent. `Level::Best` still means 11.
     pub fn new(coding: ContentCoding, level: Level) -> Option<Self> {
         let codec = match coding {
             ContentCoding::Gzip => Codec::Gzip(GzipEncoder::with_quality(Vec::new(), level)),
             ContentCoding::Zstd => Codec::Zstd(ZstdEncoder::with_quality(Vec::new(), level)),
             ContentCoding::Brotli => {
+                let level = match level {
+                    Level::Default => Level::Precise(BROTLI_DEFAULT_QUALITY),
+                    other => other,
+                };
                 Codec::Brotli(Box::new(BrotliEncoder::with_quality(Vec::new(), level)))
             }
             ContentCoding::Identity => return None,
@@ -358,6 +372,31 @@ impl From<CompressionError> for crate::StreamError {
 mod tests {
     use super::*;
     use ContentCoding::*;
+
+    /// Compresses `data` as one chunk with brotli at `level`.
+    fn brotli(level: Level, data: &[u8]) -> Vec<u8> {
+        let mut compressor = ChunkCompressor::new(Brotli, level).expect("brotli compresses");
+        let mut out = compressor.compress(data).expect("compresses").to_vec();
+        out.extend_from_slice(&compressor.finish().expect("finishes"));
+        out
+    }
+
+    #[test]
+    fn brotli_default_level_is_a_streaming_quality_not_11() {
+        let data: Vec<u8> = (0..20_000u32)
+            .flat_map(|i| format!("{{\"id\":{i},\"subject\":\"ticket {}\"}},", i % 97).into_bytes())
+            .collect();
+        let default = brotli(Level::Default, &data);
+        assert_eq!(
+            default,
+            brotli(Level::Precise(BROTLI_DEFAULT_QUALITY), &data)
+        );
+        assert_ne!(default, brotli(Level::Precise(11), &data));
+        assert_eq!(
+            brotli(Level::Best, &data),
+            brotli(Level::Precise(11), &data)
+        );
+    }
 
     #[test]
     fn negotiation() {
