@@ -18,7 +18,8 @@ use crate::db::Database;
 /// Starts the export of `table` from `db` through `streamer`, encoded by `encoder`.
 ///
 /// A [`Plan::Keyset`] table is read `batch_size` rows per page (`0` for the default); a
-/// [`Plan::Single`] table in one query, [`Table::select_sql`].
+/// [`Plan::Single`] table in one query, [`Table::select_sql`] — from an SQLite file with
+/// [`rowstream::sqlite::direct::rows`], on a connection of its own.
 pub fn table_chunks<Enc: Encoder>(
     db: &Database,
     streamer: &Streamer,
@@ -46,8 +47,17 @@ pub fn table_chunks<Enc: Encoder>(
             streamer.stream_batches(pages, Identity, encoder)
         }
         (Database::Sqlite(pool), Plan::Single { .. }) => {
-            let rows = rowstream::sqlite::rows(pool.clone(), table.select_sql(db));
-            streamer.stream(rows, Identity, encoder)
+            // A database file is read on its own connection, in batches; an in-memory
+            // database only exists in the pool's connections.
+            let options = pool.connect_options();
+            let file = options.get_filename();
+            if file.is_file() {
+                let rows = rowstream::sqlite::direct::rows(file, table.select_sql(db));
+                streamer.stream(rows, Identity, encoder)
+            } else {
+                let rows = rowstream::sqlite::rows(pool.clone(), table.select_sql(db));
+                streamer.stream(rows, Identity, encoder)
+            }
         }
         (Database::Postgres(pool), Plan::Single { .. }) => {
             let rows = rowstream::postgres::rows(pool.clone(), table.select_sql(db));

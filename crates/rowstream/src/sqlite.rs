@@ -20,6 +20,10 @@
 //!
 //! [`keyset()`] reads a table a page per query in key order (see [`crate::keyset`]).
 //!
+//! [`direct::rows`] reads a query without parameters from a database file on its own
+//! connection in batches, bypassing sqlx's per-row handoff: the fastest way to export a
+//! whole table.
+//!
 //! The fetchers own a clone of the pool and the SQL text, so they are `'static` and can be
 //! handed to a [`Streamer`](crate::Streamer). Dropping one drops the running statement:
 //! sqlx resets it and the connection returns to the pool.
@@ -40,6 +44,8 @@ use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Arguments, Column, Decode, Row, TypeInfo, ValueRef};
 
 use crate::keyset::{Dialect, Key, Keyset, key_error};
+
+pub mod direct;
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 ///
