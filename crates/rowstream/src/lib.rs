@@ -140,7 +140,7 @@
 //! |---|---|---|
 //! | `http` | no | [`http::StreamResponse`], [`http::into_response`]: a [`ChunkStream`] as an `http::Response<`[`http::StreamBody`]`>` (an `http_body::Body`) for hyper or tower, with the status, headers, trailers and problem+json early errors of the axum path; [`http::Problem`], [`http::negotiate_request`], [`NotAcceptable::to_response`]; pulls in `http` and `http-body` only |
 //! | `axum` | no | (implies `http`) [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`] and [`NotAcceptable`] as `IntoResponse`, [`axum::WriteTimeoutListener`]; pulls in axum (`http1`, `tokio`) and `tokio-io-timeout` |
-//! | `sqlite` | no | [`sqlite::rows`] and [`sqlite::rows_with`] (dynamic rows, with bound parameters), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination); pulls in sqlx (`sqlite`, `runtime-tokio`) |
+//! | `sqlite` | no | [`sqlite::rows`] and [`sqlite::rows_with`] (dynamic rows, with bound parameters), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination), [`sqlite::direct::rows`] (a database file read in batches on its own connection); pulls in sqlx (`sqlite`, `runtime-tokio`) and rusqlite (the same SQLite) |
 #![cfg_attr(
     feature = "csv",
     doc = "| `csv` | no | the [`Csv`] encoder (RFC 4180); [`Format::Csv`] becomes available; pulls in `csv-core` and `ryu` |"
