@@ -120,9 +120,9 @@ fuzz_target!(|input: Input| {
     );
 
     // Format names.
-    if let Some(name) = format {
-        if let Some(f) = Format::from_name(name) {
-            assert_eq!(Format::from_name(f.name()), Some(f));
-        }
+    if let Some(name) = format
+        && let Some(f) = Format::from_name(name)
+    {
+        assert_eq!(Format::from_name(f.name()), Some(f));
     }
 });

@@ -319,12 +319,12 @@ fuzz_target!(|data: &[u8]| {
         Ok(1) => round_trip(&mut u),
         Ok(2) => durations(&mut u),
         _ => {
-            if let Ok(text) = std::str::from_utf8(u.take_rest()) {
-                if let Ok(config) = ConfigFile::parse(text) {
-                    let _ = config.timeout();
-                    for q in config.queries.values() {
-                        let _ = q.limits(rowstream::Limits::default());
-                    }
+            if let Ok(text) = std::str::from_utf8(u.take_rest())
+                && let Ok(config) = ConfigFile::parse(text)
+            {
+                let _ = config.timeout();
+                for q in config.queries.values() {
+                    let _ = q.limits(rowstream::Limits::default());
                 }
             }
             Ok(())
