@@ -200,32 +200,56 @@ fn is_date(text: &str) -> bool {
 }
 
 /// Parses a duration: a number with a unit `ms`, `s`, `m` or `h` (`"250ms"`, `"1.5s"`,
-/// `"5m"`), or a bare number of seconds. `0` means none.
+/// `"5m"`), or a bare number of seconds. `0` means none. The decimal number is read
+/// exactly (no float rounding), to the nearest nanosecond.
 ///
 /// # Errors
 ///
 /// If the text is not such a duration, or is negative or too large.
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    const NANOS_PER_SEC: u128 = 1_000_000_000;
     let text = text.trim();
     let split = text
         .find(|c: char| !(c.is_ascii_digit() || c == '.'))
         .unwrap_or(text.len());
     let (number, unit) = text.split_at(split);
-    let scale = match unit.trim() {
-        "ms" => 0.001,
-        "" | "s" => 1.0,
-        "m" | "min" => 60.0,
-        "h" => 3600.0,
+    let unit_nanos: u128 = match unit.trim() {
+        "ms" => 1_000_000,
+        "" | "s" => NANOS_PER_SEC,
+        "m" | "min" => 60 * NANOS_PER_SEC,
+        "h" => 3600 * NANOS_PER_SEC,
         other => {
             return Err(format!(
                 "unknown unit {other:?} in {text:?} (use ms, s, m or h)"
             ));
         }
     };
-    let value: f64 = number
-        .parse()
-        .map_err(|_| format!("{text:?} is not a duration such as 250ms, 30s or 5m"))?;
-    Duration::try_from_secs_f64(value * scale).map_err(|_| format!("{text:?} is out of range"))
+    let malformed = || format!("{text:?} is not a duration such as 250ms, 30s or 5m");
+    let out_of_range = || format!("{text:?} is out of range");
+    let (whole, fraction) = number.split_once('.').unwrap_or((number, ""));
+    if (whole.is_empty() && fraction.is_empty()) || fraction.contains('.') {
+        return Err(malformed());
+    }
+    let whole: u128 = if whole.is_empty() {
+        0
+    } else {
+        whole.parse().map_err(|_| out_of_range())?
+    };
+    // Digits past the 18th are below a nanosecond even in hours.
+    let fraction = &fraction[..fraction.len().min(18)];
+    let scale = 10u128.pow(u32::try_from(fraction.len()).unwrap_or(18));
+    let fraction: u128 = if fraction.is_empty() {
+        0
+    } else {
+        fraction.parse().map_err(|_| malformed())?
+    };
+    let nanos = whole
+        .checked_mul(unit_nanos)
+        .and_then(|n| n.checked_add((fraction * unit_nanos + scale / 2) / scale))
+        .ok_or_else(out_of_range)?;
+    let secs = u64::try_from(nanos / NANOS_PER_SEC).map_err(|_| out_of_range())?;
+    let subsec = u32::try_from(nanos % NANOS_PER_SEC).map_err(|_| out_of_range())?;
+    Ok(Duration::new(secs, subsec))
 }
 
 impl ConfigFile {
@@ -256,7 +280,8 @@ impl ConfigFile {
     /// # Errors
     ///
     /// A query name that is not `[A-Za-z0-9_-]+`, empty SQL, a parameter name that is not
-    /// `[A-Za-z0-9_]+`, one name listed with two types, or an unreadable timeout.
+    /// `[A-Za-z0-9_]+` or is reserved (`format`, `complete`), one name listed with two
+    /// types, or an unreadable timeout.
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(timeout) = &self.statement_timeout {
             parse_duration(timeout).map_err(|e| anyhow::anyhow!("statement_timeout: {e}"))?;
@@ -292,6 +317,13 @@ impl ConfigFile {
                 if !name_ok(&param.name, b"") {
                     bail!(
                         "query {name:?}: parameter name {:?}: use letters, digits and '_'",
+                        param.name
+                    );
+                }
+                if crate::http::RESERVED_PARAMS.contains(&param.name.as_str()) {
+                    bail!(
+                        "query {name:?}: parameter name {:?} is reserved: the server reads \
+                         `format` and `complete` itself",
                         param.name
                     );
                 }
@@ -564,6 +596,19 @@ sql = "SELECT 1"
     }
 
     #[test]
+    fn reserved_parameter_names_are_refused() {
+        // The server reads `format` and `complete` itself and never binds them: a query
+        // with such a parameter could never run.
+        for reserved in crate::http::RESERVED_PARAMS {
+            let toml = format!(
+                "[queries.q]\nsql = \"x\"\nparams = [{{ name = \"{reserved}\", type = \"text\" }}]"
+            );
+            let err = format!("{:#}", ConfigFile::parse(&toml).unwrap_err());
+            assert!(err.contains("is reserved"), "{toml}: {err}");
+        }
+    }
+
+    #[test]
     fn parameter_types() {
         assert_eq!(ParamType::Int.parse("-42"), Ok(Value::Int(-42)));
         assert!(ParamType::Int.parse("9223372036854775808").is_err());
@@ -605,6 +650,32 @@ sql = "SELECT 1"
         assert!(parse_duration("-1s").is_err());
         assert!(parse_duration("5 days").is_err());
         assert!(parse_duration("1e400").is_err());
+    }
+
+    #[test]
+    fn durations_are_exact() {
+        // Scaling through a float gave 4281389.367000001s here.
+        assert_eq!(
+            parse_duration("4281389367ms"),
+            Ok(Duration::from_millis(4_281_389_367))
+        );
+        assert_eq!(
+            parse_duration("4294967295h"),
+            Ok(Duration::from_secs(4_294_967_295 * 3600))
+        );
+        assert_eq!(
+            parse_duration("12345678.123456789s"),
+            Ok(Duration::new(12_345_678, 123_456_789))
+        );
+        assert_eq!(parse_duration("1.1h"), Ok(Duration::from_secs(3960)));
+        assert_eq!(parse_duration(".5s"), Ok(Duration::from_millis(500)));
+        assert_eq!(parse_duration("2."), Ok(Duration::from_secs(2)));
+        assert_eq!(parse_duration("0.0000000004s"), Ok(Duration::ZERO));
+        assert_eq!(parse_duration("0.0000000005s"), Ok(Duration::from_nanos(1)));
+        assert!(parse_duration(".").is_err());
+        assert!(parse_duration("1.2.3s").is_err());
+        assert!(parse_duration("18446744073709551616").is_err());
+        assert!(parse_duration("99999999999999999999999999999999999999999h").is_err());
     }
 
     #[test]

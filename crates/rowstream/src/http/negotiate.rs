@@ -107,8 +107,10 @@ fn percent_decode(s: &str) -> Cow<'_, str> {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' => {
+                // Two hex digits exactly: `from_str_radix` alone would also take a sign.
                 let hex = bytes
                     .get(i + 1..i + 3)
+                    .filter(|h| h.iter().all(u8::is_ascii_hexdigit))
                     .and_then(|h| std::str::from_utf8(h).ok())
                     .and_then(|h| u8::from_str_radix(h, 16).ok());
                 if let Some(byte) = hex {
@@ -148,6 +150,21 @@ mod tests {
             format_query_value("format=%ff").as_deref(),
             Some("\u{fffd}")
         );
+    }
+
+    #[test]
+    fn a_percent_escape_is_two_hex_digits() {
+        // `%` followed by anything but two hex digits stays as it is, as form decoders
+        // read it; a sign is not a digit (`u8::from_str_radix` would take "+1").
+        assert_eq!(
+            format_query_value("format=%+1csv").as_deref(),
+            Some("% 1csv")
+        );
+        assert_eq!(
+            format_query_value("format=%+Fcsv").as_deref(),
+            Some("% Fcsv")
+        );
+        assert_eq!(format_query_value("format=%2bcsv").as_deref(), Some("+csv"));
     }
 
     #[test]
