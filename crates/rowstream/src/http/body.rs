@@ -40,7 +40,10 @@ pub(crate) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows,
 ///   error drops whatever is still buffered, head included; so on an error this body
 ///   first answers `Pending` once (waking itself at once): hyper flushes what it holds,
 ///   then sees the error. The client receives the status, the headers and every chunk
-///   before the failure.
+///   before the failure. A compressed body waits [`CUT_LINGER`] after that flush before
+///   the cut: clients that decompress on a pipeline of their own (Node's `fetch`) drop
+///   what their decoder still holds when the connection closes under it, the error
+///   record included.
 /// - **Failed, with trailers**: a trailers frame `rowstream-outcome: error`,
 ///   `rowstream-rows: N`, `rowstream-error: …` instead of an error: the transfer
 ///   completes at the HTTP level, and the trailer is the client's signal.
@@ -74,6 +77,10 @@ pub struct StreamBody {
     state: State,
 }
 
+/// How long a compressed body that failed waits, after its last bytes were flushed,
+/// before the transfer is cut: 50 ms.
+pub const CUT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
+
 #[cfg(feature = "compression")]
 type Compressor = crate::compress::ChunkCompressor;
 /// Without the `compression` feature there is no compressor.
@@ -91,6 +98,8 @@ enum State {
     /// An error to hand over: to hyper on the next poll, after it flushed (no trailers),
     /// or as the error trailers.
     Failed(StreamError),
+    /// A compressed body's error, after [`CUT_LINGER`].
+    Lingering(StreamError, Pin<Box<tokio::time::Sleep>>),
     /// An error for hyper, now.
     Error(StreamError),
     Done,
@@ -212,9 +221,20 @@ impl Body for StreamBody {
                 State::Failed(err) if this.trailers => {
                     return Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))));
                 }
+                State::Failed(err) if this.compressor.is_some() => {
+                    this.state =
+                        State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
+                }
                 State::Failed(err) => {
                     this.state = State::Error(err);
                     cx.waker().wake_by_ref();
+                    return Poll::Pending;
+                }
+                State::Lingering(err, mut linger) => {
+                    if linger.as_mut().poll(cx).is_ready() {
+                        return Poll::Ready(Some(Err(err)));
+                    }
+                    this.state = State::Lingering(err, linger);
                     return Poll::Pending;
                 }
                 State::Finishing => {

@@ -120,7 +120,7 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use crate::ChunkStream;
 use body::TRAILER_DECLARATION;
 
-pub use body::{StreamBody, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
+pub use body::{CUT_LINGER, StreamBody, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
 #[cfg(feature = "compression")]
 pub use negotiate::negotiate_encoding;
 pub use negotiate::{negotiate_request, wants_trailers};
