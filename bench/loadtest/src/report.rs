@@ -59,7 +59,9 @@ pub fn markdown(results: &Results) -> String {
     );
     let _ = writeln!(
         md,
-        "Every case runs on a fresh server process (so its `VmHWM` is the case's own peak), \
+        "Every case runs on a fresh server process (so its `VmHWM` is the case's own peak; \
+         the ticket servers answer one 10-ticket request before they are measured, since a \
+         process's first request pays for the first use of its code and runtime), \
          over loopback, read by a one-thread hyper client that counts and drops the bytes. \
          Wall time and TTFB (request sent → first body byte) are the median of {} \
          interleaved runs (the single large runs: one); peak RSS is the highest of the runs; \
