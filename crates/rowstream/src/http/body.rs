@@ -222,8 +222,7 @@ impl Body for StreamBody {
                     return Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))));
                 }
                 State::Failed(err) if this.compressor.is_some() => {
-                    this.state =
-                        State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
+                    this.state = State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
                 }
                 State::Failed(err) => {
                     this.state = State::Error(err);
