@@ -266,8 +266,14 @@ async fn named_queries_take_format_and_parameters() {
 #[tokio::test]
 async fn head_answers_the_get_headers_without_running_the_query() {
     let dir = tempfile::tempdir().unwrap();
+    // 1,000 rows/s: `big` (5,000 rows, about 150 KB) takes 5 s, so the GET that holds the
+    // only export slot below is still running when the others come — even though its
+    // whole body would fit in the socket buffers unread.
+    let streamer = rowstream::Streamer::default();
+    let limits = streamer.limits().items_per_second(1000);
     let settings = Settings {
         max_streams: Some(1),
+        streamer: streamer.with_limits(limits),
         ..Settings::default()
     };
     let server = fixture_server(dir.path(), settings).await;
