@@ -18,7 +18,8 @@
 //! or an in-memory database.
 //!
 //! Dropping the stream stops the reader: a statement still stepping is interrupted
-//! (`sqlite3_interrupt`) and the connection closed.
+//! (`sqlite3_interrupt`, and SQLite's progress callback for one that had not started
+//! yet) and the connection closed.
 
 use std::path::PathBuf;
 use std::pin::Pin;
@@ -38,6 +39,8 @@ pub const BATCH_ROWS: usize = 512;
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// Batches the reader may hold ready ahead of the export.
 pub const BATCHES_AHEAD: usize = 2;
+/// SQLite virtual-machine steps between two checks that the export is still there.
+const PROGRESS_OPS: std::os::raw::c_int = 10_000;
 
 /// Why reading failed: opening the file, preparing the statement, or stepping it.
 #[derive(Debug, thiserror::Error)]
@@ -251,9 +254,11 @@ impl Reader {
         if let Ok(mut slot) = self.interrupt.lock() {
             *slot = Some(connection.get_interrupt_handle());
         }
-        if self.tx.is_closed() {
-            return Ok(());
-        }
+        // An interrupt only reaches a statement already running: one the stream was
+        // dropped before is stopped by SQLite's progress callback, which looks every
+        // PROGRESS_OPS virtual-machine steps whether the export is still there.
+        let watched = self.tx.clone();
+        connection.progress_handler(PROGRESS_OPS, Some(move || watched.is_closed()));
         let mut statement = connection.prepare(&self.sql)?;
         let columns: Arc<[String]> = statement
             .column_names()
@@ -438,6 +443,35 @@ mod tests {
         assert_eq!(json, "{\"id\":1,\"name\":\"A\u{fffd}B\"}");
         let write: Vec<_> = rows(&path, "DELETE FROM t").collect().await;
         assert!(matches!(write.as_slice(), [Err(_)]), "{write:?}");
+    }
+
+    /// Waits until the reader behind `interrupt` has ended (it holds the other share of
+    /// the handle); how long that took from now, or `None` after 10 s.
+    fn reader_end(interrupt: Arc<Mutex<Option<InterruptHandle>>>) -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        while started.elapsed() < std::time::Duration::from_secs(10) {
+            if Arc::strong_count(&interrupt) == 1 {
+                return Some(started.elapsed());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        None
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_statement_the_stream_was_dropped_before_stops_too() {
+        let (_guard, path) = database(1);
+        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                   WHERE x < 1000000000000) SELECT max(x) FROM c";
+        // Dropped at once: the reader may not have opened the file yet, so no interrupt
+        // can reach the statement.
+        let stream = rows(&path, sql);
+        let interrupt = Arc::clone(&stream.interrupt);
+        drop(stream);
+        let ended = tokio::task::spawn_blocking(move || reader_end(interrupt))
+            .await
+            .expect("joins");
+        assert!(ended.is_some(), "the reader still runs 10 s after the drop");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
