@@ -15,32 +15,23 @@ use rowstream_cli::access::Token;
 use rowstream_cli::config::ConfigFile;
 use rowstream_cli::{Settings, router_with};
 use serde_json::{Value, json};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 const TOKEN: &str = "s3cret-token_0123456789";
 
 /// A database with a public table, a secret one, a view and a table named like markup.
 async fn fixture(dir: &Path) -> PathBuf {
-    let path = dir.join("access.sqlite");
-    let pool = SqlitePool::connect_with(
-        SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true),
+    common::sqlite_file(
+        dir.join("access.sqlite"),
+        &[
+            "CREATE TABLE public (id INTEGER PRIMARY KEY, v TEXT)",
+            "INSERT INTO public VALUES (1, 'a'), (2, 'b')",
+            "CREATE TABLE secret (id INTEGER PRIMARY KEY, password TEXT)",
+            "INSERT INTO secret VALUES (1, 'hunter2')",
+            "CREATE TABLE other (x INTEGER)",
+            "CREATE VIEW public_view AS SELECT v FROM public",
+        ],
     )
     .await
-    .expect("create fixture");
-    for sql in [
-        "CREATE TABLE public (id INTEGER PRIMARY KEY, v TEXT)",
-        "INSERT INTO public VALUES (1, 'a'), (2, 'b')",
-        "CREATE TABLE secret (id INTEGER PRIMARY KEY, password TEXT)",
-        "INSERT INTO secret VALUES (1, 'hunter2')",
-        "CREATE TABLE other (x INTEGER)",
-        "CREATE VIEW public_view AS SELECT v FROM public",
-    ] {
-        sqlx::query(sql).execute(&pool).await.expect(sql);
-    }
-    pool.close().await;
-    path
 }
 
 async fn start(dir: &Path, config: &str, token: Option<&str>) -> Server {

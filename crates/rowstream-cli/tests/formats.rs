@@ -10,7 +10,6 @@ use common::Server;
 use common::flights::{self, COLUMNS, FLIGHTS, IdColumn, Typed, typed};
 use rowstream_cli::config::ConfigFile;
 use rowstream_cli::{Settings, router_with};
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool};
 
 async fn get(url: &str, headers: &[(&str, &str)]) -> reqwest::Response {
     let client = reqwest::Client::new();
@@ -179,29 +178,21 @@ async fn flights_in_every_format() {
 
 /// A small database: `t` (2 rows), `empty` (no rows), `broken` (a view whose table is gone).
 async fn fixture(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("fixture.sqlite");
-    let pool = SqlitePool::connect_with(
-        SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true),
+    common::sqlite_file(
+        dir.join("fixture.sqlite"),
+        &[
+            "CREATE TABLE t (a INTEGER, b TEXT)",
+            "INSERT INTO t VALUES (1, 'x'), (2, 'y, \"z\"')",
+            "CREATE TABLE empty (id INTEGER, name TEXT, \"odd, name\" REAL)",
+            "CREATE TABLE gone (v INTEGER)",
+            "CREATE VIEW broken AS SELECT v FROM gone",
+            "DROP TABLE gone",
+            "CREATE TABLE big (n INTEGER PRIMARY KEY, s TEXT)",
+            "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000) \
+             INSERT INTO big SELECT n, 'row number ' || n FROM c",
+        ],
     )
     .await
-    .expect("create fixture");
-    for sql in [
-        "CREATE TABLE t (a INTEGER, b TEXT)",
-        "INSERT INTO t VALUES (1, 'x'), (2, 'y, \"z\"')",
-        "CREATE TABLE empty (id INTEGER, name TEXT, \"odd, name\" REAL)",
-        "CREATE TABLE gone (v INTEGER)",
-        "CREATE VIEW broken AS SELECT v FROM gone",
-        "DROP TABLE gone",
-        "CREATE TABLE big (n INTEGER PRIMARY KEY, s TEXT)",
-        "WITH RECURSIVE c(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM c WHERE n < 5000) \
-         INSERT INTO big SELECT n, 'row number ' || n FROM c",
-    ] {
-        sqlx::query(sql).execute(&pool).await.expect(sql);
-    }
-    pool.close().await;
-    path
 }
 
 async fn fixture_server(dir: &Path, settings: Settings) -> Server {

@@ -18,31 +18,22 @@ const WEIRD: &str = r#"we"ird name, with "quotes""#;
 /// A writable database with a rowid table, a quoted name, a WITHOUT ROWID table, a view
 /// and a table whose column shadows `rowid`.
 async fn fixture(dir: &Path) -> std::path::PathBuf {
-    let path = dir.join("fixture.sqlite");
-    let pool = SqlitePool::connect_with(
-        SqliteConnectOptions::new()
-            .filename(&path)
-            .create_if_missing(true),
+    common::sqlite_file(
+        dir.join("fixture.sqlite"),
+        &[
+            "CREATE TABLE t (a INTEGER, b TEXT)",
+            "CREATE INDEX t_b ON t (b, a)",
+            "INSERT INTO t (a, b) VALUES (1, 'z'), (2, 'y'), (3, 'x'), (4, NULL)",
+            r#"CREATE TABLE "we""ird name, with ""quotes""" (v REAL)"#,
+            r#"INSERT INTO "we""ird name, with ""quotes""" VALUES (1.5), (-0.25)"#,
+            "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID",
+            "INSERT INTO kv VALUES ('b', 2), ('a', 1), ('c', 3)",
+            "CREATE VIEW t_big AS SELECT a, b FROM t WHERE a >= 3",
+            "CREATE TABLE shadow (rowid TEXT, v INTEGER)",
+            "INSERT INTO shadow VALUES ('z', 1), ('a', 2)",
+        ],
     )
     .await
-    .expect("create fixture");
-    let statements = [
-        "CREATE TABLE t (a INTEGER, b TEXT)",
-        "CREATE INDEX t_b ON t (b, a)",
-        "INSERT INTO t (a, b) VALUES (1, 'z'), (2, 'y'), (3, 'x'), (4, NULL)",
-        r#"CREATE TABLE "we""ird name, with ""quotes""" (v REAL)"#,
-        r#"INSERT INTO "we""ird name, with ""quotes""" VALUES (1.5), (-0.25)"#,
-        "CREATE TABLE kv (k TEXT PRIMARY KEY, v INTEGER) WITHOUT ROWID",
-        "INSERT INTO kv VALUES ('b', 2), ('a', 1), ('c', 3)",
-        "CREATE VIEW t_big AS SELECT a, b FROM t WHERE a >= 3",
-        "CREATE TABLE shadow (rowid TEXT, v INTEGER)",
-        "INSERT INTO shadow VALUES ('z', 1), ('a', 2)",
-    ];
-    for sql in statements {
-        sqlx::query(sql).execute(&pool).await.expect(sql);
-    }
-    pool.close().await;
-    path
 }
 
 async fn get_json(url: &str) -> (u16, String, Value) {

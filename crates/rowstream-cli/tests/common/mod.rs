@@ -16,6 +16,22 @@ use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
 
+/// Creates the SQLite file `path` and runs `statements` in it, in order; returns `path`.
+pub async fn sqlite_file(path: std::path::PathBuf, statements: &[&str]) -> std::path::PathBuf {
+    let pool = sqlx::SqlitePool::connect_with(
+        sqlx::sqlite::SqliteConnectOptions::new()
+            .filename(&path)
+            .create_if_missing(true),
+    )
+    .await
+    .expect("create the fixture database");
+    for sql in statements {
+        sqlx::query(sql).execute(&pool).await.expect(sql);
+    }
+    pool.close().await;
+    path
+}
+
 /// `CI=true`: missing databases or data are failures, not skips.
 pub fn on_ci() -> bool {
     std::env::var("CI").is_ok_and(|ci| ci == "true")
