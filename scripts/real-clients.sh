@@ -17,6 +17,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. scripts/lib/server.sh
 helpers=$root/scripts/real-clients
 rows=${ROWS:-20000}
 started=$(date +%s)
@@ -38,35 +39,9 @@ fi
 (cd "$helpers" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 # ROWSTREAM_BIN: a binary built already (skips the build).
-if [ -n "${ROWSTREAM_BIN:-}" ]; then
-  bin=$ROWSTREAM_BIN
-else
-  cargo build -q -p rowstream-cli --bin rowstream
-  bin=${CARGO_TARGET_DIR:-$root/target}/debug/rowstream
-fi
-
-work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
-
-ROWSTREAM_DEMO_DB=$work/demo.sqlite "$bin" serve --bind 127.0.0.1:0 --demo-rows "$rows" \
-  --config "$helpers/rowstream.toml" >"$work/server.log" 2>&1 &
-server=$!
-base=""
-for _ in $(seq 1 300); do
-  base=$(grep -o -m1 'listening on http://127\.0\.0\.1:[0-9]*' "$work/server.log" | sed 's/^listening on //' || true)
-  [ -n "$base" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; echo "FAIL the server exited"; exit 1; }
-  sleep 0.1
-done
-[ -n "$base" ] || { cat "$work/server.log"; echo "FAIL the server did not start"; exit 1; }
+rowstream_bin debug
+make_workdir
+ROWSTREAM_DEMO_DB=$work/demo.sqlite start_server --demo-rows "$rows" --config "$helpers/rowstream.toml"
 
 # The expected count, from the database itself.
 expected=$(python3 -c 'import sqlite3, sys; print(sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute("SELECT count(*) FROM tickets").fetchone()[0])' "$work/demo.sqlite")

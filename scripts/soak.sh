@@ -15,6 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
+. scripts/lib/server.sh
 
 PG=${PG:-postgres://postgres@127.0.0.1:5432}
 SOAK_DB=${SOAK_DB:-rowstream_soak}
@@ -54,23 +55,8 @@ SQL
 fi
 
 # ROWSTREAM_BIN: a release binary built already (skips the build).
-if [ -n "${ROWSTREAM_BIN:-}" ]; then
-  bin=$ROWSTREAM_BIN
-else
-  cargo build -q --release -p rowstream-cli
-  bin=${CARGO_TARGET_DIR:-$root/target}/release/rowstream
-fi
-
-work=$(mktemp -d)
-server=""
-cleanup() {
-  if [ -n "$server" ]; then
-    kill "$server" 2>/dev/null || true
-    wait "$server" 2>/dev/null || true
-  fi
-  rm -rf "$work"
-}
-trap cleanup EXIT
+rowstream_bin release
+make_workdir
 
 cat >"$work/rowstream.toml" <<'TOML'
 [queries.range]
@@ -79,17 +65,8 @@ sql = "SELECT * FROM soak WHERE id > $1 AND id <= $2 ORDER BY id"
 params = [{ name = "lo", type = "int" }, { name = "hi", type = "int" }]
 TOML
 
-"$bin" serve --db "$PG/$SOAK_DB" --bind 127.0.0.1:0 --config "$work/rowstream.toml" \
-  --pool-size "$POOL_SIZE" --max-streams "$MAX_STREAMS" >"$work/server.log" 2>&1 &
-server=$!
-base=""
-for _ in $(seq 1 300); do
-  base=$(grep -o -m1 'listening on http://127\.0\.0\.1:[0-9]*' "$work/server.log" | sed 's/^listening on //' || true)
-  [ -n "$base" ] && break
-  kill -0 "$server" 2>/dev/null || { cat "$work/server.log"; exit 1; }
-  sleep 0.1
-done
-[ -n "$base" ] || { cat "$work/server.log"; echo "the server did not start"; exit 1; }
+start_server --db "$PG/$SOAK_DB" --config "$work/rowstream.toml" \
+  --pool-size "$POOL_SIZE" --max-streams "$MAX_STREAMS"
 
 proc() { # VmRSS VmHWM fds
   local rss hwm
