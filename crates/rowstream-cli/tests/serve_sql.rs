@@ -459,6 +459,12 @@ async fn statement_timeout_cancels_long_statements() {
                 );
             }
             (200, Err(err)) => eprintln!("{label}: the 200 had committed; the body was cut: {err}"),
+            // MariaDB's SLEEP() returns 1 when it is interrupted (its documented result),
+            // which the timeout sometimes does instead of failing the statement: the
+            // sleep still ended early, as the time check below asserts.
+            (200, Ok(body)) if label == "mariadb" && body.as_ref() == b"[{\"slept\":1}]" => {
+                eprintln!("{label}: SLEEP was interrupted and returned 1");
+            }
             (status, body) => panic!("{label}: {status} with {body:?}"),
         }
         assert!(took < Duration::from_secs(2), "{label}: took {took:?}");
