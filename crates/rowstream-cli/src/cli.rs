@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigFile, parse_duration};
 use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
-use crate::{access, catalog, http};
+use crate::{access, catalog, http, server};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -334,7 +334,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             println!("Demo database: {}", path.display());
             let seeded = tokio::select! {
                 seeded = db::seed_demo(&path, args.demo_rows) => seeded?,
-                () = http::shutdown_signal() => {
+                () = server::shutdown_signal() => {
                     anyhow::bail!("interrupted while seeding; {} was left as it was", path.display());
                 }
             };
@@ -366,20 +366,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_streams: Some(resolved.max_streams),
         queries: resolved.config.queries.clone(),
         compression_level: args.compression_level.into(),
-        metrics: Some(http::install_metrics()?),
+        metrics: Some(server::install_metrics()?),
         token,
         tables: resolved.config.tables.clone(),
     };
-    let options = http::ServeOptions {
+    let options = server::ServeOptions {
         grace: SHUTDOWN_GRACE,
         write_timeout: args.write_timeout,
         header_read_timeout: args.header_timeout,
-        ..http::ServeOptions::default()
+        ..server::ServeOptions::default()
     };
-    http::serve_with(
+    server::serve_with(
         listener,
         http::router_with(db.clone(), settings),
-        http::shutdown_signal(),
+        server::shutdown_signal(),
         options,
     )
     .await

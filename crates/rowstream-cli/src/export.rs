@@ -22,7 +22,7 @@ use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
 
 use crate::config::{ConfigFile, parse_duration};
 use crate::db::{self, DEFAULT_DEMO_ROWS, Database, OpenOptions};
-use crate::{catalog, chunks, http};
+use crate::{catalog, chunks, server};
 
 /// Connections an export opens: one streams, one spare for the catalog.
 const EXPORT_POOL_SIZE: u32 = 2;
@@ -253,7 +253,7 @@ async fn run(
     };
     let copied = tokio::select! {
         copied = copy => copied,
-        () = http::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        () = server::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.bar.finish_and_clear();
     match copied {

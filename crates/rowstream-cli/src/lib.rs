@@ -8,7 +8,9 @@
 //! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
 //! - [`config`]: the TOML configuration file and its named queries;
 //! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
-//! - [`http`]: the axum [`http::router`] and [`http::serve`];
+//! - [`http`]: the axum [`http::router`] with its endpoints;
+//! - [`server`]: [`server::serve`], the accept loop with its timeouts and graceful
+//!   shutdown, and the Prometheus recorder;
 //! - [`index`]: the HTML index page;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
@@ -24,6 +26,8 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod index;
+pub mod server;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
-pub use http::{Settings, router, router_with, serve};
+pub use http::{Settings, router, router_with};
+pub use server::serve;
