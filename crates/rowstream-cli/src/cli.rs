@@ -10,6 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{ConfigFile, parse_duration};
 use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
+use crate::url::percent_encode_segment;
 use crate::{access, catalog, http, server};
 
 /// How long open streams may run on after a shutdown signal.
@@ -441,28 +442,9 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, toke
     println!("Press Ctrl-C to stop.");
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986) in a path segment.
-pub(crate) fn percent_encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_segments() {
-        assert_eq!(percent_encode_segment("tickets"), "tickets");
-        assert_eq!(percent_encode_segment("a b/\"é"), "a%20b%2F%22%C3%A9");
-    }
 
     #[test]
     fn parses_serve() {

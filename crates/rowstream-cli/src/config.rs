@@ -320,7 +320,7 @@ impl ConfigFile {
                         param.name
                     );
                 }
-                if crate::http::RESERVED_PARAMS.contains(&param.name.as_str()) {
+                if crate::url::RESERVED_PARAMS.contains(&param.name.as_str()) {
                     bail!(
                         "query {name:?}: parameter name {:?} is reserved: the server reads \
                          `format` and `complete` itself",
@@ -599,7 +599,7 @@ sql = "SELECT 1"
     fn reserved_parameter_names_are_refused() {
         // The server reads `format` and `complete` itself and never binds them: a query
         // with such a parameter could never run.
-        for reserved in crate::http::RESERVED_PARAMS {
+        for reserved in crate::url::RESERVED_PARAMS {
             let toml = format!(
                 "[queries.q]\nsql = \"x\"\nparams = [{{ name = \"{reserved}\", type = \"text\" }}]"
             );

@@ -29,16 +29,13 @@ use crate::catalog::{self, Table};
 use crate::chunks;
 use crate::config::{NamedQuery, Value};
 use crate::db::Database;
+use crate::url::{RESERVED_PARAMS, query_is_utf8};
 
 /// Seconds a client is asked to wait (`Retry-After`) when every export slot is taken.
 pub const RETRY_AFTER_SECS: u32 = 1;
 
 /// The request header carrying a request id, echoed in every response.
 pub const REQUEST_ID: &str = "x-request-id";
-
-/// Query parameters the server reads itself: they pick the format and the completion
-/// record, and are never bound to a named query.
-pub const RESERVED_PARAMS: [&str; 2] = ["format", "complete"];
 
 /// How the [`router`] serves: the streamer, the keyset page size, the concurrency limit and
 /// the named queries.
@@ -421,30 +418,6 @@ impl Wanted {
     }
 }
 
-/// Whether `query` percent-decodes to UTF-8 (the form decoder would silently replace
-/// invalid bytes with U+FFFD, and a parameter would be bound with another value).
-fn query_is_utf8(query: &str) -> bool {
-    let hex = |b: u8| char::from(b).to_digit(16);
-    let bytes = query.as_bytes();
-    let mut decoded = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%' {
-            if let Some(&[high, low]) = bytes.get(i + 1..i + 3) {
-                if let (Some(high), Some(low)) = (hex(high), hex(low)) {
-                    // Two hex digits: at most 0xFF.
-                    decoded.push(u8::try_from(high * 16 + low).unwrap_or(u8::MAX));
-                    i += 3;
-                    continue;
-                }
-            }
-        }
-        decoded.push(bytes[i]);
-        i += 1;
-    }
-    std::str::from_utf8(&decoded).is_ok()
-}
-
 async fn export_table(
     State(state): State<AppState>,
     method: Method,
@@ -791,30 +764,5 @@ fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
     match params {
         sqlx::Either::Left(types) => types.len(),
         sqlx::Either::Right(count) => count,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::query_is_utf8;
-
-    #[test]
-    fn query_strings_must_decode_to_utf8() {
-        for ok in [
-            "",
-            "a=b",
-            "a=%C3%A9",
-            "a=%e9%9b%aa",
-            "a=%",
-            "a=%Z9",
-            "a=%4",
-            "a=%%41",
-            "q=é",
-        ] {
-            assert!(query_is_utf8(ok), "{ok}");
-        }
-        for bad in ["a=%FF", "a=%C3", "a=%C3%28", "%80=x", "a=b&c=%e9"] {
-            assert!(!query_is_utf8(bad), "{bad}");
-        }
     }
 }

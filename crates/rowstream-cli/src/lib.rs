@@ -12,6 +12,7 @@
 //! - [`server`]: [`server::serve`], the accept loop with its timeouts and graceful
 //!   shutdown, and the Prometheus recorder;
 //! - [`index`]: the HTML index page;
+//! - [`url`]: the query parameters the server reads itself, path segment encoding;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
@@ -27,6 +28,7 @@ pub mod export;
 pub mod http;
 pub mod index;
 pub mod server;
+pub mod url;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
 pub use http::{Settings, router, router_with};
