@@ -9,9 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
 use crate::config::{ConfigFile, parse_duration};
+use crate::db::catalog;
 use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
 use crate::url::percent_encode_segment;
-use crate::{access, catalog, http, server};
+use crate::{access, http, server};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -349,7 +350,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             Database::Sqlite(db::open_readonly_path_with(&path, resolved.open.pool_size).await?)
         }
     };
-    http::check_queries(&db, &resolved.config.queries).await?;
+    db::check_queries(&db, &resolved.config.queries).await?;
 
     let listener = TcpListener::bind(&args.bind)
         .await

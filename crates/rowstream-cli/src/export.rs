@@ -1,5 +1,5 @@
 //! `rowstream export`: one table or named query to a file or stdout, through the same
-//! pipeline as the server ([`crate::chunks`], [`rowstream::Streamer`],
+//! pipeline as the server ([`crate::db::chunks`], [`rowstream::Streamer`],
 //! [`rowstream::AnyEncoder`]), chunk by chunk, so memory stays flat whatever the row count.
 //!
 //! A file is written under a temporary name next to the target (`.NAME.partial-PID`),
@@ -22,7 +22,8 @@ use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
 
 use crate::config::{ConfigFile, parse_duration};
 use crate::db::{self, DEFAULT_DEMO_ROWS, Database, OpenOptions};
-use crate::{catalog, chunks, server};
+use crate::db::{catalog, chunks};
+use crate::server;
 
 /// Connections an export opens: one streams, one spare for the catalog.
 const EXPORT_POOL_SIZE: u32 = 2;

@@ -3,11 +3,12 @@
 //!
 //! - [`access`]: the bearer token, the tables allowed or denied, the warning for a server
 //!   reachable from other hosts without a token;
-//! - [`db`]: read-only pools ([`db::open`], [`db::open_readonly`]) and the embedded demo
-//!   database ([`db::seed_demo`], [`db::demo_db_path`]);
-//! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
+//! - [`db`]: everything that differs per database: read-only pools ([`db::open`],
+//!   [`db::open_readonly`]), the [`db::catalog`] of tables (which exist, and whether each
+//!   is read by keyset pagination), the named queries' checks ([`db::check_queries`]), the
+//!   export of a table or a named query as a chunk stream in any format ([`db::chunks`]),
+//!   and the embedded demo database ([`db::seed_demo`], [`db::demo_db_path`]);
 //! - [`config`]: the TOML configuration file and its named queries;
-//! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
 //! - [`http`]: the axum [`http::router`] with its endpoints;
 //! - [`server`]: [`server::serve`], the accept loop with its timeouts and graceful
 //!   shutdown, and the Prometheus recorder;
@@ -18,8 +19,6 @@
 //! - [`demo`]: the deterministic `tickets` generator.
 
 pub mod access;
-pub mod catalog;
-pub mod chunks;
 pub mod cli;
 pub mod config;
 pub mod db;

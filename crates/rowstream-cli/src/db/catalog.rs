@@ -10,7 +10,7 @@ use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use crate::db::Database;
+use super::Database;
 
 /// A table or view that may be exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
