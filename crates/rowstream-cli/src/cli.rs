@@ -347,7 +347,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ),
                 None => println!("Reusing {} tickets (seeded earlier)", seeded.rows),
             }
-            Database::Sqlite(db::open_readonly_path_with(&path, resolved.open.pool_size).await?)
+            db::open_demo(&path, resolved.open.pool_size).await?
         }
     };
     db::check_queries(&db, &resolved.config.queries).await?;

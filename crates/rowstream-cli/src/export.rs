@@ -214,9 +214,7 @@ async fn open_database(
         None => {
             let path = db::demo_db_path()?;
             db::seed_demo(&path, args.demo_rows).await?;
-            Ok(Database::Sqlite(
-                db::open_readonly_path_with(&path, EXPORT_POOL_SIZE).await?,
-            ))
+            db::open_demo(&path, EXPORT_POOL_SIZE).await
         }
     }
 }

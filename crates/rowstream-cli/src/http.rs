@@ -265,15 +265,10 @@ async fn render_metrics(State(state): State<AppState>) -> Response {
     let Some(handle) = &state.metrics else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let (size, idle) = match &state.db {
-        Database::Sqlite(pool) => (pool.size(), pool.num_idle()),
-        Database::Postgres(pool) => (pool.size(), pool.num_idle()),
-        Database::MySql { pool, .. } => (pool.size(), pool.num_idle()),
-    };
-    let idle = u32::try_from(idle).unwrap_or(u32::MAX);
-    metrics::gauge!("rowstream_db_connections", "state" => "idle").set(f64::from(idle));
+    let connections = state.db.connections();
+    metrics::gauge!("rowstream_db_connections", "state" => "idle").set(f64::from(connections.idle));
     metrics::gauge!("rowstream_db_connections", "state" => "in_use")
-        .set(f64::from(size.saturating_sub(idle)));
+        .set(f64::from(connections.in_use));
     let mut response = handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

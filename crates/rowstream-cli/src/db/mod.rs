@@ -14,7 +14,7 @@ use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 
 pub use open::{
-    DEFAULT_POOL_SIZE, OpenOptions, open, open_mysql, open_postgres, open_readonly,
+    DEFAULT_POOL_SIZE, OpenOptions, open, open_demo, open_mysql, open_postgres, open_readonly,
     open_readonly_path, open_readonly_path_with,
 };
 pub use prepare::{check_queries, column_names};
@@ -37,6 +37,15 @@ pub enum Database {
         /// `true` for MariaDB (its JSON columns are `LONGTEXT` with a `json_valid` check).
         mariadb: bool,
     },
+}
+
+/// A pool's open connections at one moment ([`Database::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Connections lent out (to an export or a catalog query).
+    pub in_use: u32,
+    /// Connections open and waiting in the pool.
+    pub idle: u32,
 }
 
 impl From<SqlitePool> for Database {
@@ -68,6 +77,31 @@ impl Database {
             Self::Sqlite(pool) => pool.options().get_max_connections(),
             Self::Postgres(pool) => pool.options().get_max_connections(),
             Self::MySql { pool, .. } => pool.options().get_max_connections(),
+        }
+    }
+
+    /// The pool's open connections now, in use and idle.
+    pub fn connections(&self) -> Connections {
+        let (size, idle) = match self {
+            Self::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::MySql { pool, .. } => (pool.size(), pool.num_idle()),
+        };
+        // Two readings, not one snapshot: idle may briefly exceed the size.
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        Connections {
+            in_use: size.saturating_sub(idle),
+            idle,
+        }
+    }
+
+    /// `name` quoted as an SQL identifier of this database: [`catalog::quote_ident`]
+    /// (double quotes) for PostgreSQL and SQLite, [`catalog::quote_mysql_ident`]
+    /// (backticks) for MySQL/MariaDB.
+    pub fn quote_ident(&self, name: &str) -> String {
+        match self {
+            Self::MySql { .. } => catalog::quote_mysql_ident(name),
+            Self::Sqlite(_) | Self::Postgres(_) => catalog::quote_ident(name),
         }
     }
 

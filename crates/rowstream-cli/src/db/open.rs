@@ -211,6 +211,18 @@ pub async fn open_readonly_path_with(path: &Path, pool_size: u32) -> anyhow::Res
         .with_context(|| format!("cannot open {}", path.display()))
 }
 
+/// The demo database at `path` (written by [`super::seed_demo`]), opened read-only with
+/// `pool_size` connections.
+///
+/// # Errors
+///
+/// As [`open_readonly_path`].
+pub async fn open_demo(path: &Path, pool_size: u32) -> anyhow::Result<Database> {
+    open_readonly_path_with(path, pool_size)
+        .await
+        .map(Database::Sqlite)
+}
+
 /// Rows the SQLite connection's worker thread may read ahead of the export (sqlx's
 /// default is 50). Each handoff between that thread and the export wakes a task; a deeper
 /// channel lets the worker read a run of rows per wake-up, which makes a whole-table
