@@ -15,6 +15,7 @@
 //! - [`index`]: the HTML index page;
 //! - [`url`]: the query parameters the server reads itself, path segment encoding;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
+//! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
 
@@ -27,6 +28,7 @@ pub mod export;
 pub mod http;
 pub mod index;
 pub mod server;
+pub mod settings;
 pub mod url;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
