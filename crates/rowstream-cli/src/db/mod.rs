@@ -1,4 +1,4 @@
-//! Everything that differs per database: opening a read-only pool ([`open`]), the
+//! Everything that differs per database: opening a read-only pool ([`open()`]), the
 //! [`Database`] value whose methods answer what differs, the [`catalog`] of tables, the
 //! fetchers an export reads through ([`chunks`]), and the embedded demo database
 //! ([`seed_demo`], [`demo_db_path`]). No other module of the crate matches on the backend.
