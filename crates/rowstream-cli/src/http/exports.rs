@@ -10,15 +10,15 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::{Stream, StreamExt as _};
-use rowstream::Format;
 use rowstream::axum::Problem;
 use tokio::sync::OwnedSemaphorePermit;
 
 use super::negotiate::Wanted;
-use super::{AppState, RETRY_AFTER_SECS, database_problem, invalid_query_string};
-use crate::db::{catalog, column_names};
+use super::{AppState, RETRY_AFTER_SECS, database_problem};
+use crate::db::catalog;
 use crate::url::RESERVED_PARAMS;
 
+/// `GET /tables/{table}`; the error is the response to send.
 pub(super) async fn export_table(
     State(state): State<AppState>,
     method: Method,
@@ -26,31 +26,14 @@ pub(super) async fn export_table(
     uri: Uri,
     table: Result<Path<String>, PathRejection>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Response {
-    let name = match table {
-        Ok(Path(name)) => name,
-        Err(rejection) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Invalid table name")
-                .with_detail(rejection.body_text())
-                .into_response();
-        }
-    };
+) -> Result<Response, Response> {
+    let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let params = match params {
-        Ok(Query(params)) => params,
-        Err(rejection) => return invalid_query_string(&rejection),
-    };
-    let wanted = match Wanted::from_request(&headers, &uri, &params) {
-        Ok(wanted) => wanted,
-        Err(response) => return response,
-    };
+    let (wanted, _) = Wanted::read(&headers, &uri, params)?;
     let permit = if method == Method::HEAD {
         None
     } else {
-        match state.permit() {
-            Some(permit) => Some(permit),
-            None => return busy(state.max_streams),
-        }
+        Some(state.permit().ok_or_else(|| busy(state.max_streams))?)
     };
     let resolved = if state.tables.allows(&name) {
         catalog::resolve(&state.db, &name).await
@@ -58,32 +41,26 @@ pub(super) async fn export_table(
         // Not served: the same answer as a missing table, and no query with this name.
         Ok(None)
     };
-    let table = match resolved {
-        Ok(Some(table)) => table,
-        Ok(None) => {
-            return Problem::new(StatusCode::NOT_FOUND, "No such table")
-                .with_detail("no table or view has this name; GET /tables lists them")
-                .into_response();
-        }
-        Err(err) => return database_problem(&err),
+    let Some(table) = resolved.map_err(|err| database_problem(&err))? else {
+        return Err(Problem::new(StatusCode::NOT_FOUND, "No such table")
+            .with_detail("no table or view has this name; GET /tables lists them")
+            .into_response());
     };
     let Some(permit) = permit else {
-        return wanted.head(state.compression_level);
+        return Ok(wanted.head(state.compression_level));
     };
-    let columns = if wanted.format() == Format::Csv {
-        match column_names(&state.db, &table.select_sql(&state.db), None).await {
-            Ok(columns) => Some(columns),
-            Err(err) => return database_problem(&err),
-        }
-    } else {
-        None
-    };
-    let chunks = state.table_chunks(&table, wanted.encoder(columns));
-    wanted
-        .respond(&table.name, chunks, permit, state.compression_level)
+    let encoder = wanted
+        .encoder_for(&state.db, &table.select_sql(&state.db), None)
         .await
+        .map_err(|err| database_problem(&err))?;
+    let chunks = state.table_chunks(&table, encoder);
+    let response = wanted
+        .respond(&table.name, chunks, state.compression_level)
+        .await;
+    Ok(hold(response, permit))
 }
 
+/// `GET /queries/{name}`; the error is the response to send.
 pub(super) async fn run_query(
     State(state): State<AppState>,
     method: Method,
@@ -91,64 +68,52 @@ pub(super) async fn run_query(
     uri: Uri,
     name: Result<Path<String>, PathRejection>,
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
-) -> Response {
-    let name = match name {
-        Ok(Path(name)) => name,
-        Err(rejection) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Invalid query name")
-                .with_detail(rejection.body_text())
-                .into_response();
-        }
-    };
+) -> Result<Response, Response> {
+    let name = path_name(name, "Invalid query name")?;
     let Some(query) = state.queries.get(&name) else {
-        return Problem::new(StatusCode::NOT_FOUND, "No such query")
+        return Err(Problem::new(StatusCode::NOT_FOUND, "No such query")
             .with_detail("no named query has this name; GET /queries lists them")
-            .into_response();
+            .into_response());
     };
     tracing::Span::current().record("source", name.as_str());
-    let mut params = match params {
-        Ok(Query(params)) => params,
-        Err(rejection) => return invalid_query_string(&rejection),
-    };
-    let wanted = match Wanted::from_request(&headers, &uri, &params) {
-        Ok(wanted) => wanted,
-        Err(response) => return response,
-    };
+    let (wanted, mut params) = Wanted::read(&headers, &uri, params)?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
-    let values = match query.bind_values(&params) {
-        Ok(values) => values,
-        Err(err) => {
-            return Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-                .with_detail(err.to_string())
-                .into_response();
-        }
-    };
+    let values = query.bind_values(&params).map_err(|err| {
+        Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+            .with_detail(err.to_string())
+            .into_response()
+    })?;
     if method == Method::HEAD {
-        return wanted.head(state.compression_level);
+        return Ok(wanted.head(state.compression_level));
     }
-    let Some(permit) = state.permit() else {
-        return busy(state.max_streams);
-    };
-    let columns = if wanted.format() == Format::Csv {
-        match column_names(&state.db, &query.sql, Some(&query.params)).await {
-            Ok(columns) => Some(columns),
-            Err(err) => return database_problem(&err),
-        }
-    } else {
-        None
-    };
-    match state.query_chunks(query, &values, wanted.encoder(columns)) {
-        Ok(chunks) => {
-            wanted
-                .respond(&name, chunks, permit, state.compression_level)
-                .await
-        }
-        Err(err) => Problem::new(
+    let permit = state.permit().ok_or_else(|| busy(state.max_streams))?;
+    let encoder = wanted
+        .encoder_for(&state.db, &query.sql, Some(&query.params))
+        .await
+        .map_err(|err| database_problem(&err))?;
+    let chunks = state.query_chunks(query, &values, encoder).map_err(|err| {
+        Problem::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             "A parameter could not be bound",
         )
         .with_detail(err.to_string())
-        .into_response(),
+        .into_response()
+    })?;
+    let response = wanted.respond(&name, chunks, state.compression_level).await;
+    Ok(hold(response, permit))
+}
+
+/// The name in the request's path, or `400` titled `title`.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once
+fn path_name(
+    path: Result<Path<String>, PathRejection>,
+    title: &'static str,
+) -> Result<String, Response> {
+    match path {
+        Ok(Path(name)) => Ok(name),
+        Err(rejection) => Err(Problem::new(StatusCode::BAD_REQUEST, title)
+            .with_detail(rejection.body_text())
+            .into_response()),
     }
 }
 
@@ -168,7 +133,7 @@ fn busy(max_streams: usize) -> Response {
 }
 
 /// Keeps `permit` until the response body is finished or dropped (the client left).
-pub(super) fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
+fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
     response.map(|body| {
         Body::from_stream(Held {
             body: body.into_data_stream(),

@@ -14,7 +14,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
@@ -259,12 +258,6 @@ impl AppState {
     ) -> Result<ChunkStream, sqlx::error::BoxDynError> {
         chunks::query_chunks(&self.db, &self.streamer, query, values, encoder)
     }
-}
-
-fn invalid_query_string(rejection: &QueryRejection) -> Response {
-    Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
-        .with_detail(rejection.body_text())
-        .into_response()
 }
 
 fn database_problem(err: &sqlx::Error) -> Response {

@@ -3,22 +3,24 @@
 
 use std::sync::Arc;
 
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use rowstream::axum::{Negotiated, Problem, StreamResponse};
 use rowstream::compress::Level;
 use rowstream::metrics::MetricsObserver;
 use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
-use tokio::sync::OwnedSemaphorePermit;
 
-use super::exports::hold;
+use crate::config::Param;
+use crate::db::{Database, column_names};
 use crate::url::query_is_utf8;
 
 /// Logs the end of each export in a `stream` span (a child of its request's span, so the
 /// request id goes with it): outcome, rows, bytes, chunks, duration and time to first
 /// byte; errors at `warn`.
 #[derive(Debug)]
-pub(super) struct LogObserver {
+struct LogObserver {
     span: tracing::Span,
 }
 
@@ -50,9 +52,26 @@ pub(super) struct Wanted {
 }
 
 impl Wanted {
+    /// The request's query parameters, and what it asks of the export; the error is the
+    /// response to send.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn read(
+        headers: &HeaderMap,
+        uri: &Uri,
+        params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ) -> Result<(Self, Vec<(String, String)>), Response> {
+        let Query(params) = params.map_err(|rejection| {
+            Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                .with_detail(rejection.body_text())
+                .into_response()
+        })?;
+        let wanted = Self::from_request(headers, uri, &params)?;
+        Ok((wanted, params))
+    }
+
     /// Negotiates the format and reads `complete`; the error is the response to send.
     #[allow(clippy::result_large_err)]
-    pub(super) fn from_request(
+    fn from_request(
         headers: &HeaderMap,
         uri: &Uri,
         params: &[(String, String)],
@@ -88,12 +107,28 @@ impl Wanted {
         })
     }
 
-    pub(super) fn format(&self) -> Format {
+    fn format(&self) -> Format {
         self.negotiated.format()
     }
 
+    /// The encoder; a CSV one with the column names of `sql`'s result as its header
+    /// ([`column_names`], with `params`' types).
+    pub(super) async fn encoder_for(
+        &self,
+        db: &Database,
+        sql: &str,
+        params: Option<&[Param]>,
+    ) -> Result<AnyEncoder, sqlx::Error> {
+        let columns = if self.format() == Format::Csv {
+            Some(column_names(db, sql, params).await?)
+        } else {
+            None
+        };
+        Ok(self.encoder(columns))
+    }
+
     /// The encoder; a CSV one with `columns` as its header.
-    pub(super) fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
+    fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
         match (self.format(), columns) {
             (Format::Csv, Some(columns)) => {
                 AnyEncoder::from(Csv::new().header(columns).completion_record(self.complete))
@@ -114,12 +149,11 @@ impl Wanted {
         self.response(level).head(encoder.content_type())
     }
 
-    /// Sends `chunks`, observed by a metrics observer, holding `permit`.
+    /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
     pub(super) async fn respond(
         &self,
         source: &str,
         chunks: ChunkStream,
-        permit: OwnedSemaphorePermit,
         level: Level,
     ) -> Response {
         let observer = MetricsObserver::new([
@@ -135,6 +169,6 @@ impl Wanted {
             ),
         };
         let chunks = chunks.with_observer(Arc::new((observer, log)));
-        hold(self.response(level).respond(chunks).await, permit)
+        self.response(level).respond(chunks).await
     }
 }
