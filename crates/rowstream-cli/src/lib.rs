@@ -18,6 +18,11 @@
 //! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
+//!
+//! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`
+//! and `server` nothing of the crate; `config` the first two; `db` the config and the
+//! demo generator; `index` and `http` (the router) what they serve from; `settings`,
+//! `export` and `cli` (the commands) sit on top. Only `db` tells the backends apart.
 
 pub mod access;
 pub mod cli;
