@@ -20,7 +20,7 @@ use std::time::Duration;
 use arbitrary::{Arbitrary, Unstructured};
 use libfuzzer_sys::fuzz_target;
 use rowstream_cli::config::{ConfigFile, NamedQuery, Param, ParamError, ParamType, Value};
-use rowstream_cli::http::RESERVED_PARAMS;
+use rowstream_cli::url::RESERVED_PARAMS;
 
 const TYPES: [ParamType; 5] = [
     ParamType::Int,

@@ -185,7 +185,7 @@ fn observer_noop(bencher: divan::Bencher<'_, '_>) {
 /// server installs.
 #[divan::bench(sample_count = OBSERVER_SAMPLES, sample_size = 1)]
 fn observer_metrics(bencher: divan::Bencher<'_, '_>) {
-    let handle = rowstream_cli::http::install_metrics().expect("the Prometheus recorder");
+    let handle = rowstream_cli::server::install_metrics().expect("the Prometheus recorder");
     let rt = runtime();
     let streamer = Streamer::default();
     let tickets = pregenerated();
@@ -210,7 +210,7 @@ fn observer_metrics(bencher: divan::Bencher<'_, '_>) {
 /// The server's metrics observer, built after the Prometheus recorder is installed (so its
 /// handles record into it rather than into the no-op recorder).
 fn metrics_observer() -> MetricsObserver {
-    rowstream_cli::http::install_metrics().expect("the Prometheus recorder");
+    rowstream_cli::server::install_metrics().expect("the Prometheus recorder");
     MetricsObserver::new([
         ("source", "tickets".to_owned()),
         ("format", "json".to_owned()),
@@ -236,7 +236,7 @@ fn observer_on_chunk_metrics(bencher: divan::Bencher<'_, '_>) {
 /// request in the server.
 #[divan::bench(sample_count = 1000, sample_size = 100)]
 fn observer_metrics_new(bencher: divan::Bencher<'_, '_>) {
-    rowstream_cli::http::install_metrics().expect("the Prometheus recorder");
+    rowstream_cli::server::install_metrics().expect("the Prometheus recorder");
     bencher.bench_local(|| {
         MetricsObserver::new([
             ("source", "tickets".to_owned()),

@@ -1,16 +1,17 @@
 //! Command-line interface: `rowstream serve` and `rowstream export`.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use tokio::net::TcpListener;
 
-use crate::config::{ConfigFile, parse_duration};
-use crate::db::{self, DEFAULT_DEMO_ROWS, DEFAULT_POOL_SIZE, Database, OpenOptions};
-use crate::{access, catalog, http};
+use crate::config::parse_duration;
+use crate::db::{self, Database, catalog};
+use crate::settings::{Resolved, SourceArgs};
+use crate::url::percent_encode_segment;
+use crate::{access, http, server};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -86,21 +87,9 @@ pub enum Command {
 /// Options of `rowstream serve`.
 #[derive(Debug, Clone, Args)]
 pub struct ServeArgs {
-    /// Database URL, opened read-only: `postgres://…`, `mysql://…` (MySQL and MariaDB) or
-    /// `sqlite://PATH`. Without it, an embedded demo database is created (and seeded on
-    /// first start) at `$ROWSTREAM_DEMO_DB`, else
-    /// `${XDG_DATA_HOME:-$HOME/.local/share}/rowstream/demo.sqlite`.
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub db: Option<String>,
-
-    /// TOML file with settings and named queries (see the README).
-    #[arg(long, env = "ROWSTREAM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
-    /// Longest a statement may run: `250ms`, `30s`, `5m`; `0` for no limit (the default).
-    /// Applies to each keyset page, and to the whole of a single-query export.
-    #[arg(long, env = "ROWSTREAM_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub statement_timeout: Option<Duration>,
+    /// The database, the config file and how rows are read.
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// Exports in flight at once; more get `503` with `Retry-After`. Default: the pool
     /// size less one. Must be below the pool size.
@@ -111,10 +100,6 @@ pub struct ServeArgs {
     #[arg(long, env = "ROWSTREAM_POOL_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(2..))]
     pub pool_size: Option<u32>,
 
-    /// Rows per keyset page. Default 1,000.
-    #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub batch_size: Option<u32>,
-
     /// Address to listen on.
     #[arg(
         long,
@@ -123,16 +108,6 @@ pub struct ServeArgs {
         value_name = "ADDR"
     )]
     pub bind: String,
-
-    /// Tickets in the demo database (without `--db`); a different count reseeds it.
-    #[arg(
-        long,
-        env = "ROWSTREAM_DEMO_ROWS",
-        default_value_t = DEFAULT_DEMO_ROWS,
-        value_parser = clap::value_parser!(u64).range(0..=i32::MAX as u64),
-        value_name = "N"
-    )]
-    pub demo_rows: u64,
 
     /// Longest a write to a client may make no progress before the connection is closed
     /// (a stalled client): `30s` by default; `0` for none.
@@ -241,74 +216,15 @@ impl Cli {
     }
 }
 
-/// What `serve` runs with: flags and environment first, then the config file, then the
-/// defaults.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Resolved {
-    /// How the pool is opened.
-    pub open: OpenOptions,
-    /// Exports in flight at once.
-    pub max_streams: usize,
-    /// Rows per keyset page.
-    pub batch_size: usize,
-    /// The config file's contents (named queries), or empty.
-    pub config: ConfigFile,
-}
-
 impl ServeArgs {
-    /// Reads the config file, if any, and settles every setting.
+    /// Reads the config file, if any, and settles every setting
+    /// ([`SourceArgs::resolve`] with `--pool-size` and `--max-streams`).
     ///
     /// # Errors
     ///
-    /// If the file cannot be read or is invalid, or `max_streams` is not below the pool
-    /// size.
+    /// As [`SourceArgs::resolve`].
     pub fn resolve(&self) -> anyhow::Result<Resolved> {
-        let config = match &self.config {
-            Some(path) => ConfigFile::load(path)?,
-            None => ConfigFile::default(),
-        };
-        let pool_size = self
-            .pool_size
-            .or(config.pool_size)
-            .unwrap_or(DEFAULT_POOL_SIZE);
-        if pool_size < 2 {
-            anyhow::bail!("pool_size must be at least 2 (exports stay below it)");
-        }
-        let max_streams = self
-            .max_streams
-            .map(|n| n as usize)
-            .or(config.max_streams)
-            .unwrap_or(pool_size as usize - 1);
-        if max_streams == 0 || max_streams >= pool_size as usize {
-            anyhow::bail!(
-                "max_streams ({max_streams}) must be at least 1 and below the pool size ({pool_size}), \
-                 so the catalog and health checks always find a connection"
-            );
-        }
-        let batch_size = self
-            .batch_size
-            .map(|n| n as usize)
-            .or(config.batch_size)
-            .unwrap_or(rowstream::DEFAULT_BATCH_SIZE);
-        if batch_size == 0 || batch_size > rowstream::MAX_BATCH_SIZE {
-            anyhow::bail!(
-                "batch_size ({batch_size}) must be between 1 and {}",
-                rowstream::MAX_BATCH_SIZE
-            );
-        }
-        let statement_timeout = self
-            .statement_timeout
-            .or_else(|| config.timeout())
-            .filter(|t| !t.is_zero());
-        Ok(Resolved {
-            open: OpenOptions {
-                pool_size,
-                statement_timeout,
-            },
-            max_streams,
-            batch_size,
-            config,
-        })
+        self.source.resolve(self.pool_size, self.max_streams)
     }
 }
 
@@ -327,14 +243,14 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(access::Token::new)
         .transpose()
         .context("invalid --token (ROWSTREAM_TOKEN)")?;
-    let db: Database = match &args.db {
+    let db: Database = match &args.source.db {
         Some(url) => db::open(url, &resolved.open).await?,
         None => {
             let path = db::demo_db_path()?;
             println!("Demo database: {}", path.display());
             let seeded = tokio::select! {
-                seeded = db::seed_demo(&path, args.demo_rows) => seeded?,
-                () = http::shutdown_signal() => {
+                seeded = db::seed_demo(&path, args.source.demo_rows) => seeded?,
+                () = server::shutdown_signal() => {
                     anyhow::bail!("interrupted while seeding; {} was left as it was", path.display());
                 }
             };
@@ -345,10 +261,10 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 ),
                 None => println!("Reusing {} tickets (seeded earlier)", seeded.rows),
             }
-            Database::Sqlite(db::open_readonly_path_with(&path, resolved.open.pool_size).await?)
+            db::open_demo(&path, resolved.open.pool_size).await?
         }
     };
-    http::check_queries(&db, &resolved.config.queries).await?;
+    db::check_queries(&db, &resolved.config.queries).await?;
 
     let listener = TcpListener::bind(&args.bind)
         .await
@@ -366,20 +282,20 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         max_streams: Some(resolved.max_streams),
         queries: resolved.config.queries.clone(),
         compression_level: args.compression_level.into(),
-        metrics: Some(http::install_metrics()?),
+        metrics: Some(server::install_metrics()?),
         token,
         tables: resolved.config.tables.clone(),
     };
-    let options = http::ServeOptions {
+    let options = server::ServeOptions {
         grace: SHUTDOWN_GRACE,
         write_timeout: args.write_timeout,
         header_read_timeout: args.header_timeout,
-        ..http::ServeOptions::default()
+        ..server::ServeOptions::default()
     };
-    http::serve_with(
+    server::serve_with(
         listener,
         http::router_with(db.clone(), settings),
-        http::shutdown_signal(),
+        server::shutdown_signal(),
         options,
     )
     .await
@@ -441,28 +357,9 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, toke
     println!("Press Ctrl-C to stop.");
 }
 
-/// Percent-encodes everything but unreserved characters (RFC 3986) in a path segment.
-pub(crate) fn percent_encode_segment(segment: &str) -> String {
-    let mut out = String::with_capacity(segment.len());
-    for byte in segment.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-._~".contains(&byte) {
-            out.push(char::from(byte));
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn encodes_segments() {
-        assert_eq!(percent_encode_segment("tickets"), "tickets");
-        assert_eq!(percent_encode_segment("a b/\"é"), "a%20b%2F%22%C3%A9");
-    }
 
     #[test]
     fn parses_serve() {
@@ -478,8 +375,8 @@ mod tests {
         let Some(Command::Serve(args)) = cli.command else {
             panic!("serve expected");
         };
-        assert_eq!(args.db.as_deref(), Some("sqlite://x.db"));
-        assert_eq!(args.demo_rows, 5);
+        assert_eq!(args.source.db.as_deref(), Some("sqlite://x.db"));
+        assert_eq!(args.source.demo_rows, 5);
         assert!(Cli::try_parse_from(["rowstream", "serve", "--demo-rows", "3000000000"]).is_err());
     }
 

@@ -1,5 +1,5 @@
 //! `rowstream export`: one table or named query to a file or stdout, through the same
-//! pipeline as the server ([`crate::chunks`], [`rowstream::Streamer`],
+//! pipeline as the server ([`crate::db::chunks`], [`rowstream::Streamer`],
 //! [`rowstream::AnyEncoder`]), chunk by chunk, so memory stays flat whatever the row count.
 //!
 //! A file is written under a temporary name next to the target (`.NAME.partial-PID`),
@@ -20,9 +20,10 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
 use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
 
-use crate::config::{ConfigFile, parse_duration};
-use crate::db::{self, DEFAULT_DEMO_ROWS, Database, OpenOptions};
-use crate::{catalog, chunks, http};
+use crate::db::{self, Database, OpenOptions};
+use crate::db::{catalog, chunks};
+use crate::server;
+use crate::settings::{Resolved, SourceArgs};
 
 /// Connections an export opens: one streams, one spare for the catalog.
 const EXPORT_POOL_SIZE: u32 = 2;
@@ -31,10 +32,9 @@ const EXPORT_POOL_SIZE: u32 = 2;
 #[derive(Debug, Clone, Args)]
 #[command(group(ArgGroup::new("source").required(true).args(["table", "query"])))]
 pub struct ExportArgs {
-    /// Database URL, opened read-only: `postgres://…`, `mysql://…` or `sqlite://PATH`.
-    /// Without it, the demo database of `rowstream serve` (seeded if needed).
-    #[arg(long, env = "DATABASE_URL", value_name = "URL", hide_env_values = true)]
-    pub db: Option<String>,
+    /// The database, the config file and how rows are read.
+    #[command(flatten)]
+    pub source: SourceArgs,
 
     /// The table or view to export.
     #[arg(long, value_name = "TABLE")]
@@ -48,10 +48,6 @@ pub struct ExportArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
 
-    /// TOML file with named queries and settings (as for `rowstream serve`).
-    #[arg(long, env = "ROWSTREAM_CONFIG", value_name = "FILE")]
-    pub config: Option<PathBuf>,
-
     /// Output format: json, ndjson, jsonseq, csv or msgpack.
     #[arg(long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
@@ -63,24 +59,6 @@ pub struct ExportArgs {
     /// Write to FILE instead of stdout (`-` for stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
-
-    /// Longest a statement may run: `250ms`, `30s`, `5m`; `0` for no limit (the default).
-    #[arg(long, env = "ROWSTREAM_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
-    pub statement_timeout: Option<Duration>,
-
-    /// Rows per keyset page. Default 1,000.
-    #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
-    pub batch_size: Option<u32>,
-
-    /// Tickets in the demo database (without `--db`); a different count reseeds it.
-    #[arg(
-        long,
-        env = "ROWSTREAM_DEMO_ROWS",
-        default_value_t = DEFAULT_DEMO_ROWS,
-        value_parser = clap::value_parser!(u64).range(0..=i32::MAX as u64),
-        value_name = "N"
-    )]
-    pub demo_rows: u64,
 }
 
 /// A compression for `--compress`.
@@ -132,15 +110,19 @@ enum Source {
 /// Invalid options, an unknown table or query, bad parameters, a database, encoding or
 /// I/O error, or Ctrl-C; the target file is then left as it was.
 pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
-    let config = match &args.config {
-        Some(path) => ConfigFile::load(path)?,
-        None => ConfigFile::default(),
-    };
+    let Resolved {
+        open,
+        batch_size,
+        config,
+        ..
+    } = args
+        .source
+        .resolve(Some(EXPORT_POOL_SIZE), Some(EXPORT_POOL_SIZE - 1))?;
     // Parameters are checked before anything is opened.
     let query = match &args.query {
         Some(name) => {
             let Some(query) = config.queries.get(name) else {
-                if args.config.is_none() {
+                if args.source.config.is_none() {
                     bail!("--query {name:?} needs --config FILE with the named queries");
                 }
                 bail!("no named query {name:?} in the config file");
@@ -157,18 +139,9 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let statement_timeout = args
-        .statement_timeout
-        .or_else(|| config.timeout())
-        .filter(|t| !t.is_zero());
-    let batch_size = args
-        .batch_size
-        .map(|n| n as usize)
-        .or(config.batch_size)
-        .unwrap_or(rowstream::DEFAULT_BATCH_SIZE);
     let encoder = AnyEncoder::new(args.format)?;
 
-    let db = open_database(&args, statement_timeout).await?;
+    let db = open_database(&args.source, &open).await?;
     let result = async {
         let source = match (query, &args.table) {
             (Some((query, values)), _) => Source::Query(query, values),
@@ -200,22 +173,13 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
 }
 
 /// Opens `--db`, or the demo database (seeding it if needed).
-async fn open_database(
-    args: &ExportArgs,
-    statement_timeout: Option<Duration>,
-) -> anyhow::Result<Database> {
-    let options = OpenOptions {
-        pool_size: EXPORT_POOL_SIZE,
-        statement_timeout,
-    };
-    match &args.db {
-        Some(url) => db::open(url, &options).await,
+async fn open_database(source: &SourceArgs, options: &OpenOptions) -> anyhow::Result<Database> {
+    match &source.db {
+        Some(url) => db::open(url, options).await,
         None => {
             let path = db::demo_db_path()?;
-            db::seed_demo(&path, args.demo_rows).await?;
-            Ok(Database::Sqlite(
-                db::open_readonly_path_with(&path, EXPORT_POOL_SIZE).await?,
-            ))
+            db::seed_demo(&path, source.demo_rows).await?;
+            db::open_demo(&path, options.pool_size).await
         }
     }
 }
@@ -253,7 +217,7 @@ async fn run(
     };
     let copied = tokio::select! {
         copied = copy => copied,
-        () = http::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
+        () = server::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
     };
     progress.bar.finish_and_clear();
     match copied {

@@ -5,8 +5,8 @@
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 
-use crate::cli::percent_encode_segment;
 use crate::config::{NamedQuery, ParamType};
+use crate::url::percent_encode_segment;
 
 /// The `Content-Security-Policy` of the page: its own inline style, nothing else loads or
 /// runs, and forms submit only to this server.

@@ -3,20 +3,28 @@
 //!
 //! - [`access`]: the bearer token, the tables allowed or denied, the warning for a server
 //!   reachable from other hosts without a token;
-//! - [`db`]: read-only pools ([`db::open`], [`db::open_readonly`]) and the embedded demo
-//!   database ([`db::seed_demo`], [`db::demo_db_path`]);
-//! - [`catalog`]: which tables exist, and whether each is read by keyset pagination;
+//! - [`db`]: everything that differs per database: read-only pools ([`db::open`],
+//!   [`db::open_readonly`]), the [`db::catalog`] of tables (which exist, and whether each
+//!   is read by keyset pagination), the named queries' checks ([`db::check_queries`]), the
+//!   export of a table or a named query as a chunk stream in any format ([`db::chunks`]),
+//!   and the embedded demo database ([`db::seed_demo`], [`db::demo_db_path`]);
 //! - [`config`]: the TOML configuration file and its named queries;
-//! - [`chunks`]: the export of a table or a named query as a chunk stream, in any format;
-//! - [`http`]: the axum [`http::router`] and [`http::serve`];
+//! - [`http`]: the axum [`http::router`] with its endpoints;
+//! - [`server`]: [`server::serve`], the accept loop with its timeouts and graceful
+//!   shutdown, and the Prometheus recorder;
 //! - [`index`]: the HTML index page;
+//! - [`url`]: the query parameters the server reads itself, path segment encoding;
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
+//! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
 //! - [`demo`]: the deterministic `tickets` generator.
+//!
+//! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`
+//! and `server` nothing of the crate; `config` the first two; `db` the config and the
+//! demo generator; `index` and `http` (the router) what they serve from; `settings`,
+//! `export` and `cli` (the commands) sit on top. Only `db` tells the backends apart.
 
 pub mod access;
-pub mod catalog;
-pub mod chunks;
 pub mod cli;
 pub mod config;
 pub mod db;
@@ -24,6 +32,10 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod index;
+pub mod server;
+pub mod settings;
+pub mod url;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};
-pub use http::{Settings, router, router_with, serve};
+pub use http::{Settings, router, router_with};
+pub use server::serve;

@@ -43,7 +43,7 @@ async fn start(dir: &Path, config: &str, token: Option<&str>) -> Server {
         queries: config.queries,
         tables: config.tables,
         token: token.map(|t| Token::new(t).expect("token")),
-        metrics: Some(rowstream_cli::http::install_metrics().expect("recorder")),
+        metrics: Some(rowstream_cli::server::install_metrics().expect("recorder")),
         ..Settings::default()
     };
     Server::start_app(router_with(pool, settings)).await

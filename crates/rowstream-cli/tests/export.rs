@@ -222,6 +222,63 @@ async fn named_queries_take_parameters() {
     assert!(stderr(&output).contains("--config"), "{}", stderr(&output));
 }
 
+/// The config file's settings are bounded as `rowstream serve` bounds them; the pool
+/// settings of a server's config file do not apply to an export.
+#[tokio::test]
+async fn the_config_file_settings_are_checked() {
+    let fixture = Fixture::new().await;
+    let db = fixture.db_url();
+    let out = fixture.out_dir();
+    let target = out.join("numbers.json");
+    let config = fixture.dir.path().join("settings.toml");
+    let too_large = rowstream::MAX_BATCH_SIZE + 1;
+    for (settings, expected) in [
+        (
+            "batch_size = 0",
+            "batch_size (0) must be between 1 and".to_owned(),
+        ),
+        (
+            &format!("batch_size = {too_large}"),
+            format!("batch_size ({too_large}) must be between 1 and"),
+        ),
+    ] {
+        std::fs::write(&config, settings).expect("write the config");
+        let output = export(&[
+            "--db",
+            &db,
+            "--config",
+            &config.display().to_string(),
+            "--table",
+            "numbers",
+            "-o",
+            &target.display().to_string(),
+        ]);
+        assert!(!output.status.success(), "{settings}: accepted");
+        assert!(stderr(&output).contains(&expected), "{}", stderr(&output));
+        assert!(listing(&out).is_empty(), "{:?}", listing(&out));
+    }
+
+    // A server's pool settings (more streams than an export's two connections) are fine.
+    std::fs::write(
+        &config,
+        "pool_size = 20\nmax_streams = 12\nbatch_size = 7\n",
+    )
+    .expect("write the config");
+    let output = export(&[
+        "--db",
+        &db,
+        "--config",
+        &config.display().to_string(),
+        "--table",
+        "numbers",
+        "--format",
+        "ndjson",
+    ]);
+    assert!(output.status.success(), "{}", stderr(&output));
+    let lines = String::from_utf8(output.stdout).expect("UTF-8");
+    assert_eq!(lines.lines().count() as u64, NUMBERS);
+}
+
 #[tokio::test]
 async fn a_failed_export_leaves_no_file() {
     let fixture = Fixture::new().await;

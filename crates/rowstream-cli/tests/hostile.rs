@@ -16,7 +16,7 @@ use common::sql::Scratch;
 use indicatif::ProgressBar;
 use rowstream_cli::config::ConfigFile;
 use rowstream_cli::db::{self, seed_demo_with_progress};
-use rowstream_cli::http::ServeOptions;
+use rowstream_cli::server::ServeOptions;
 use rowstream_cli::{Database, Settings, demo, router_with};
 use serde_json::Value;
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};

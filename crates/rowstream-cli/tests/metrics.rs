@@ -125,7 +125,7 @@ async fn metrics_count_exactly_the_requests_made() {
     pool.close().await;
     let served = rowstream_cli::open_readonly_path(&path).await.unwrap();
     let settings = Settings {
-        metrics: Some(rowstream_cli::http::install_metrics().expect("recorder")),
+        metrics: Some(rowstream_cli::server::install_metrics().expect("recorder")),
         ..Settings::default()
     };
     let server = Server::start_app(router_with(served, settings)).await;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::Server;
 use common::sql::{self, Scratch};
-use rowstream_cli::catalog::{self, Plan};
 use rowstream_cli::config::ConfigFile;
+use rowstream_cli::db::catalog::{self, Plan};
 use rowstream_cli::db::{self, OpenOptions};
 use rowstream_cli::{Database, Settings};
 use serde_json::{Value, json};
@@ -620,7 +620,7 @@ params = [{ name = "text", type = "text" }]
 "#;
     let db = Database::Postgres(pool);
     let parsed = ConfigFile::parse(config).expect("config");
-    rowstream_cli::http::check_queries(&db, &parsed.queries)
+    rowstream_cli::db::check_queries(&db, &parsed.queries)
         .await
         .expect("the queries prepare");
     assert_named_queries("postgres", db.clone(), config).await;
@@ -630,7 +630,7 @@ params = [{ name = "text", type = "text" }]
         "[queries.q]\nsql = \"SELECT * FROM items WHERE id = $1 AND qty = $2\"\nparams = [{ name = \"id\", type = \"int\" }]",
     )
     .expect("config");
-    let err = rowstream_cli::http::check_queries(&db, &mismatched.queries)
+    let err = rowstream_cli::db::check_queries(&db, &mismatched.queries)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("\"q\""), "{err}");
@@ -638,7 +638,7 @@ params = [{ name = "text", type = "text" }]
         "[queries.q]\nsql = \"SELECT * FROM items WHERE added = $1\"\nparams = [{ name = \"d\", type = \"date\" }]",
     )
     .expect("config");
-    let err = rowstream_cli::http::check_queries(&db, &mistyped.queries)
+    let err = rowstream_cli::db::check_queries(&db, &mistyped.queries)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("date = text"), "{err}");
@@ -677,7 +677,7 @@ params = [{ name = "text", type = "text" }]
 "#;
     let db = Database::MySql { pool, mariadb };
     let parsed = ConfigFile::parse(config).expect("config");
-    rowstream_cli::http::check_queries(&db, &parsed.queries)
+    rowstream_cli::db::check_queries(&db, &parsed.queries)
         .await
         .expect("the queries prepare");
     assert_named_queries("mariadb", db, config).await;

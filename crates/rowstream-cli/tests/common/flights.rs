@@ -5,7 +5,7 @@ use std::fmt;
 use std::io::Read as _;
 use std::path::Path;
 
-use rowstream_cli::http::quote_ident;
+use rowstream_cli::db::catalog::quote_ident;
 use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 use sqlx::Connection as _;

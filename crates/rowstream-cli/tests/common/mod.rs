@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use axum::Router;
 use rowstream_cli::Database;
-use rowstream_cli::http::ServeOptions;
+use rowstream_cli::server::ServeOptions;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::JoinHandle;
@@ -67,7 +67,7 @@ impl Server {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("local addr");
         let (stop, stopped) = oneshot::channel::<()>();
-        let task = tokio::spawn(rowstream_cli::http::serve_with(
+        let task = tokio::spawn(rowstream_cli::server::serve_with(
             listener,
             app,
             async move {

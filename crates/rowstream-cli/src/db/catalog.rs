@@ -10,7 +10,7 @@ use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 use sqlx::sqlite::SqlitePool;
 
-use crate::db::Database;
+use super::Database;
 
 /// A table or view that may be exported.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,10 +57,7 @@ impl Table {
     /// The single query of a [`Plan::Single`] table (or of any table, ignoring its key):
     /// `SELECT * FROM schema.name [ORDER BY …]`, quoted for `db`.
     pub fn select_sql(&self, db: &Database) -> String {
-        let quote = match db {
-            Database::MySql { .. } => quote_mysql_ident,
-            Database::Sqlite(_) | Database::Postgres(_) => quote_ident,
-        };
+        let quote = |name: &str| db.quote_ident(name);
         let mut sql = format!(
             "SELECT * FROM {}.{}",
             quote(&self.schema),

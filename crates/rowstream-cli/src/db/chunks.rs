@@ -11,9 +11,9 @@ use rowstream::mysql::RecordOptions;
 use rowstream::{ChunkStream, Encoder, Identity, Streamer};
 use sqlx::Arguments;
 
-use crate::catalog::{Plan, Table};
+use super::Database;
+use super::catalog::{Plan, Table};
 use crate::config::{NamedQuery, Value};
-use crate::db::Database;
 
 /// Starts the export of `table` from `db` through `streamer`, encoded by `encoder`.
 ///

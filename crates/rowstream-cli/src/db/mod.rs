@@ -1,0 +1,116 @@
+//! Everything that differs per database: opening a read-only pool ([`open()`]), the
+//! [`Database`] value whose methods answer what differs, the [`catalog`] of tables, the
+//! fetchers an export reads through ([`chunks`]), and the embedded demo database
+//! ([`seed_demo`], [`demo_db_path`]). No other module of the crate matches on the backend.
+
+pub mod catalog;
+pub mod chunks;
+mod open;
+mod prepare;
+mod seed;
+
+use sqlx::SqlitePool;
+use sqlx::mysql::MySqlPool;
+use sqlx::postgres::PgPool;
+
+pub use open::{
+    DEFAULT_POOL_SIZE, OpenOptions, open, open_demo, open_mysql, open_postgres, open_readonly,
+    open_readonly_path, open_readonly_path_with,
+};
+pub use prepare::{check_queries, column_names};
+pub use seed::{
+    DEFAULT_DEMO_ROWS, DEMO_APPLICATION_ID, SEED_ROWS_PER_STATEMENT, Seeded, TICKETS_SCHEMA,
+    demo_db_path, demo_db_path_from, demo_rows_in, seed_demo, seed_demo_with_progress,
+};
+
+/// A served database: one of the three pools, each opened read-only.
+#[derive(Debug, Clone)]
+pub enum Database {
+    /// A SQLite file, opened read-only.
+    Sqlite(SqlitePool),
+    /// A PostgreSQL server, with `default_transaction_read_only = on` in every session.
+    Postgres(PgPool),
+    /// A MySQL or MariaDB server, with `SET SESSION TRANSACTION READ ONLY` in every session.
+    MySql {
+        /// The pool.
+        pool: MySqlPool,
+        /// `true` for MariaDB (its JSON columns are `LONGTEXT` with a `json_valid` check).
+        mariadb: bool,
+    },
+}
+
+/// A pool's open connections at one moment ([`Database::connections`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Connections {
+    /// Connections lent out (to an export or a catalog query).
+    pub in_use: u32,
+    /// Connections open and waiting in the pool.
+    pub idle: u32,
+}
+
+impl From<SqlitePool> for Database {
+    fn from(pool: SqlitePool) -> Self {
+        Self::Sqlite(pool)
+    }
+}
+
+impl From<PgPool> for Database {
+    fn from(pool: PgPool) -> Self {
+        Self::Postgres(pool)
+    }
+}
+
+impl Database {
+    /// `sqlite`, `postgres`, `mysql` or `mariadb`.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Sqlite(_) => "sqlite",
+            Self::Postgres(_) => "postgres",
+            Self::MySql { mariadb: true, .. } => "mariadb",
+            Self::MySql { mariadb: false, .. } => "mysql",
+        }
+    }
+
+    /// The most connections the pool opens.
+    pub fn pool_size(&self) -> u32 {
+        match self {
+            Self::Sqlite(pool) => pool.options().get_max_connections(),
+            Self::Postgres(pool) => pool.options().get_max_connections(),
+            Self::MySql { pool, .. } => pool.options().get_max_connections(),
+        }
+    }
+
+    /// The pool's open connections now, in use and idle.
+    pub fn connections(&self) -> Connections {
+        let (size, idle) = match self {
+            Self::Sqlite(pool) => (pool.size(), pool.num_idle()),
+            Self::Postgres(pool) => (pool.size(), pool.num_idle()),
+            Self::MySql { pool, .. } => (pool.size(), pool.num_idle()),
+        };
+        // Two readings, not one snapshot: idle may briefly exceed the size.
+        let idle = u32::try_from(idle).unwrap_or(u32::MAX);
+        Connections {
+            in_use: size.saturating_sub(idle),
+            idle,
+        }
+    }
+
+    /// `name` quoted as an SQL identifier of this database: [`catalog::quote_ident`]
+    /// (double quotes) for PostgreSQL and SQLite, [`catalog::quote_mysql_ident`]
+    /// (backticks) for MySQL/MariaDB.
+    pub fn quote_ident(&self, name: &str) -> String {
+        match self {
+            Self::MySql { .. } => catalog::quote_mysql_ident(name),
+            Self::Sqlite(_) | Self::Postgres(_) => catalog::quote_ident(name),
+        }
+    }
+
+    /// Closes the pool, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        match self {
+            Self::Sqlite(pool) => pool.close().await,
+            Self::Postgres(pool) => pool.close().await,
+            Self::MySql { pool, .. } => pool.close().await,
+        }
+    }
+}

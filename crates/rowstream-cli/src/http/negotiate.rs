@@ -1,0 +1,174 @@
+//! What a request asks of an export ([`Wanted`]): the negotiated format, coding and
+//! trailers, and the completion record; and how an export's end is logged.
+
+use std::sync::Arc;
+
+use axum::extract::Query;
+use axum::extract::rejection::QueryRejection;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use rowstream::axum::{Negotiated, Problem, StreamResponse};
+use rowstream::compress::Level;
+use rowstream::metrics::MetricsObserver;
+use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
+
+use crate::config::Param;
+use crate::db::{Database, column_names};
+use crate::url::query_is_utf8;
+
+/// Logs the end of each export in a `stream` span (a child of its request's span, so the
+/// request id goes with it): outcome, rows, bytes, chunks, duration and time to first
+/// byte; errors at `warn`.
+#[derive(Debug)]
+struct LogObserver {
+    span: tracing::Span,
+}
+
+impl rowstream::StreamObserver for LogObserver {
+    fn on_error(&self, error: &rowstream::StreamError) {
+        let _entered = self.span.enter();
+        tracing::warn!(kind = error.kind().as_str(), %error, "export failed");
+    }
+
+    fn on_complete(&self, summary: &rowstream::StreamSummary) {
+        // Entered, so the line carries the request's span (and its id) too.
+        let _entered = self.span.enter();
+        tracing::info!(
+            outcome = summary.outcome.as_str(),
+            rows = summary.items,
+            bytes = summary.bytes,
+            chunks = summary.chunks,
+            duration_ms = summary.duration.as_secs_f64() * 1e3,
+            ttfb_ms = summary.time_to_first_byte.map(|t| t.as_secs_f64() * 1e3),
+            "export ended"
+        );
+    }
+}
+
+/// What a request asks of an export: its format, completion record, trailers, coding.
+pub(super) struct Wanted {
+    negotiated: Negotiated,
+    complete: bool,
+}
+
+impl Wanted {
+    /// The request's query parameters, and what it asks of the export; the error is the
+    /// response to send.
+    #[allow(clippy::result_large_err)]
+    pub(super) fn read(
+        headers: &HeaderMap,
+        uri: &Uri,
+        params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    ) -> Result<(Self, Vec<(String, String)>), Response> {
+        let Query(params) = params.map_err(|rejection| {
+            Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                .with_detail(rejection.body_text())
+                .into_response()
+        })?;
+        let wanted = Self::from_request(headers, uri, &params)?;
+        Ok((wanted, params))
+    }
+
+    /// Negotiates the format and reads `complete`; the error is the response to send.
+    #[allow(clippy::result_large_err)]
+    fn from_request(
+        headers: &HeaderMap,
+        uri: &Uri,
+        params: &[(String, String)],
+    ) -> Result<Self, Response> {
+        if !query_is_utf8(uri.query().unwrap_or("")) {
+            return Err(
+                Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
+                    .with_detail("the query string must be UTF-8 once percent-decoded")
+                    .into_response(),
+            );
+        }
+        let offered: Vec<Format> = Format::available().collect();
+        let negotiated = Negotiated::from_headers(headers, uri.query(), &offered)
+            .map_err(IntoResponse::into_response)?;
+        let complete = match params.iter().rev().find(|(k, _)| k == "complete") {
+            None => false,
+            Some((_, v)) => match v.as_str() {
+                "" | "true" | "1" => true,
+                "false" | "0" => false,
+                _ => {
+                    return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+                        .with_detail("complete must be true or false")
+                        .into_response());
+                }
+            },
+        };
+        let span = tracing::Span::current();
+        span.record("format", negotiated.format().name());
+        span.record("encoding", negotiated.coding().as_str());
+        Ok(Self {
+            negotiated,
+            complete,
+        })
+    }
+
+    fn format(&self) -> Format {
+        self.negotiated.format()
+    }
+
+    /// The encoder; a CSV one with the column names of `sql`'s result as its header
+    /// ([`column_names`], with `params`' types).
+    pub(super) async fn encoder_for(
+        &self,
+        db: &Database,
+        sql: &str,
+        params: Option<&[Param]>,
+    ) -> Result<AnyEncoder, sqlx::Error> {
+        let columns = if self.format() == Format::Csv {
+            Some(column_names(db, sql, params).await?)
+        } else {
+            None
+        };
+        Ok(self.encoder(columns))
+    }
+
+    /// The encoder; a CSV one with `columns` as its header.
+    fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
+        match (self.format(), columns) {
+            (Format::Csv, Some(columns)) => {
+                AnyEncoder::from(Csv::new().header(columns).completion_record(self.complete))
+            }
+            _ => self.negotiated.encoder().completion_record(self.complete),
+        }
+    }
+
+    fn response(&self, level: Level) -> StreamResponse {
+        StreamResponse::new()
+            .trailers(self.negotiated.trailers())
+            .compression(self.negotiated.coding(), level)
+    }
+
+    /// The answer to `HEAD`.
+    pub(super) fn head(&self, level: Level) -> Response {
+        let encoder = self.encoder(Some(Vec::new()));
+        self.response(level).head(encoder.content_type())
+    }
+
+    /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
+    pub(super) async fn respond(
+        &self,
+        source: &str,
+        chunks: ChunkStream,
+        level: Level,
+    ) -> Response {
+        let observer = MetricsObserver::new([
+            ("source", source.to_owned()),
+            ("format", self.format().name().to_owned()),
+        ]);
+        let log = LogObserver {
+            span: tracing::info_span!(
+                "stream",
+                source,
+                format = self.format().name(),
+                encoding = self.negotiated.coding().as_str(),
+            ),
+        };
+        let chunks = chunks.with_observer(Arc::new((observer, log)));
+        self.response(level).respond(chunks).await
+    }
+}
