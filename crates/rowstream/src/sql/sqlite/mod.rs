@@ -43,7 +43,7 @@ use serde::{Serialize, Serializer};
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
 use sqlx::{Arguments, Column, Decode, Row, TypeInfo, ValueRef};
 
-use crate::keyset::{Dialect, Key, Keyset, key_error};
+use crate::sql::keyset::{Dialect, Key, Keyset, key_error};
 
 pub mod direct;
 
@@ -235,7 +235,7 @@ pub fn keyset(
     pool: SqlitePool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<SqliteRecord>, sqlx::Error>> + Send + 'static {
-    crate::keyset::read_ahead(async_stream::stream! {
+    crate::sql::keyset::read_ahead(async_stream::stream! {
         let mut conn = match pool.acquire().await {
             Ok(conn) => conn,
             Err(err) => {
@@ -302,7 +302,7 @@ pub fn keyset(
 
 /// The key of a page's last row, by its storage class.
 fn page_key(row: &SqliteRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+    let index = crate::sql::keyset::key_index(row.columns().iter().map(Column::name), key)
         .ok_or_else(|| key_error(key, "not among the result's columns"))?;
     let value = row.try_get_raw(index)?;
     if value.is_null() {

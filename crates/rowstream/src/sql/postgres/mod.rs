@@ -52,7 +52,7 @@ use sqlx::pool::PoolConnection;
 use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgRow, PgValueFormat};
 use sqlx::{Column, ConnectOptions, Connection, Decode, Postgres, Row, TypeInfo, ValueRef};
 
-use crate::keyset::{Dialect, Key, Keyset, key_error};
+use crate::sql::keyset::{Dialect, Key, Keyset, key_error};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 /// See the [module docs](self) for the value mapping.
@@ -245,7 +245,7 @@ pub fn keyset(
     pool: PgPool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<PgRecord>, sqlx::Error>> + Send + 'static {
-    crate::keyset::read_ahead(async_stream::stream! {
+    crate::sql::keyset::read_ahead(async_stream::stream! {
         let mut session = match Session::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -307,7 +307,7 @@ pub fn keyset(
 
 /// The key of a page's last row.
 fn page_key(row: &PgRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+    let index = crate::sql::keyset::key_index(row.columns().iter().map(Column::name), key)
         .ok_or_else(|| key_error(key, "not among the result's columns"))?;
     let value = row.try_get_raw(index)?;
     if value.is_null() {

@@ -44,8 +44,8 @@ use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlRow};
 use sqlx::pool::PoolConnection;
 use sqlx::{Arguments, Column, ConnectOptions, Connection, Decode, MySql, Row, TypeInfo, ValueRef};
 
-use crate::keyset::{Dialect, Key, Keyset, key_error};
-use crate::temporal;
+use crate::sql::keyset::{Dialect, Key, Keyset, key_error};
+use crate::sql::temporal;
 
 /// Options for [`MySqlRecord`]s: which text columns hold JSON.
 #[derive(Debug, Clone, Default)]
@@ -133,7 +133,7 @@ impl Cell<'_> {
         let ok = |r: Result<S::Ok, S::Error>| r.map_err(CellError::Output);
         if self.json || ty == "JSON" {
             let text = std::str::from_utf8(bytes).map_err(|e| CellError::Decode(e.into()))?;
-            return ok(crate::json_text::serialize_json(serializer, text));
+            return ok(crate::sql::json_text::serialize_json(serializer, text));
         }
         match ty {
             "BOOLEAN" => match self.decode::<i64>().map_err(CellError::Decode)? {
@@ -391,7 +391,7 @@ pub fn keyset(
     keyset: Keyset,
     options: RecordOptions,
 ) -> impl Stream<Item = Result<Vec<MySqlRecord>, sqlx::Error>> + Send + 'static {
-    crate::keyset::read_ahead(async_stream::stream! {
+    crate::sql::keyset::read_ahead(async_stream::stream! {
         let mut session = match Session::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -461,7 +461,7 @@ pub fn keyset(
 
 /// The key of a page's last row.
 fn page_key(row: &MySqlRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
+    let index = crate::sql::keyset::key_index(row.columns().iter().map(Column::name), key)
         .ok_or_else(|| key_error(key, "not among the result's columns"))?;
     let value = row.try_get_raw(index)?;
     if value.is_null() {

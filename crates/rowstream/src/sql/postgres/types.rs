@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use sqlx::TypeInfo;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
-use crate::temporal;
+use crate::sql::temporal;
 
 /// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -105,11 +105,11 @@ pub(crate) fn serialize_value<S: Serializer>(
         700 => serializer.serialize_f32(f32::from_be_bytes(fixed::<4, S::Error>(ty, bytes)?)),
         701 => serializer.serialize_f64(f64::from_be_bytes(fixed::<8, S::Error>(ty, bytes)?)),
         // json
-        114 => crate::json_text::serialize_json(serializer, text::<S::Error>(ty, bytes)?),
+        114 => crate::sql::json_text::serialize_json(serializer, text::<S::Error>(ty, bytes)?),
         // jsonb: a version byte (1), then the JSON text
         3802 => match bytes.split_first() {
             Some((1, json)) => {
-                crate::json_text::serialize_json(serializer, text::<S::Error>(ty, json)?)
+                crate::sql::json_text::serialize_json(serializer, text::<S::Error>(ty, json)?)
             }
             _ => Err(S::Error::custom("unknown jsonb binary version")),
         },
