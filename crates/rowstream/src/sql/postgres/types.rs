@@ -131,14 +131,7 @@ pub(crate) fn serialize_value<S: Serializer>(
         1083 => {
             let us = be_i64::<S::Error>(ty, bytes)?.max(0) as u64;
             let mut s = String::with_capacity(15);
-            let secs = us / 1_000_000;
-            temporal::write_time(
-                &mut s,
-                secs / 3600,
-                secs % 3600 / 60,
-                secs % 60,
-                us % 1_000_000,
-            );
+            temporal::write_time_of_day(&mut s, us);
             serializer.serialize_str(&s)
         }
         // timetz: microseconds since midnight, then the zone as seconds WEST of UTC
@@ -150,14 +143,7 @@ pub(crate) fn serialize_value<S: Serializer>(
             .max(0) as u64;
             let west = i32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
             let mut s = String::with_capacity(21);
-            let secs = us / 1_000_000;
-            temporal::write_time(
-                &mut s,
-                secs / 3600,
-                secs % 3600 / 60,
-                secs % 60,
-                us % 1_000_000,
-            );
+            temporal::write_time_of_day(&mut s, us);
             let east = -i64::from(west);
             let sign = if east < 0 { '-' } else { '+' };
             let abs = east.unsigned_abs();
