@@ -42,17 +42,19 @@
 
 mod types;
 
-use std::sync::Arc;
-
 use futures_core::Stream;
-use futures_util::StreamExt;
-use serde::ser::{Error as _, SerializeMap};
+use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
-use sqlx::pool::PoolConnection;
-use sqlx::postgres::{PgArguments, PgConnectOptions, PgPool, PgRow, PgValueFormat};
-use sqlx::{Column, ConnectOptions, Connection, Decode, Postgres, Row, TypeInfo, ValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::postgres::{
+    PgArguments, PgConnectOptions, PgConnection, PgPool, PgRow, PgValueFormat, PgValueRef,
+};
+use sqlx::{
+    Column, ConnectOptions as _, Connection as _, Decode, Postgres, Row, TypeInfo, ValueRef,
+};
 
-use crate::sql::keyset::{Dialect, Key, Keyset, key_error};
+use super::keyset::{Dialect, Key, Keyset};
+use super::{Backend, OnDrop, Record, session};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 /// See the [module docs](self) for the value mapping.
@@ -72,8 +74,7 @@ impl PgRecord {
 
 impl std::fmt::Debug for PgRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.0.columns().iter().map(Column::name).collect();
-        f.debug_struct("PgRecord").field("columns", &names).finish()
+        super::debug_row(f, "PgRecord", &self.0)
     }
 }
 
@@ -85,18 +86,10 @@ impl From<PgRow> for PgRecord {
 
 impl Serialize for PgRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let columns = self.0.columns();
-        let mut map = serializer.serialize_map(Some(columns.len()))?;
-        for (index, column) in columns.iter().enumerate() {
-            map.serialize_entry(
-                column.name(),
-                &Cell {
-                    row: &self.0,
-                    index,
-                },
-            )?;
-        }
-        map.end()
+        super::serialize_row(&self.0, serializer, |index, _| Cell {
+            row: &self.0,
+            index,
+        })
     }
 }
 
@@ -158,27 +151,7 @@ pub fn rows_with(
     sql: impl Into<String>,
     args: PgArguments,
 ) -> impl Stream<Item = Result<PgRecord, sqlx::Error>> + Send + 'static {
-    let sql = sql.into();
-    async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        {
-            let mut rows = sqlx::query_with(&sql, args).fetch(session.conn());
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                yield row.map(PgRecord);
-                if failed {
-                    break;
-                }
-            }
-        }
-        session.finish();
-    }
+    session::fetch(pool, sql.into(), args, |row| Ok(PgRecord(row)))
 }
 
 /// Streams every row of `sql` decoded as `T` (`sqlx::FromRow`); cancelled in the server
@@ -190,27 +163,9 @@ pub fn query_as<T>(
 where
     T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static,
 {
-    let sql = sql.into();
-    async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        {
-            let mut rows = sqlx::query_as::<_, T>(&sql).fetch(session.conn());
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                yield row;
-                if failed {
-                    break;
-                }
-            }
-        }
-        session.finish();
-    }
+    session::fetch(pool, sql.into(), PgArguments::default(), |row| {
+        T::from_row(&row)
+    })
 }
 
 /// Streams `keyset`'s table one page (`Vec`) per query, in key order — see
@@ -245,163 +200,48 @@ pub fn keyset(
     pool: PgPool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<PgRecord>, sqlx::Error>> + Send + 'static {
-    crate::sql::keyset::read_ahead(async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        let first_sql = keyset.page_sql(Dialect::Postgres, false);
-        let next_sql = keyset.page_sql(Dialect::Postgres, true);
-        let mut after = keyset.after.clone();
-        let mut number = 0_u64;
-        loop {
-            number += 1;
-            let mut page = Vec::with_capacity(keyset.page_size());
-            let mut failure = None;
-            {
-                let query = match &after {
-                    None => sqlx::query(&first_sql),
-                    Some(Key::Int(key)) => sqlx::query(&next_sql).bind(*key),
-                    Some(Key::Text(key)) => sqlx::query(&next_sql).bind(key.clone()),
-                };
-                let mut rows = query.fetch(session.conn());
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(row) => page.push(PgRecord(row)),
-                        Err(err) => {
-                            failure = Some(err);
-                            break;
-                        }
-                    }
-                }
-            }
-            session.finish();
-            if let Some(err) = failure {
-                yield Err(err);
-                return;
-            }
-            let last_key = match page.last() {
-                Some(last) => match page_key(&last.0, &keyset.key) {
-                    Ok(key) => Some(key),
-                    Err(err) => {
-                        yield Err(err);
-                        return;
-                    }
-                },
-                None => None,
-            };
-            let more = keyset.page_done(number, page.len(), last_key.as_ref());
-            if !page.is_empty() {
-                yield Ok(page);
-            }
-            if !more {
-                return;
-            }
-            after = last_key;
-        }
-    })
+    super::keyset::pages(pool, keyset, PgRecord)
 }
 
-/// The key of a page's last row.
-fn page_key(row: &PgRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::sql::keyset::key_index(row.columns().iter().map(Column::name), key)
-        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
-    let value = row.try_get_raw(index)?;
-    if value.is_null() {
-        return Err(key_error(key, "NULL in the last row of a page"));
+impl Record<Postgres> for PgRecord {
+    fn row(&self) -> &PgRow {
+        &self.0
     }
-    let name = value.type_info().name().to_owned();
-    let decoded = match name.as_str() {
-        "INT2" => <i16 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
-        "INT4" => <i32 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
-        "INT8" => <i64 as Decode<Postgres>>::decode(value).map(Key::Int),
-        "TEXT" | "VARCHAR" => <String as Decode<Postgres>>::decode(value).map(Key::Text),
-        other => {
-            return Err(key_error(
-                key,
-                format_args!("type {other} is not an integer or text type"),
-            ));
-        }
+}
+
+/// A session knows its backend's process id; a statement is cancelled with
+/// `pg_cancel_backend`, and the connection then goes back to the pool.
+impl Backend for Postgres {
+    const DIALECT: Dialect = Dialect {
+        quote: '"',
+        placeholder: "$1",
     };
-    decoded.map_err(|err| key_error(key, err))
-}
+    const ON_DROP: OnDrop = OnDrop::CancelThenRelease;
+    type Id = i32;
 
-/// A pooled connection with its backend process id. Dropped while a statement may be
-/// running on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it
-/// cancels the backend's statement and then releases the connection; dropped between
-/// statements, it releases the connection as it is.
-struct Session {
-    conn: Option<PoolConnection<Postgres>>,
-    pid: i32,
-    options: Arc<PgConnectOptions>,
-    busy: bool,
-}
+    async fn open(conn: &mut PgConnection) -> Result<i32, sqlx::Error> {
+        sqlx::query_scalar("SELECT pg_backend_pid()")
+            .fetch_one(conn)
+            .await
+    }
 
-impl Session {
-    async fn open(pool: &PgPool) -> Result<Self, sqlx::Error> {
-        let mut conn = pool.acquire().await?;
-        let pid: i32 = sqlx::query_scalar("SELECT pg_backend_pid()")
-            .fetch_one(&mut *conn)
+    async fn cancel(options: &PgConnectOptions, pid: i32) -> Result<(), sqlx::Error> {
+        let mut admin = options.connect().await?;
+        sqlx::query("SELECT pg_cancel_backend($1)")
+            .bind(pid)
+            .execute(&mut admin)
             .await?;
-        Ok(Self {
-            conn: Some(conn),
-            pid,
-            options: pool.connect_options(),
-            busy: false,
-        })
+        admin.close().await
     }
 
-    /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
-    /// cancels.
-    fn conn(&mut self) -> &mut sqlx::PgConnection {
-        self.busy = true;
-        match self.conn.as_mut() {
-            Some(conn) => conn,
-            None => unreachable!("the connection is only taken on drop"),
+    /// `smallint`, `integer`, `bigint` and `text`, `varchar` keys.
+    fn key(value: PgValueRef<'_>, type_name: &str) -> Result<Key, BoxDynError> {
+        match type_name {
+            "INT2" => <i16 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
+            "INT4" => <i32 as Decode<Postgres>>::decode(value).map(|v| Key::Int(v.into())),
+            "INT8" => <i64 as Decode<Postgres>>::decode(value).map(Key::Int),
+            "TEXT" | "VARCHAR" => <String as Decode<Postgres>>::decode(value).map(Key::Text),
+            other => Err(format!("type {other} is not an integer or text type").into()),
         }
     }
-
-    /// The statement ran to its end: nothing to cancel.
-    fn finish(&mut self) {
-        self.busy = false;
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        if !self.busy {
-            return; // back to the pool as usual
-        }
-        let (pid, options) = (self.pid, self.options.clone());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            // No runtime to run the cancel on: close the connection instead of
-            // returning a busy one.
-            drop(conn.detach());
-            return;
-        };
-        runtime.spawn(async move {
-            if cancel_backend(&options, pid).await.is_err() {
-                // The cancel did not get through: never hand out a busy connection.
-                let _ = conn.close().await;
-                return;
-            }
-            // sqlx reads the cancelled statement's end on release (ping), then pools it.
-            drop(conn);
-        });
-    }
-}
-
-/// Runs `pg_cancel_backend(pid)` over a new connection outside the pool, so a full pool
-/// cannot delay the cancel.
-async fn cancel_backend(options: &PgConnectOptions, pid: i32) -> Result<(), sqlx::Error> {
-    let mut admin = options.connect().await?;
-    sqlx::query("SELECT pg_cancel_backend($1)")
-        .bind(pid)
-        .execute(&mut admin)
-        .await?;
-    admin.close().await
 }
