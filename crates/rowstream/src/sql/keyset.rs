@@ -37,7 +37,7 @@ use tokio::task::JoinHandle;
 
 use super::session::Session;
 use super::{Backend, Record};
-use crate::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+use crate::{ConfigError, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 
 /// A key value: where a page ends and the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -150,14 +150,17 @@ impl Keyset {
         self
     }
 
-    /// Rows per query. `0` means the default, [`DEFAULT_BATCH_SIZE`] (1,000); values
-    /// above [`MAX_BATCH_SIZE`] are lowered to it. A page is held in memory whole, so
-    /// memory grows with `batch_size × row size`.
+    /// Rows per query. `0` means the default, [`DEFAULT_BATCH_SIZE`] (1,000); at most
+    /// [`MAX_BATCH_SIZE`] (1,000,000) — the rule of the size knobs of
+    /// [`ChunkConfig`](crate::ChunkConfig). A page is held in memory whole, so memory
+    /// grows with `batch_size × row size`.
+    ///
+    /// A value above the maximum is an error, reported where the fetcher starts, since
+    /// this builder cannot return one: the fetcher's stream yields one
+    /// `sqlx::Error::Configuration`, whose source is a [`ConfigError`] naming
+    /// `batch_size`, and ends before any query.
     pub fn batch_size(mut self, rows: usize) -> Self {
-        self.batch_size = match rows {
-            0 => DEFAULT_BATCH_SIZE,
-            rows => rows.min(MAX_BATCH_SIZE),
-        };
+        self.batch_size = rows;
         self
     }
 
@@ -176,9 +179,27 @@ impl Keyset {
         self
     }
 
-    /// The rows per query, with the default applied.
+    /// The rows per query, with the default applied: [`DEFAULT_BATCH_SIZE`] for `0`, else
+    /// the value given to [`batch_size`](Self::batch_size) (which the fetchers refuse
+    /// above [`MAX_BATCH_SIZE`]).
     pub fn page_size(&self) -> usize {
-        self.batch_size
+        match self.batch_size {
+            0 => DEFAULT_BATCH_SIZE,
+            rows => rows,
+        }
+    }
+
+    /// Checks the page size against [`MAX_BATCH_SIZE`], as a fetcher does before its
+    /// first query.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let rows = self.page_size();
+        if rows > MAX_BATCH_SIZE {
+            return Err(ConfigError::new(
+                "batch_size",
+                format!("{rows} rows is above the maximum of {MAX_BATCH_SIZE}"),
+            ));
+        }
+        Ok(())
     }
 
     /// The `SELECT` of one page: after the last key when `with_key`, else from the start.
@@ -223,8 +244,9 @@ impl Keyset {
 /// ahead ([`read_ahead`]). The session is finished after each page, so a drop cancels a
 /// page being read and, between pages, returns the connection as it is.
 ///
-/// The stream yields an error, and ends, if a query fails, or if the key of a page's last
-/// row is missing, NULL or of a type the backend does not read as a key.
+/// The stream yields an error, and ends, if the batch size is above [`MAX_BATCH_SIZE`]
+/// (before any query), if a query fails, or if the key of a page's last row is missing,
+/// NULL or of a type the backend does not read as a key.
 pub(crate) fn pages<DB, R>(
     pool: sqlx::Pool<DB>,
     keyset: Keyset,
@@ -240,6 +262,10 @@ where
     usize: sqlx::ColumnIndex<DB::Row>,
 {
     read_ahead(async_stream::stream! {
+        if let Err(err) = keyset.validate() {
+            yield Err(sqlx::Error::Configuration(err.into()));
+            return;
+        }
         let mut session = match Session::<DB>::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -435,16 +461,39 @@ mod tests {
     }
 
     #[test]
-    fn batch_size_defaults_and_bounds() {
+    fn batch_size_zero_is_the_default_and_above_the_maximum_an_error() {
         assert_eq!(Keyset::new("t", "k").page_size(), DEFAULT_BATCH_SIZE);
-        assert_eq!(
-            Keyset::new("t", "k").batch_size(0).page_size(),
-            DEFAULT_BATCH_SIZE
-        );
-        assert_eq!(
-            Keyset::new("t", "k").batch_size(usize::MAX).page_size(),
-            MAX_BATCH_SIZE
-        );
+        let zero = Keyset::new("t", "k").batch_size(0);
+        assert_eq!(zero.page_size(), DEFAULT_BATCH_SIZE);
+        let max = Keyset::new("t", "k").batch_size(MAX_BATCH_SIZE);
+        assert_eq!(max.page_size(), MAX_BATCH_SIZE);
+        assert_eq!(max.validate(), Ok(()));
+        for rows in [MAX_BATCH_SIZE + 1, usize::MAX] {
+            let err = Keyset::new("t", "k")
+                .batch_size(rows)
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.field(), "batch_size");
+            assert!(err.to_string().contains(&rows.to_string()), "{err}");
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_fetcher_refuses_a_batch_size_above_the_maximum_before_any_query() {
+        // No such table: a query that ran would fail with another error.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_lazy("sqlite::memory:")
+            .unwrap();
+        let keyset = Keyset::new("missing", "k").batch_size(MAX_BATCH_SIZE + 1);
+        let pages: Vec<_> = crate::sqlite::keyset(pool.clone(), keyset).collect().await;
+        assert_eq!(pages.len(), 1);
+        let Err(sqlx::Error::Configuration(err)) = &pages[0] else {
+            panic!("not a configuration error: {:?}", pages[0]);
+        };
+        let err = err.downcast_ref::<ConfigError>().unwrap();
+        assert_eq!(err.field(), "batch_size");
+        assert_eq!(pool.size(), 0, "a connection was opened");
     }
 
     #[test]

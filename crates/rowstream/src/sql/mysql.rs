@@ -331,6 +331,8 @@ where
 /// The stream yields an error, and ends, if a query fails (no such table or column …) or
 /// if the key of a page's last row is NULL, of another type, or an unsigned value above
 /// `i64::MAX`.
+/// A batch size above [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE) fails it before any
+/// query, with a `sqlx::Error::Configuration` ([`Keyset::batch_size`]).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::MySqlPool) {

@@ -184,6 +184,8 @@ where
 /// The stream yields an error, and ends, if a query fails (no such table or column, a
 /// start key of the wrong type …) or if the key of a page's last row is NULL or of
 /// another type.
+/// A batch size above [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE) fails it before any
+/// query, with a `sqlx::Error::Configuration` ([`Keyset::batch_size`]).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::PgPool) {

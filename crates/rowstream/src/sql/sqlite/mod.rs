@@ -212,6 +212,8 @@ where
 ///
 /// The stream yields an error, and ends, if a query fails, or if the key of a page's last
 /// row is NULL, a REAL or a BLOB.
+/// A batch size above [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE) fails it before any
+/// query, with a `sqlx::Error::Configuration` ([`Keyset::batch_size`]).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::SqlitePool) {
