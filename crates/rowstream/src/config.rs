@@ -212,16 +212,17 @@ impl Default for ValidConfig {
     }
 }
 
-/// A [`ChunkConfig`] value that is out of range or contradicts another value.
+/// A configuration value that is out of range or contradicts another value: of a
+/// [`ChunkConfig`], or of a keyset fetcher ([`Keyset::batch_size`](crate::keyset::Keyset::batch_size)).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("invalid chunk config: `{field}`: {reason}")]
+#[error("invalid config: `{field}`: {reason}")]
 pub struct ConfigError {
     field: &'static str,
     reason: String,
 }
 
 impl ConfigError {
-    fn new(field: &'static str, reason: String) -> Self {
+    pub(crate) fn new(field: &'static str, reason: String) -> Self {
         Self { field, reason }
     }
 

@@ -205,20 +205,10 @@ pub mod axum;
 pub mod compress;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod json_text;
-#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
-pub mod keyset;
 #[cfg(feature = "metrics")]
 pub mod metrics;
-#[cfg(feature = "mysql")]
-pub mod mysql;
-#[cfg(feature = "postgres")]
-pub mod postgres;
-#[cfg(feature = "sqlite")]
-pub mod sqlite;
-#[cfg(any(feature = "postgres", feature = "mysql"))]
-mod temporal;
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+mod sql;
 
 /// The library examples of the README, compiled and run as doc tests so they stay true.
 #[cfg(all(doctest, feature = "axum", feature = "sqlite", feature = "postgres"))]
@@ -245,3 +235,12 @@ pub use observe::{Outcome, StreamObserver, StreamSummary};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 pub use streamer::{ChunkStream, Streamer};
 pub use transform::{Identity, Transformer};
+
+#[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
+pub use sql::keyset;
+#[cfg(feature = "mysql")]
+pub use sql::mysql;
+#[cfg(feature = "postgres")]
+pub use sql::postgres;
+#[cfg(feature = "sqlite")]
+pub use sql::sqlite;

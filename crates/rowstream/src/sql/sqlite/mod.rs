@@ -38,12 +38,14 @@
 
 use futures_core::Stream;
 use futures_util::StreamExt;
-use serde::ser::{Error as _, SerializeMap};
+use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
-use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow};
-use sqlx::{Arguments, Column, Decode, Row, TypeInfo, ValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow, SqliteValueRef};
+use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
-use crate::keyset::{Dialect, Key, Keyset, key_error};
+use super::keyset::{Dialect, Key, Keyset};
+use super::{Backend, ConnectOptions, OnDrop, Record};
 
 pub mod direct;
 
@@ -57,10 +59,7 @@ pub struct SqliteRecord(SqliteRow);
 
 impl std::fmt::Debug for SqliteRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.0.columns().iter().map(Column::name).collect();
-        f.debug_struct("SqliteRecord")
-            .field("columns", &names)
-            .finish()
+        super::debug_row(f, "SqliteRecord", &self.0)
     }
 }
 
@@ -84,18 +83,10 @@ impl From<SqliteRow> for SqliteRecord {
 
 impl Serialize for SqliteRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let columns = self.0.columns();
-        let mut map = serializer.serialize_map(Some(columns.len()))?;
-        for (index, column) in columns.iter().enumerate() {
-            map.serialize_entry(
-                column.name(),
-                &Cell {
-                    row: &self.0,
-                    index,
-                },
-            )?;
-        }
-        map.end()
+        super::serialize_row(&self.0, serializer, |index, _| Cell {
+            row: &self.0,
+            index,
+        })
     }
 }
 
@@ -221,6 +212,8 @@ where
 ///
 /// The stream yields an error, and ends, if a query fails, or if the key of a page's last
 /// row is NULL, a REAL or a BLOB.
+/// A batch size above [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE) fails it before any
+/// query, with a `sqlx::Error::Configuration` ([`Keyset::batch_size`]).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::SqlitePool) {
@@ -235,89 +228,41 @@ pub fn keyset(
     pool: SqlitePool,
     keyset: Keyset,
 ) -> impl Stream<Item = Result<Vec<SqliteRecord>, sqlx::Error>> + Send + 'static {
-    crate::keyset::read_ahead(async_stream::stream! {
-        let mut conn = match pool.acquire().await {
-            Ok(conn) => conn,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        let first_sql = keyset.page_sql(Dialect::Sqlite, false);
-        let next_sql = keyset.page_sql(Dialect::Sqlite, true);
-        let mut after = keyset.after.clone();
-        let mut number = 0_u64;
-        loop {
-            number += 1;
-            let mut page = Vec::with_capacity(keyset.page_size());
-            let mut failure = None;
-            {
-                let mut args = SqliteArguments::default();
-                let bound = match &after {
-                    None => Ok(()),
-                    Some(Key::Int(key)) => args.add(*key),
-                    Some(Key::Text(key)) => args.add(key.clone()),
-                };
-                if let Err(err) = bound {
-                    yield Err(sqlx::Error::Encode(err));
-                    return;
-                }
-                let sql = if after.is_some() { &next_sql } else { &first_sql };
-                let mut rows = sqlx::query_with(sql, args).fetch(&mut *conn);
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(row) => page.push(SqliteRecord(row)),
-                        Err(err) => {
-                            failure = Some(err);
-                            break;
-                        }
-                    }
-                }
-            }
-            if let Some(err) = failure {
-                yield Err(err);
-                return;
-            }
-            let last_key = match page.last() {
-                Some(last) => match page_key(&last.0, &keyset.key) {
-                    Ok(key) => Some(key),
-                    Err(err) => {
-                        yield Err(err);
-                        return;
-                    }
-                },
-                None => None,
-            };
-            let more = keyset.page_done(number, page.len(), last_key.as_ref());
-            if !page.is_empty() {
-                yield Ok(page);
-            }
-            if !more {
-                return;
-            }
-            after = last_key;
-        }
-    })
+    super::keyset::pages(pool, keyset, SqliteRecord)
 }
 
-/// The key of a page's last row, by its storage class.
-fn page_key(row: &SqliteRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
-        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
-    let value = row.try_get_raw(index)?;
-    if value.is_null() {
-        return Err(key_error(key, "NULL in the last row of a page"));
+impl Record<Sqlite> for SqliteRecord {
+    fn row(&self) -> &SqliteRow {
+        &self.0
     }
-    let class = value.type_info().name().to_owned();
-    let decoded = match class.as_str() {
-        "INTEGER" => <i64 as Decode<sqlx::Sqlite>>::decode(value).map(Key::Int),
-        "TEXT" => <String as Decode<sqlx::Sqlite>>::decode(value).map(Key::Text),
-        other => {
-            return Err(key_error(
-                key,
-                format_args!("a {other} value; only INTEGER and TEXT keys are supported"),
-            ));
-        }
+}
+
+/// A statement stops when sqlx drops it, and there is no server to tell: a session
+/// only holds its connection.
+impl Backend for Sqlite {
+    const DIALECT: Dialect = Dialect {
+        quote: '"',
+        placeholder: "?",
     };
-    decoded.map_err(|err| key_error(key, err))
+    const ON_DROP: OnDrop = OnDrop::Release;
+    type Id = ();
+
+    async fn open(_: &mut Self::Connection) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    async fn cancel(_: &ConnectOptions<Self>, (): ()) -> Result<(), sqlx::Error> {
+        Ok(())
+    }
+
+    /// Keys by their storage class: `INTEGER` and `TEXT`.
+    fn key(value: SqliteValueRef<'_>, class: &str) -> Result<Key, BoxDynError> {
+        match class {
+            "INTEGER" => <i64 as Decode<Sqlite>>::decode(value).map(Key::Int),
+            "TEXT" => <String as Decode<Sqlite>>::decode(value).map(Key::Text),
+            other => {
+                Err(format!("a {other} value; only INTEGER and TEXT keys are supported").into())
+            }
+        }
+    }
 }

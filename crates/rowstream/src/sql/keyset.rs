@@ -31,10 +31,13 @@ use std::sync::Arc;
 
 use futures_core::Stream;
 use futures_util::StreamExt;
+use sqlx::{Column as _, Row as _, TypeInfo as _, ValueRef as _};
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
-use crate::{DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
+use super::session::Session;
+use super::{Backend, Record};
+use crate::{ConfigError, DEFAULT_BATCH_SIZE, MAX_BATCH_SIZE};
 
 /// A key value: where a page ends and the next one starts.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -104,12 +107,12 @@ type PageHook = Arc<dyn Fn(&Page<'_>) + Send + Sync>;
 #[derive(Clone)]
 #[must_use]
 pub struct Keyset {
-    pub(crate) schema: Option<String>,
-    pub(crate) table: String,
-    pub(crate) key: String,
-    pub(crate) batch_size: usize,
-    pub(crate) after: Option<Key>,
-    pub(crate) on_page: Option<PageHook>,
+    schema: Option<String>,
+    table: String,
+    key: String,
+    batch_size: usize,
+    after: Option<Key>,
+    on_page: Option<PageHook>,
 }
 
 impl fmt::Debug for Keyset {
@@ -147,14 +150,17 @@ impl Keyset {
         self
     }
 
-    /// Rows per query. `0` means the default, [`DEFAULT_BATCH_SIZE`] (1,000); values
-    /// above [`MAX_BATCH_SIZE`] are lowered to it. A page is held in memory whole, so
-    /// memory grows with `batch_size × row size`.
+    /// Rows per query. `0` means the default, [`DEFAULT_BATCH_SIZE`] (1,000); at most
+    /// [`MAX_BATCH_SIZE`] (1,000,000) — the rule of the size knobs of
+    /// [`ChunkConfig`](crate::ChunkConfig). A page is held in memory whole, so memory
+    /// grows with `batch_size × row size`.
+    ///
+    /// A value above the maximum is an error, reported where the fetcher starts, since
+    /// this builder cannot return one: the fetcher's stream yields one
+    /// `sqlx::Error::Configuration`, whose source is a [`ConfigError`] naming
+    /// `batch_size`, and ends before any query.
     pub fn batch_size(mut self, rows: usize) -> Self {
-        self.batch_size = match rows {
-            0 => DEFAULT_BATCH_SIZE,
-            rows => rows.min(MAX_BATCH_SIZE),
-        };
+        self.batch_size = rows;
         self
     }
 
@@ -173,13 +179,31 @@ impl Keyset {
         self
     }
 
-    /// The rows per query, with the default applied.
+    /// The rows per query, with the default applied: [`DEFAULT_BATCH_SIZE`] for `0`, else
+    /// the value given to [`batch_size`](Self::batch_size) (which the fetchers refuse
+    /// above [`MAX_BATCH_SIZE`]).
     pub fn page_size(&self) -> usize {
-        self.batch_size
+        match self.batch_size {
+            0 => DEFAULT_BATCH_SIZE,
+            rows => rows,
+        }
+    }
+
+    /// Checks the page size against [`MAX_BATCH_SIZE`], as a fetcher does before its
+    /// first query.
+    fn validate(&self) -> Result<(), ConfigError> {
+        let rows = self.page_size();
+        if rows > MAX_BATCH_SIZE {
+            return Err(ConfigError::new(
+                "batch_size",
+                format!("{rows} rows is above the maximum of {MAX_BATCH_SIZE}"),
+            ));
+        }
+        Ok(())
     }
 
     /// The `SELECT` of one page: after the last key when `with_key`, else from the start.
-    pub(crate) fn page_sql(&self, dialect: Dialect, with_key: bool) -> String {
+    fn page_sql(&self, dialect: Dialect, with_key: bool) -> String {
         let quote = |name: &str| dialect.quote(name);
         let mut sql = String::from("SELECT * FROM ");
         if let Some(schema) = &self.schema {
@@ -192,18 +216,18 @@ impl Keyset {
             sql.push_str(" WHERE ");
             sql.push_str(&key);
             sql.push_str(" > ");
-            sql.push_str(dialect.placeholder());
+            sql.push_str(dialect.placeholder);
         }
         sql.push_str(" ORDER BY ");
         sql.push_str(&key);
         // A number from this struct, not text from outside; a literal lets the planner
         // see how few rows are wanted.
-        sql.push_str(&format!(" LIMIT {}", self.batch_size));
+        sql.push_str(&format!(" LIMIT {}", self.page_size()));
         sql
     }
 
     /// Reports a finished query to the hook; returns whether another page may follow.
-    pub(crate) fn page_done(&self, number: u64, rows: usize, last_key: Option<&Key>) -> bool {
+    fn page_done(&self, number: u64, rows: usize, last_key: Option<&Key>) -> bool {
         if let Some(hook) = &self.on_page {
             hook(&Page {
                 number,
@@ -211,15 +235,118 @@ impl Keyset {
                 last_key,
             });
         }
-        rows >= self.batch_size && last_key.is_some()
+        rows >= self.page_size() && last_key.is_some()
     }
+}
+
+/// The keyset page loop of every backend: streams `keyset`'s table one page (`Vec`) per
+/// query on one [`Session`], each row made a record by `record`, reading the next page
+/// ahead ([`read_ahead`]). The session is finished after each page, so a drop cancels a
+/// page being read and, between pages, returns the connection as it is.
+///
+/// The stream yields an error, and ends, if the batch size is above [`MAX_BATCH_SIZE`]
+/// (before any query), if a query fails, or if the key of a page's last row is missing,
+/// NULL or of a type the backend does not read as a key.
+pub(crate) fn pages<DB, R>(
+    pool: sqlx::Pool<DB>,
+    keyset: Keyset,
+    record: impl Fn(DB::Row) -> R + Send + 'static,
+) -> impl Stream<Item = Result<Vec<R>, sqlx::Error>> + Send + 'static
+where
+    DB: Backend,
+    R: Record<DB> + Send + 'static,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+    for<'q> DB::Arguments<'q>: sqlx::IntoArguments<'q, DB>,
+    for<'q> i64: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    for<'q> String: sqlx::Encode<'q, DB> + sqlx::Type<DB>,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    read_ahead(async_stream::stream! {
+        if let Err(err) = keyset.validate() {
+            yield Err(sqlx::Error::Configuration(err.into()));
+            return;
+        }
+        let mut session = match Session::<DB>::open(&pool).await {
+            Ok(session) => session,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
+        let first_sql = keyset.page_sql(DB::DIALECT, false);
+        let next_sql = keyset.page_sql(DB::DIALECT, true);
+        let mut after = keyset.after.clone();
+        let mut number = 0_u64;
+        loop {
+            number += 1;
+            let mut page = Vec::with_capacity(keyset.page_size());
+            let mut failure = None;
+            {
+                let query = match &after {
+                    None => sqlx::query::<DB>(&first_sql),
+                    Some(Key::Int(key)) => sqlx::query(&next_sql).bind(*key),
+                    Some(Key::Text(key)) => sqlx::query(&next_sql).bind(key.clone()),
+                };
+                let mut rows = query.fetch(session.conn());
+                while let Some(row) = rows.next().await {
+                    match row {
+                        Ok(row) => page.push(record(row)),
+                        Err(err) => {
+                            failure = Some(err);
+                            break;
+                        }
+                    }
+                }
+            }
+            session.finish();
+            if let Some(err) = failure {
+                yield Err(err);
+                return;
+            }
+            let last_key = match page.last() {
+                Some(last) => match page_key::<DB>(last.row(), &keyset.key) {
+                    Ok(key) => Some(key),
+                    Err(err) => {
+                        yield Err(err);
+                        return;
+                    }
+                },
+                None => None,
+            };
+            let more = keyset.page_done(number, page.len(), last_key.as_ref());
+            if !page.is_empty() {
+                yield Ok(page);
+            }
+            if !more {
+                return;
+            }
+            after = last_key;
+        }
+    })
+}
+
+/// The key of a page's last row: the column named `key` (see [`key_index`]), not NULL,
+/// read by the backend ([`Backend::key`]).
+fn page_key<DB>(row: &DB::Row, key: &str) -> Result<Key, sqlx::Error>
+where
+    DB: Backend,
+    usize: sqlx::ColumnIndex<DB::Row>,
+{
+    let index = key_index(row.columns().iter().map(|column| column.name()), key)
+        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
+    let value = row.try_get_raw(index)?;
+    if value.is_null() {
+        return Err(key_error(key, "NULL in the last row of a page"));
+    }
+    let type_name = value.type_info().name().to_owned();
+    DB::key(value, &type_name).map_err(|err| key_error(key, err))
 }
 
 /// Reads `pages` on a task of its own, one page ahead of the consumer: the next query runs
 /// while the current page is being encoded and sent. At most three pages are held (one
 /// being read, one queued, one being consumed). Dropping the returned stream aborts the
 /// task, which drops `pages` — and so cancels a page being read, as the fetchers do.
-pub(crate) fn read_ahead<T>(
+fn read_ahead<T>(
     pages: impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static,
 ) -> impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static
 where
@@ -259,28 +386,20 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// How a database spells identifiers and placeholders.
+/// How a database spells identifiers and the key's placeholder.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum Dialect {
-    /// `"name"`, `$1`
-    #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-    Postgres,
-    /// `` `name` ``, `?`
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
-    MySql,
-    /// `"name"`, `?`
-    #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
-    Sqlite,
+pub(crate) struct Dialect {
+    /// The character an identifier is wrapped in, and doubled inside it.
+    pub(crate) quote: char,
+    /// The placeholder of the key parameter, the only one of a page's statement.
+    pub(crate) placeholder: &'static str,
 }
 
 impl Dialect {
     /// Quotes an identifier: wrapped in the dialect's quote character, which is doubled
     /// inside.
-    pub(crate) fn quote(self, name: &str) -> String {
-        let q = match self {
-            Self::MySql => '`',
-            Self::Postgres | Self::Sqlite => '"',
-        };
+    fn quote(self, name: &str) -> String {
+        let q = self.quote;
         let mut out = String::with_capacity(name.len() + 2);
         out.push(q);
         for c in name.chars() {
@@ -292,21 +411,11 @@ impl Dialect {
         out.push(q);
         out
     }
-
-    fn placeholder(self) -> &'static str {
-        match self {
-            Self::Postgres => "$1",
-            Self::MySql | Self::Sqlite => "?",
-        }
-    }
 }
 
 /// The index of the key column among `names`: an exact match, else (MySQL column names
 /// are case-insensitive) an ASCII case-insensitive one.
-pub(crate) fn key_index<'a>(
-    mut names: impl Iterator<Item = &'a str> + Clone,
-    key: &str,
-) -> Option<usize> {
+fn key_index<'a>(mut names: impl Iterator<Item = &'a str> + Clone, key: &str) -> Option<usize> {
     names
         .clone()
         .position(|name| name == key)
@@ -314,7 +423,7 @@ pub(crate) fn key_index<'a>(
 }
 
 /// The error of a page whose last row has no usable key.
-pub(crate) fn key_error(key: &str, problem: impl fmt::Display) -> sqlx::Error {
+fn key_error(key: &str, problem: impl fmt::Display) -> sqlx::Error {
     sqlx::Error::Decode(format!("keyset key column \"{key}\": {problem}").into())
 }
 
@@ -323,37 +432,68 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg(all(feature = "postgres", feature = "mysql", feature = "sqlite"))]
     fn page_sql_quotes_names() {
+        let postgres = <sqlx::Postgres as Backend>::DIALECT;
+        let mysql = <sqlx::MySql as Backend>::DIALECT;
+        let sqlite = <sqlx::Sqlite as Backend>::DIALECT;
         let keyset = Keyset::new(r#"we"ird"#, "id`x").batch_size(10);
         assert_eq!(
-            keyset.page_sql(Dialect::Postgres, false),
+            keyset.page_sql(postgres, false),
             r#"SELECT * FROM "we""ird" ORDER BY "id`x" LIMIT 10"#
         );
         assert_eq!(
-            keyset.page_sql(Dialect::Postgres, true),
+            keyset.page_sql(postgres, true),
             r#"SELECT * FROM "we""ird" WHERE "id`x" > $1 ORDER BY "id`x" LIMIT 10"#
         );
         assert_eq!(
-            keyset.clone().schema("s").page_sql(Dialect::MySql, true),
+            keyset.clone().schema("s").page_sql(mysql, true),
             r#"SELECT * FROM `s`.`we"ird` WHERE `id``x` > ? ORDER BY `id``x` LIMIT 10"#
         );
         assert_eq!(
-            keyset.page_sql(Dialect::Sqlite, true),
+            keyset.page_sql(sqlite, true),
             r#"SELECT * FROM "we""ird" WHERE "id`x" > ? ORDER BY "id`x" LIMIT 10"#
+        );
+        assert_eq!(
+            Keyset::new("t", "k").batch_size(0).page_sql(sqlite, false),
+            r#"SELECT * FROM "t" ORDER BY "k" LIMIT 1000"#
         );
     }
 
     #[test]
-    fn batch_size_defaults_and_bounds() {
+    fn batch_size_zero_is_the_default_and_above_the_maximum_an_error() {
         assert_eq!(Keyset::new("t", "k").page_size(), DEFAULT_BATCH_SIZE);
-        assert_eq!(
-            Keyset::new("t", "k").batch_size(0).page_size(),
-            DEFAULT_BATCH_SIZE
-        );
-        assert_eq!(
-            Keyset::new("t", "k").batch_size(usize::MAX).page_size(),
-            MAX_BATCH_SIZE
-        );
+        let zero = Keyset::new("t", "k").batch_size(0);
+        assert_eq!(zero.page_size(), DEFAULT_BATCH_SIZE);
+        let max = Keyset::new("t", "k").batch_size(MAX_BATCH_SIZE);
+        assert_eq!(max.page_size(), MAX_BATCH_SIZE);
+        assert_eq!(max.validate(), Ok(()));
+        for rows in [MAX_BATCH_SIZE + 1, usize::MAX] {
+            let err = Keyset::new("t", "k")
+                .batch_size(rows)
+                .validate()
+                .unwrap_err();
+            assert_eq!(err.field(), "batch_size");
+            assert!(err.to_string().contains(&rows.to_string()), "{err}");
+        }
+    }
+
+    #[cfg(feature = "sqlite")]
+    #[tokio::test]
+    async fn a_fetcher_refuses_a_batch_size_above_the_maximum_before_any_query() {
+        // No such table: a query that ran would fail with another error.
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .connect_lazy("sqlite::memory:")
+            .unwrap();
+        let keyset = Keyset::new("missing", "k").batch_size(MAX_BATCH_SIZE + 1);
+        let pages: Vec<_> = crate::sqlite::keyset(pool.clone(), keyset).collect().await;
+        assert_eq!(pages.len(), 1);
+        let Err(sqlx::Error::Configuration(err)) = &pages[0] else {
+            panic!("not a configuration error: {:?}", pages[0]);
+        };
+        let err = err.downcast_ref::<ConfigError>().unwrap();
+        assert_eq!(err.field(), "batch_size");
+        assert_eq!(pool.size(), 0, "a connection was opened");
     }
 
     #[test]

@@ -37,15 +37,17 @@
 use std::sync::Arc;
 
 use futures_core::Stream;
-use futures_util::StreamExt;
-use serde::ser::{Error as _, SerializeMap};
+use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
-use sqlx::mysql::{MySqlArguments, MySqlConnectOptions, MySqlPool, MySqlRow};
-use sqlx::pool::PoolConnection;
-use sqlx::{Arguments, Column, ConnectOptions, Connection, Decode, MySql, Row, TypeInfo, ValueRef};
+use sqlx::error::BoxDynError;
+use sqlx::mysql::{
+    MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow, MySqlValueRef,
+};
+use sqlx::{Column, ConnectOptions as _, Connection as _, Decode, MySql, Row, TypeInfo, ValueRef};
 
-use crate::keyset::{Dialect, Key, Keyset, key_error};
-use crate::temporal;
+use super::keyset::{Dialect, Key, Keyset};
+use super::temporal;
+use super::{Backend, OnDrop, Record, session};
 
 /// Options for [`MySqlRecord`]s: which text columns hold JSON.
 #[derive(Debug, Clone, Default)]
@@ -91,29 +93,17 @@ impl MySqlRecord {
 
 impl std::fmt::Debug for MySqlRecord {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let names: Vec<&str> = self.row.columns().iter().map(Column::name).collect();
-        f.debug_struct("MySqlRecord")
-            .field("columns", &names)
-            .finish()
+        super::debug_row(f, "MySqlRecord", &self.row)
     }
 }
 
 impl Serialize for MySqlRecord {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let columns = self.row.columns();
-        let mut map = serializer.serialize_map(Some(columns.len()))?;
-        for (index, column) in columns.iter().enumerate() {
-            let json = self.options.json_columns.iter().any(|c| c == column.name());
-            map.serialize_entry(
-                column.name(),
-                &Cell {
-                    row: &self.row,
-                    index,
-                    json,
-                },
-            )?;
-        }
-        map.end()
+        super::serialize_row(&self.row, serializer, |index, name| Cell {
+            row: &self.row,
+            index,
+            json: self.options.json_columns.iter().any(|c| c == name),
+        })
     }
 }
 
@@ -133,7 +123,7 @@ impl Cell<'_> {
         let ok = |r: Result<S::Ok, S::Error>| r.map_err(CellError::Output);
         if self.json || ty == "JSON" {
             let text = std::str::from_utf8(bytes).map_err(|e| CellError::Decode(e.into()))?;
-            return ok(crate::json_text::serialize_json(serializer, text));
+            return ok(crate::sql::json_text::serialize_json(serializer, text));
         }
         match ty {
             "BOOLEAN" => match self.decode::<i64>().map_err(CellError::Decode)? {
@@ -302,27 +292,12 @@ pub fn rows_with(
     args: MySqlArguments,
     options: RecordOptions,
 ) -> impl Stream<Item = Result<MySqlRecord, sqlx::Error>> + Send + 'static {
-    let sql = sql.into();
-    async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        {
-            let mut rows = sqlx::query_with(&sql, args).fetch(session.conn());
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                yield row.map(|row| MySqlRecord { row, options: options.clone() });
-                if failed {
-                    break;
-                }
-            }
-        }
-        session.finish();
-    }
+    session::fetch(pool, sql.into(), args, move |row| {
+        Ok(MySqlRecord {
+            row,
+            options: options.clone(),
+        })
+    })
 }
 
 /// Streams every row of `sql` decoded as `T` (`sqlx::FromRow`); killed in the server when
@@ -334,28 +309,9 @@ pub fn query_as<T>(
 where
     T: for<'r> sqlx::FromRow<'r, MySqlRow> + Send + Unpin + 'static,
 {
-    let sql = sql.into();
-    async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        {
-            let mut rows = sqlx::query_as_with::<_, T, _>(&sql, MySqlArguments::default())
-                .fetch(session.conn());
-            while let Some(row) = rows.next().await {
-                let failed = row.is_err();
-                yield row;
-                if failed {
-                    break;
-                }
-            }
-        }
-        session.finish();
-    }
+    session::fetch(pool, sql.into(), MySqlArguments::default(), |row| {
+        T::from_row(&row)
+    })
 }
 
 /// Streams `keyset`'s table one page (`Vec`) per query, in key order, each record written
@@ -375,6 +331,8 @@ where
 /// The stream yields an error, and ends, if a query fails (no such table or column …) or
 /// if the key of a page's last row is NULL, of another type, or an unsigned value above
 /// `i64::MAX`.
+/// A batch size above [`MAX_BATCH_SIZE`](crate::MAX_BATCH_SIZE) fails it before any
+/// query, with a `sqlx::Error::Configuration` ([`Keyset::batch_size`]).
 ///
 /// ```no_run
 /// # async fn demo(pool: sqlx::MySqlPool) {
@@ -391,176 +349,62 @@ pub fn keyset(
     keyset: Keyset,
     options: RecordOptions,
 ) -> impl Stream<Item = Result<Vec<MySqlRecord>, sqlx::Error>> + Send + 'static {
-    crate::keyset::read_ahead(async_stream::stream! {
-        let mut session = match Session::open(&pool).await {
-            Ok(session) => session,
-            Err(err) => {
-                yield Err(err);
-                return;
-            }
-        };
-        let first_sql = keyset.page_sql(Dialect::MySql, false);
-        let next_sql = keyset.page_sql(Dialect::MySql, true);
-        let mut after = keyset.after.clone();
-        let mut number = 0_u64;
-        loop {
-            number += 1;
-            let mut page = Vec::with_capacity(keyset.page_size());
-            let mut failure = None;
-            {
-                // Every page is a prepared statement, so values come in the binary
-                // protocol the record encoder reads.
-                let mut args = MySqlArguments::default();
-                let bound = match &after {
-                    None => Ok(()),
-                    Some(Key::Int(key)) => args.add(*key),
-                    Some(Key::Text(key)) => args.add(key.clone()),
-                };
-                if let Err(err) = bound {
-                    yield Err(sqlx::Error::Encode(err));
-                    return;
-                }
-                let sql = if after.is_some() { &next_sql } else { &first_sql };
-                let mut rows = sqlx::query_with(sql, args).fetch(session.conn());
-                while let Some(row) = rows.next().await {
-                    match row {
-                        Ok(row) => page.push(MySqlRecord { row, options: options.clone() }),
-                        Err(err) => {
-                            failure = Some(err);
-                            break;
-                        }
-                    }
-                }
-            }
-            session.finish();
-            if let Some(err) = failure {
-                yield Err(err);
-                return;
-            }
-            let last_key = match page.last() {
-                Some(last) => match page_key(&last.row, &keyset.key) {
-                    Ok(key) => Some(key),
-                    Err(err) => {
-                        yield Err(err);
-                        return;
-                    }
-                },
-                None => None,
-            };
-            let more = keyset.page_done(number, page.len(), last_key.as_ref());
-            if !page.is_empty() {
-                yield Ok(page);
-            }
-            if !more {
-                return;
-            }
-            after = last_key;
-        }
+    super::keyset::pages(pool, keyset, move |row| MySqlRecord {
+        row,
+        options: options.clone(),
     })
 }
 
-/// The key of a page's last row.
-fn page_key(row: &MySqlRow, key: &str) -> Result<Key, sqlx::Error> {
-    let index = crate::keyset::key_index(row.columns().iter().map(Column::name), key)
-        .ok_or_else(|| key_error(key, "not among the result's columns"))?;
-    let value = row.try_get_raw(index)?;
-    if value.is_null() {
-        return Err(key_error(key, "NULL in the last row of a page"));
+impl Record<MySql> for MySqlRecord {
+    fn row(&self) -> &MySqlRow {
+        &self.row
     }
-    let name = value.type_info().name().to_owned();
-    let decoded: Result<Key, sqlx::error::BoxDynError> = match name.as_str() {
-        "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
-            <i64 as Decode<MySql>>::decode(value).map(Key::Int)
-        }
-        "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
-        | "BIGINT UNSIGNED" => <u64 as Decode<MySql>>::decode(value)
-            .and_then(|v| i64::try_from(v).map_err(Into::into))
-            .map(Key::Int),
-        "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
-            <String as Decode<MySql>>::decode(value).map(Key::Text)
-        }
-        other => {
-            return Err(key_error(
-                key,
-                format_args!("type {other} is not an integer or text type"),
-            ));
-        }
+}
+
+/// A session runs in UTC and knows its connection id; a statement is stopped with
+/// `KILL QUERY`, and its connection is closed, never pooled again.
+impl Backend for MySql {
+    const DIALECT: Dialect = Dialect {
+        quote: '`',
+        placeholder: "?",
     };
-    decoded.map_err(|err| key_error(key, err))
-}
+    const ON_DROP: OnDrop = OnDrop::CancelThenClose;
+    type Id = u64;
 
-/// A pooled connection with its connection id, in UTC. Dropped while a statement may be
-/// running on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it
-/// kills the statement and closes the connection; dropped between statements, it returns
-/// the connection to the pool.
-struct Session {
-    conn: Option<PoolConnection<MySql>>,
-    id: u64,
-    options: Arc<MySqlConnectOptions>,
-    busy: bool,
-}
-
-impl Session {
-    async fn open(pool: &MySqlPool) -> Result<Self, sqlx::Error> {
-        let mut conn = pool.acquire().await?;
+    async fn open(conn: &mut MySqlConnection) -> Result<u64, sqlx::Error> {
         sqlx::query("SET time_zone = '+00:00'")
             .execute(&mut *conn)
             .await?;
-        let id: u64 = sqlx::query_scalar("SELECT CONNECTION_ID()")
-            .fetch_one(&mut *conn)
+        sqlx::query_scalar("SELECT CONNECTION_ID()")
+            .fetch_one(conn)
+            .await
+    }
+
+    async fn cancel(options: &MySqlConnectOptions, id: u64) -> Result<(), sqlx::Error> {
+        let mut admin = options.connect().await?;
+        sqlx::query(&format!("KILL QUERY {id}"))
+            .execute(&mut admin)
             .await?;
-        Ok(Self {
-            conn: Some(conn),
-            id,
-            options: pool.connect_options(),
-            busy: false,
-        })
+        admin.close().await
     }
 
-    /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
-    /// kills.
-    fn conn(&mut self) -> &mut sqlx::MySqlConnection {
-        self.busy = true;
-        match self.conn.as_mut() {
-            Some(conn) => conn,
-            None => unreachable!("the connection is only taken on drop"),
+    /// `TINYINT` … `BIGINT` keys, signed or unsigned up to `i64::MAX`, and `CHAR`,
+    /// `VARCHAR` and `TEXT` keys.
+    fn key(value: MySqlValueRef<'_>, type_name: &str) -> Result<Key, BoxDynError> {
+        match type_name {
+            "TINYINT" | "SMALLINT" | "MEDIUMINT" | "INT" | "BIGINT" => {
+                <i64 as Decode<MySql>>::decode(value).map(Key::Int)
+            }
+            "TINYINT UNSIGNED" | "SMALLINT UNSIGNED" | "MEDIUMINT UNSIGNED" | "INT UNSIGNED"
+            | "BIGINT UNSIGNED" => <u64 as Decode<MySql>>::decode(value)
+                .and_then(|v| i64::try_from(v).map_err(Into::into))
+                .map(Key::Int),
+            "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT" => {
+                <String as Decode<MySql>>::decode(value).map(Key::Text)
+            }
+            other => Err(format!("type {other} is not an integer or text type").into()),
         }
     }
-
-    /// The statement ran to its end: nothing to kill.
-    fn finish(&mut self) {
-        self.busy = false;
-    }
-}
-
-impl Drop for Session {
-    fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
-        if !self.busy {
-            return;
-        }
-        // Out of the pool at once: it is never handed to another request.
-        let conn = conn.detach();
-        let (id, options) = (self.id, self.options.clone());
-        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            drop(conn);
-            return;
-        };
-        runtime.spawn(async move {
-            // Kill first, so the server stops computing; then drop the socket.
-            let _ = kill_query(&options, id).await;
-            drop(conn);
-        });
-    }
-}
-
-/// Runs `KILL QUERY id` over a new connection outside the pool.
-async fn kill_query(options: &MySqlConnectOptions, id: u64) -> Result<(), sqlx::Error> {
-    let mut admin = options.connect().await?;
-    sqlx::query(&format!("KILL QUERY {id}"))
-        .execute(&mut admin)
-        .await?;
-    admin.close().await
 }
 
 #[cfg(test)]

@@ -35,6 +35,19 @@ pub(crate) fn write_time(out: &mut String, hour: u64, minute: u64, second: u64, 
     write_fraction(out, micros);
 }
 
+/// Appends `HH:MM:SS[.ffffff]` from microseconds since midnight.
+#[cfg_attr(not(feature = "postgres"), allow(dead_code))]
+pub(crate) fn write_time_of_day(out: &mut String, micros: u64) {
+    let secs = micros / 1_000_000;
+    write_time(
+        out,
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60,
+        micros % 1_000_000,
+    );
+}
+
 /// Appends `.ffffff` without trailing zeros, nothing for 0.
 pub(crate) fn write_fraction(out: &mut String, micros: u64) {
     if micros == 0 {
@@ -52,14 +65,11 @@ pub(crate) fn write_fraction(out: &mut String, micros: u64) {
 /// `YYYY-MM-DDTHH:MM:SS[.ffffff]` followed by `suffix` (`"Z"` for UTC, `""` for none).
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
 pub(crate) fn write_datetime_micros(out: &mut String, micros: i64, suffix: &str) {
-    let secs = micros.div_euclid(1_000_000);
-    let frac = micros.rem_euclid(1_000_000) as u64;
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400) as u64;
-    let (y, m, d) = civil_from_days(days);
+    const DAY: i64 = 86_400_000_000;
+    let (y, m, d) = civil_from_days(micros.div_euclid(DAY));
     write_date(out, y, m, d);
     out.push('T');
-    write_time(out, rem / 3600, rem % 3600 / 60, rem % 60, frac);
+    write_time_of_day(out, micros.rem_euclid(DAY) as u64);
     out.push_str(suffix);
 }
 

@@ -5,7 +5,7 @@ use serde::{Serialize, Serializer};
 use sqlx::TypeInfo;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
-use crate::temporal;
+use crate::sql::temporal;
 
 /// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch.
 const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
@@ -105,11 +105,11 @@ pub(crate) fn serialize_value<S: Serializer>(
         700 => serializer.serialize_f32(f32::from_be_bytes(fixed::<4, S::Error>(ty, bytes)?)),
         701 => serializer.serialize_f64(f64::from_be_bytes(fixed::<8, S::Error>(ty, bytes)?)),
         // json
-        114 => crate::json_text::serialize_json(serializer, text::<S::Error>(ty, bytes)?),
+        114 => crate::sql::json_text::serialize_json(serializer, text::<S::Error>(ty, bytes)?),
         // jsonb: a version byte (1), then the JSON text
         3802 => match bytes.split_first() {
             Some((1, json)) => {
-                crate::json_text::serialize_json(serializer, text::<S::Error>(ty, json)?)
+                crate::sql::json_text::serialize_json(serializer, text::<S::Error>(ty, json)?)
             }
             _ => Err(S::Error::custom("unknown jsonb binary version")),
         },
@@ -131,14 +131,7 @@ pub(crate) fn serialize_value<S: Serializer>(
         1083 => {
             let us = be_i64::<S::Error>(ty, bytes)?.max(0) as u64;
             let mut s = String::with_capacity(15);
-            let secs = us / 1_000_000;
-            temporal::write_time(
-                &mut s,
-                secs / 3600,
-                secs % 3600 / 60,
-                secs % 60,
-                us % 1_000_000,
-            );
+            temporal::write_time_of_day(&mut s, us);
             serializer.serialize_str(&s)
         }
         // timetz: microseconds since midnight, then the zone as seconds WEST of UTC
@@ -150,14 +143,7 @@ pub(crate) fn serialize_value<S: Serializer>(
             .max(0) as u64;
             let west = i32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
             let mut s = String::with_capacity(21);
-            let secs = us / 1_000_000;
-            temporal::write_time(
-                &mut s,
-                secs / 3600,
-                secs % 3600 / 60,
-                secs % 60,
-                us % 1_000_000,
-            );
+            temporal::write_time_of_day(&mut s, us);
             let east = -i64::from(west);
             let sign = if east < 0 { '-' } else { '+' };
             let abs = east.unsigned_abs();

@@ -1,0 +1,137 @@
+//! One pooled connection for the length of a stream, which stops its statement in the
+//! server when the stream is dropped in the middle of it.
+
+use std::sync::Arc;
+
+use sqlx::Pool;
+use sqlx::pool::PoolConnection;
+
+use super::{Backend, ConnectOptions, OnDrop};
+
+/// A pooled connection with its server-side id. Dropped while a statement may be running
+/// on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it stops the
+/// statement as the backend's [`OnDrop`] says; dropped between statements, it returns the
+/// connection to the pool as it is.
+pub(crate) struct Session<DB: Backend> {
+    conn: Option<PoolConnection<DB>>,
+    id: DB::Id,
+    options: Arc<ConnectOptions<DB>>,
+    busy: bool,
+}
+
+impl<DB: Backend> Session<DB> {
+    /// Acquires a connection from `pool` and prepares it ([`Backend::open`]).
+    ///
+    /// # Errors
+    ///
+    /// The pool has no connection for us within its `acquire_timeout`, or preparing the
+    /// connection fails.
+    pub(crate) async fn open(pool: &Pool<DB>) -> Result<Self, sqlx::Error> {
+        let mut conn = pool.acquire().await?;
+        let id = DB::open(&mut conn).await?;
+        Ok(Self {
+            conn: Some(conn),
+            id,
+            options: pool.connect_options(),
+            busy: false,
+        })
+    }
+
+    /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
+    /// stops the statement.
+    pub(crate) fn conn(&mut self) -> &mut DB::Connection {
+        self.busy = true;
+        match self.conn.as_mut() {
+            Some(conn) => conn,
+            None => unreachable!("the connection is only taken on drop"),
+        }
+    }
+
+    /// The statement ran to its end: nothing to stop.
+    pub(crate) fn finish(&mut self) {
+        self.busy = false;
+    }
+}
+
+impl<DB: Backend> Drop for Session<DB> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !self.busy {
+            return; // back to the pool as usual
+        }
+        let (id, options) = (self.id, self.options.clone());
+        match DB::ON_DROP {
+            OnDrop::Release => drop(conn),
+            OnDrop::CancelThenRelease => {
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    // No runtime to run the cancel on: close the connection instead of
+                    // returning a busy one.
+                    drop(conn.detach());
+                    return;
+                };
+                runtime.spawn(async move {
+                    if DB::cancel(&options, id).await.is_err() {
+                        // The cancel did not get through: never hand out a busy connection.
+                        let _ = conn.close().await;
+                        return;
+                    }
+                    // sqlx reads the cancelled statement's end on release, then pools it.
+                    drop(conn);
+                });
+            }
+            OnDrop::CancelThenClose => {
+                // Out of the pool at once: it is never handed to another request.
+                let conn = conn.detach();
+                let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+                    drop(conn);
+                    return;
+                };
+                runtime.spawn(async move {
+                    // Cancel first, so the server stops computing; then drop the socket.
+                    let _ = DB::cancel(&options, id).await;
+                    drop(conn);
+                });
+            }
+        }
+    }
+}
+
+/// Streams the rows of `sql`, with bound parameters `args`, on a [`Session`] of its own,
+/// each row through `map`; the stream ends after its first error. Dropped in the middle of
+/// the statement, the session stops it in the server.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn fetch<DB, A, T>(
+    pool: Pool<DB>,
+    sql: String,
+    args: A,
+    mut map: impl FnMut(DB::Row) -> Result<T, sqlx::Error> + Send + 'static,
+) -> impl futures_core::Stream<Item = Result<T, sqlx::Error>> + Send + 'static
+where
+    DB: Backend,
+    A: for<'q> sqlx::IntoArguments<'q, DB> + 'static,
+    T: Send + 'static,
+    for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
+{
+    use futures_util::StreamExt as _;
+    async_stream::stream! {
+        let mut session = match Session::open(&pool).await {
+            Ok(session) => session,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
+        {
+            let mut rows = sqlx::query_with(&sql, args).fetch(session.conn());
+            while let Some(row) = rows.next().await {
+                let item = row.and_then(&mut map);
+                let failed = item.is_err();
+                yield item;
+                if failed {
+                    break;
+                }
+            }
+        }
+        session.finish();
+    }
+}
