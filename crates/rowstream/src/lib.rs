@@ -188,29 +188,21 @@
 
 mod config;
 mod encode;
-mod error;
 pub mod fetch;
-mod format;
-mod limits;
 mod negotiate;
 mod observe;
 mod pool;
-mod rate;
 mod streamer;
 mod transform;
 
 #[cfg(feature = "axum")]
 pub mod axum;
-#[cfg(feature = "compression")]
-pub mod compress;
 #[cfg(feature = "http")]
 pub mod http;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod json_text;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub mod keyset;
-#[cfg(feature = "metrics")]
-pub mod metrics;
 #[cfg(feature = "mysql")]
 pub mod mysql;
 #[cfg(feature = "postgres")]
@@ -229,19 +221,23 @@ pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
     DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
 };
+pub use config::{DEFAULT_WRITE_TIMEOUT, Limits};
 #[cfg(feature = "msgpack")]
 pub use encode::Msgpack;
+pub use encode::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use encode::{
     BigIntegers, COMPLETION_KEY, Encoder, JsonArray, JsonEnvelope, JsonSeq, MAX_SAFE_INTEGER,
     Ndjson, NonFinite, ValuePolicy, WithPolicy, write_json,
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
-pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
-pub use format::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
-pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
 pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
 pub use observe::{Outcome, StreamObserver, StreamSummary};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
-pub use streamer::{ChunkStream, Streamer};
+pub use streamer::{BoxError, ChunkStream, EncodeError, StreamError, StreamErrorKind, Streamer};
 pub use transform::{Identity, Transformer};
+
+#[cfg(feature = "compression")]
+pub use http::compress;
+#[cfg(feature = "metrics")]
+pub use observe::metrics;

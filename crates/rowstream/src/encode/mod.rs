@@ -28,6 +28,7 @@
 #[cfg(feature = "csv")]
 mod csv;
 mod envelope;
+mod format;
 mod json_array;
 mod json_seq;
 #[cfg(feature = "msgpack")]
@@ -39,6 +40,8 @@ mod terminal;
 #[cfg(feature = "csv")]
 pub use csv::{Csv, Delimiter};
 pub use envelope::JsonEnvelope;
+pub(crate) use format::MediaType;
+pub use format::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use json_array::JsonArray;
 pub use json_seq::JsonSeq;
 #[cfg(feature = "msgpack")]

@@ -108,7 +108,8 @@
 //! [`WriteTimeoutListener`](crate::axum::WriteTimeoutListener) does.
 
 mod body;
-mod negotiate;
+#[cfg(feature = "compression")]
+pub mod compress;
 mod problem;
 
 use std::collections::VecDeque;
@@ -120,10 +121,10 @@ use http::{HeaderMap, HeaderValue, Response, header};
 use crate::ChunkStream;
 use body::TRAILER_DECLARATION;
 
-pub use body::{CUT_LINGER, StreamBody, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
 #[cfg(feature = "compression")]
-pub use negotiate::negotiate_encoding;
-pub use negotiate::{negotiate_request, wants_trailers};
+pub use crate::negotiate::negotiate_encoding;
+pub use crate::negotiate::{negotiate_request, wants_trailers};
+pub use body::{CUT_LINGER, StreamBody, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
 pub use problem::{PROBLEM_JSON, Problem};
 
 /// Responses whose whole body fits in fewer bytes than this (1 KiB) are not compressed:

@@ -1,6 +1,11 @@
 //! [`ChunkConfig`]: when a chunk is cut, how large buffers start, how many chunks may queue.
 
+mod limits;
+pub(crate) mod rate;
+
 use std::time::Duration;
+
+pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
 
 /// Default [`ChunkConfig::chunk_threshold`]: 32 KiB.
 pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * 1024;

@@ -1,6 +1,8 @@
 //! The [`Streamer`]: fetch → transform → encode → chunk, on its own task, with
 //! backpressure, and the [`ChunkStream`] it returns.
 
+mod error;
+
 use std::future::Future;
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::{Pin, pin};
@@ -13,13 +15,12 @@ use futures_util::TryStreamExt;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 
+pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
+
+use crate::config::rate::RateLimiter;
 use crate::observe::{Outcome, StreamObserver, StreamSummary};
 use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
-use crate::rate::RateLimiter;
-use crate::{
-    BoxError, ChunkConfig, ConfigError, Encoder, Limits, StreamError, StreamErrorKind, Transformer,
-    ValidConfig,
-};
+use crate::{ChunkConfig, ConfigError, Encoder, Limits, Transformer, ValidConfig};
 
 /// Runs the pipeline `fetcher → transformer → encoder` and hands out encoded bytes in
 /// chunks of about [`chunk_threshold`](ValidConfig::chunk_threshold) bytes.

@@ -4,9 +4,16 @@
 //! The parser works on plain strings and never panics: malformed parts of a header are
 //! skipped, the rest still counts.
 
+#[cfg(feature = "http")]
+mod request;
+
 use std::fmt;
 
 use crate::Format;
+#[cfg(feature = "compression")]
+pub use request::negotiate_encoding;
+#[cfg(feature = "http")]
+pub use request::{negotiate_request, wants_trailers};
 
 /// Chooses the format of a response among the formats this build can encode
 /// ([`Format::available`]); see [`negotiate_among`] for the rules.
@@ -194,7 +201,7 @@ impl MediaRange<'_> {
         level * 100 + self.params.len()
     }
 
-    fn matches(&self, media: &crate::format::MediaType) -> bool {
+    fn matches(&self, media: &crate::encode::MediaType) -> bool {
         let kind_ok = self.kind == "*" || self.kind.eq_ignore_ascii_case(media.kind);
         let subtype_ok = self.subtype == "*" || self.subtype.eq_ignore_ascii_case(media.subtype);
         kind_ok

@@ -6,6 +6,9 @@
 //! chunks, bytes and items the client received. They cost nothing when no observer is set
 //! (one branch per chunk) and one dynamic call per chunk — never per item — when one is.
 
+#[cfg(feature = "metrics")]
+pub mod metrics;
+
 use std::sync::Arc;
 use std::time::Duration;
 
