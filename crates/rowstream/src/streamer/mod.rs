@@ -9,7 +9,7 @@ use std::pin::{Pin, pin};
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures_core::Stream;
 use futures_util::TryStreamExt;
 use tokio::sync::mpsc;
@@ -19,7 +19,7 @@ pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
 
 use crate::config::rate::RateLimiter;
 use crate::observe::{Outcome, StreamObserver, StreamSummary};
-use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
+use crate::pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, Ring, default_pool};
 use crate::{ChunkConfig, ConfigError, Encoder, Limits, Transformer, ValidConfig};
 
 /// Runs the pipeline `fetcher → transformer → encoder` and hands out encoded bytes in
@@ -147,7 +147,11 @@ impl Streamer {
     {
         let content_type = encoder.content_type().to_owned();
         let (tx, rx) = mpsc::channel(self.config.channel_buffer());
-        let ring = Ring::new(self.pool.clone(), &self.config);
+        let ring = Ring::new(
+            self.pool.clone(),
+            self.config.channel_buffer() + 2,
+            self.config.buffer_size(),
+        );
         let started = tokio::time::Instant::now();
         let task = tokio::spawn(produce(
             fetcher,
@@ -861,102 +865,11 @@ fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
     format!("panicked: {text}")
 }
 
-/// The buffers of one stream: `channel_buffer + 2` slots used in turn.
-///
-/// A chunk is split off the current slot (`split().freeze()`, no copy) and the stream
-/// moves to the next slot. By the time it comes back to a slot, the chunk split off it has
-/// usually been written and dropped, and `reserve` reclaims the allocation in place: no
-/// allocation per chunk. Slots are taken from the pool lazily and returned on drop.
-#[derive(Debug)]
-struct Ring {
-    slots: Vec<BytesMut>,
-    current: usize,
-    max_slots: usize,
-    buffer_size: usize,
-    max_retained: usize,
-    pool: Arc<dyn BufferPool>,
-}
-
-impl Ring {
-    fn new(pool: Arc<dyn BufferPool>, config: &ValidConfig) -> Self {
-        let max_slots = config.channel_buffer() + 2;
-        let buffer_size = config.buffer_size();
-        let mut first = pool.get();
-        first.reserve(buffer_size);
-        let mut slots = Vec::with_capacity(max_slots);
-        slots.push(first);
-        Self {
-            slots,
-            current: 0,
-            max_slots,
-            buffer_size,
-            max_retained: buffer_size.saturating_mul(4),
-            pool,
-        }
-    }
-
-    #[inline]
-    fn current(&mut self) -> &mut BytesMut {
-        &mut self.slots[self.current]
-    }
-
-    /// Hands out the current buffer's contents and moves to the next slot.
-    fn take_chunk(&mut self) -> Bytes {
-        let slot = &mut self.slots[self.current];
-        let chunk = if slot.capacity() > self.max_retained {
-            // The buffer grew to hold a huge item: hand the whole allocation out and let
-            // it be freed when the chunk is written, instead of keeping it.
-            std::mem::take(slot).freeze()
-        } else {
-            slot.split().freeze()
-        };
-        self.current += 1;
-        if self.current == self.max_slots {
-            self.current = 0;
-        } else if self.current == self.slots.len() {
-            self.slots.push(self.pool.get());
-        }
-        self.slots[self.current].reserve(self.buffer_size);
-        chunk
-    }
-}
-
-impl Drop for Ring {
-    fn drop(&mut self) {
-        for slot in self.slots.drain(..) {
-            self.pool.put(slot);
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::{Identity, JsonArray, fetch};
     use futures_util::StreamExt;
-
-    #[test]
-    fn ring_reuses_allocations_once_chunks_are_dropped() {
-        let config = ChunkConfig::default()
-            .chunk_threshold(1024)
-            .channel_buffer(1)
-            .validate()
-            .unwrap();
-        let pool: Arc<dyn BufferPool> = Arc::new(BoundedPool::new(config.buffer_size(), 4));
-        let mut ring = Ring::new(pool, &config);
-        let mut first_ptrs = Vec::new();
-        for _ in 0..3 {
-            first_ptrs.push(ring.current().as_ptr());
-            ring.current().extend_from_slice(&[b'a'; 1000]);
-            drop(ring.take_chunk());
-        }
-        // Second lap: every slot reuses its allocation.
-        for expected in first_ptrs {
-            assert_eq!(ring.current().as_ptr(), expected);
-            ring.current().extend_from_slice(&[b'a'; 1000]);
-            drop(ring.take_chunk());
-        }
-    }
 
     #[tokio::test]
     async fn panicking_transformer_fails_only_its_stream() {
