@@ -226,8 +226,9 @@ pub use config::{DEFAULT_WRITE_TIMEOUT, Limits};
 pub use encode::Msgpack;
 pub use encode::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use encode::{
-    BigIntegers, COMPLETION_KEY, Encoder, JsonArray, JsonEnvelope, JsonSeq, MAX_SAFE_INTEGER,
-    Ndjson, NonFinite, ValuePolicy, WithPolicy, write_json,
+    BigIntegers, COMPLETION_KEY, Encoder, Framing, JsonArray, JsonEnvelope, JsonSeq,
+    JsonSeqFraming, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming, NonFinite, ValuePolicy,
+    WithPolicy, write_json,
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
