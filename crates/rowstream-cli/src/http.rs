@@ -448,7 +448,9 @@ impl Wanted {
     /// The answer to `HEAD`.
     fn head(&self, level: Level) -> Response {
         let encoder = self.encoder(Some(Vec::new()));
-        self.response(level).head(encoder.content_type())
+        self.response(level)
+            .head(encoder.content_type())
+            .into_response()
     }
 
     /// Sends `chunks`, observed by a metrics observer, holding `permit`.
@@ -472,7 +474,10 @@ impl Wanted {
             ),
         };
         let chunks = chunks.with_observer(Arc::new((observer, log)));
-        hold(self.response(level).respond(chunks).await, permit)
+        hold(
+            self.response(level).respond(chunks).await.into_response(),
+            permit,
+        )
     }
 }
 

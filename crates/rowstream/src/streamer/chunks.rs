@@ -17,7 +17,7 @@ use crate::{StreamError, StreamErrorKind};
 
 /// The chunks of one stream: `Stream<Item = Result<Bytes, StreamError>>`.
 ///
-/// Made by [`Streamer::stream`]. Yields `Ok` chunks in order until the document is
+/// Made by [`Streamer::stream`](crate::Streamer::stream). Yields `Ok` chunks in order until the document is
 /// complete; a failed stream ends with exactly one `Err` and is never a complete document.
 /// Dropping it aborts the producer task and drops the fetcher (cancelling a database
 /// query). Serve it over HTTP with the `axum` feature's
