@@ -20,6 +20,10 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_CHUNK_THRESHOLD: usize = 64 * 1024 * 1024;
 /// Largest accepted [`ChunkConfig::channel_buffer`]: 1,024 chunks.
 pub const MAX_CHANNEL_BUFFER: usize = 1_024;
+/// Largest accepted [`ChunkConfig::buffer_size`]: 256 MiB (4 × [`MAX_CHUNK_THRESHOLD`]).
+pub const MAX_BUFFER_SIZE: usize = 4 * MAX_CHUNK_THRESHOLD;
+/// Longest accepted [`ChunkConfig::flush_interval`]: 1 hour.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
 /// Largest accepted [`ChunkConfig::batch_size`]: 1,000,000 items.
 pub const MAX_BATCH_SIZE: usize = 1_000_000;
 
@@ -87,7 +91,7 @@ impl ChunkConfig {
 
     /// Initial capacity of each buffer, in bytes. Default: `chunk_threshold × 1.5`, so a
     /// chunk that crosses the threshold by one ordinary item needs no reallocation.
-    /// Must not be below `chunk_threshold`.
+    /// Must not be below `chunk_threshold`; at most [`MAX_BUFFER_SIZE`].
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.buffer_size = bytes;
         self
@@ -102,8 +106,8 @@ impl ChunkConfig {
     }
 
     /// Longest time encoded data waits in a buffer that has not reached the threshold.
-    /// Default 100 ms ([`DEFAULT_FLUSH_INTERVAL`]). A slow source still delivers what it
-    /// has at least this often.
+    /// Default 100 ms ([`DEFAULT_FLUSH_INTERVAL`]); at most [`MAX_FLUSH_INTERVAL`]. A slow
+    /// source still delivers what it has at least this often.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
@@ -115,8 +119,9 @@ impl ChunkConfig {
     ///
     /// A [`ConfigError`] naming the offending field when a value is out of range
     /// (`chunk_threshold` above [`MAX_CHUNK_THRESHOLD`], `channel_buffer` above
-    /// [`MAX_CHANNEL_BUFFER`], `batch_size` above [`MAX_BATCH_SIZE`]) or contradicts another
-    /// (`buffer_size` below `chunk_threshold`).
+    /// [`MAX_CHANNEL_BUFFER`], `buffer_size` above [`MAX_BUFFER_SIZE`], `flush_interval`
+    /// above [`MAX_FLUSH_INTERVAL`], `batch_size` above [`MAX_BATCH_SIZE`]) or contradicts
+    /// another (`buffer_size` below `chunk_threshold`).
     pub fn validate(self) -> Result<ValidConfig, ConfigError> {
         let chunk_threshold = or_default(self.chunk_threshold, DEFAULT_CHUNK_THRESHOLD);
         if chunk_threshold > MAX_CHUNK_THRESHOLD {
@@ -149,11 +154,27 @@ impl ChunkConfig {
                 ),
             ));
         }
+        if buffer_size > MAX_BUFFER_SIZE {
+            return Err(ConfigError::new(
+                "buffer_size",
+                format!("{buffer_size} bytes is above the maximum of {MAX_BUFFER_SIZE}"),
+            ));
+        }
         let flush_interval = if self.flush_interval.is_zero() {
             DEFAULT_FLUSH_INTERVAL
         } else {
             self.flush_interval
         };
+        if flush_interval > MAX_FLUSH_INTERVAL {
+            return Err(ConfigError::new(
+                "flush_interval",
+                format!(
+                    "{} ms is above the maximum of {} ms",
+                    flush_interval.as_millis(),
+                    MAX_FLUSH_INTERVAL.as_millis()
+                ),
+            ));
+        }
         Ok(ValidConfig {
             chunk_threshold,
             batch_size,
@@ -276,6 +297,41 @@ mod tests {
             .unwrap_err();
         assert_eq!(err.field(), "batch_size");
         assert!(err.to_string().contains("batch_size"));
+    }
+
+    #[test]
+    fn sizes_and_durations_above_their_maximum_are_errors() {
+        for (config, field) in [
+            (
+                ChunkConfig::default().buffer_size(usize::MAX),
+                "buffer_size",
+            ),
+            (
+                ChunkConfig::default().buffer_size(MAX_BUFFER_SIZE + 1),
+                "buffer_size",
+            ),
+            (
+                ChunkConfig::default().flush_interval(Duration::MAX),
+                "flush_interval",
+            ),
+            (
+                ChunkConfig::default().flush_interval(MAX_FLUSH_INTERVAL + Duration::from_nanos(1)),
+                "flush_interval",
+            ),
+        ] {
+            assert_eq!(config.validate().unwrap_err().field(), field);
+        }
+        let largest = ChunkConfig::default()
+            .chunk_threshold(MAX_CHUNK_THRESHOLD)
+            .buffer_size(MAX_BUFFER_SIZE)
+            .channel_buffer(MAX_CHANNEL_BUFFER)
+            .flush_interval(MAX_FLUSH_INTERVAL)
+            .validate()
+            .unwrap();
+        assert_eq!(
+            largest.memory_bound(),
+            MAX_BUFFER_SIZE * (MAX_CHANNEL_BUFFER + 2)
+        );
     }
 
     #[test]

@@ -256,9 +256,13 @@ where
         item_rate.as_ref(),
         &tx,
     );
-    let result = match limits.deadline {
+    // A deadline too far to add to the start is never reached: no deadline.
+    let deadline = limits
+        .deadline
+        .and_then(|deadline| Some((deadline, started.checked_add(deadline)?)));
+    let result = match deadline {
         None => pumped.await,
-        Some(deadline) => match tokio::time::timeout_at(started + deadline, pumped).await {
+        Some((deadline, at)) => match tokio::time::timeout_at(at, pumped).await {
             Ok(result) => result,
             Err(_) => Err(StreamError::new(
                 StreamErrorKind::TimedOut,
