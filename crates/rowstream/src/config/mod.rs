@@ -9,7 +9,9 @@ pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
 
 /// Default [`ChunkConfig::chunk_threshold`]: 32 KiB.
 pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * 1024;
-/// Default [`ChunkConfig::batch_size`]: 1,000 items per page.
+/// Default rows per page of keyset pagination (`keyset::Keyset::batch_size`, features
+/// `sqlite`, `postgres`, `mysql`): 1,000. The streamer itself never pages: a page size is
+/// its fetcher's.
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 /// Default [`ChunkConfig::channel_buffer`]: 4 chunks.
 pub const DEFAULT_CHANNEL_BUFFER: usize = 4;
@@ -24,7 +26,7 @@ pub const MAX_CHANNEL_BUFFER: usize = 1_024;
 pub const MAX_BUFFER_SIZE: usize = 4 * MAX_CHUNK_THRESHOLD;
 /// Longest accepted [`ChunkConfig::flush_interval`]: 1 hour.
 pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
-/// Largest accepted [`ChunkConfig::batch_size`]: 1,000,000 items.
+/// Largest rows per page of keyset pagination (`keyset::Keyset::batch_size`): 1,000,000.
 pub const MAX_BATCH_SIZE: usize = 1_000_000;
 
 /// How a [`Streamer`](crate::Streamer) packs encoded items into chunks.
@@ -53,7 +55,6 @@ pub const MAX_BATCH_SIZE: usize = 1_000_000;
 #[must_use]
 pub struct ChunkConfig {
     chunk_threshold: usize,
-    batch_size: usize,
     buffer_size: usize,
     channel_buffer: usize,
     flush_interval: Duration,
@@ -64,7 +65,6 @@ impl Default for ChunkConfig {
     fn default() -> Self {
         Self {
             chunk_threshold: 0,
-            batch_size: 0,
             buffer_size: 0,
             channel_buffer: 0,
             flush_interval: Duration::ZERO,
@@ -79,13 +79,6 @@ impl ChunkConfig {
     /// A chunk exceeds the threshold by at most one item: the item that crossed it.
     pub fn chunk_threshold(mut self, bytes: usize) -> Self {
         self.chunk_threshold = bytes;
-        self
-    }
-
-    /// Items per page for batch fetchers such as keyset pagination. Default 1,000
-    /// ([`DEFAULT_BATCH_SIZE`]); at most [`MAX_BATCH_SIZE`].
-    pub fn batch_size(mut self, items: usize) -> Self {
-        self.batch_size = items;
         self
     }
 
@@ -120,21 +113,14 @@ impl ChunkConfig {
     /// A [`ConfigError`] naming the offending field when a value is out of range
     /// (`chunk_threshold` above [`MAX_CHUNK_THRESHOLD`], `channel_buffer` above
     /// [`MAX_CHANNEL_BUFFER`], `buffer_size` above [`MAX_BUFFER_SIZE`], `flush_interval`
-    /// above [`MAX_FLUSH_INTERVAL`], `batch_size` above [`MAX_BATCH_SIZE`]) or contradicts
-    /// another (`buffer_size` below `chunk_threshold`).
+    /// above [`MAX_FLUSH_INTERVAL`]) or contradicts another (`buffer_size` below
+    /// `chunk_threshold`).
     pub fn validate(self) -> Result<ValidConfig, ConfigError> {
         let chunk_threshold = or_default(self.chunk_threshold, DEFAULT_CHUNK_THRESHOLD);
         if chunk_threshold > MAX_CHUNK_THRESHOLD {
             return Err(ConfigError::new(
                 "chunk_threshold",
                 format!("{chunk_threshold} bytes is above the maximum of {MAX_CHUNK_THRESHOLD}"),
-            ));
-        }
-        let batch_size = or_default(self.batch_size, DEFAULT_BATCH_SIZE);
-        if batch_size > MAX_BATCH_SIZE {
-            return Err(ConfigError::new(
-                "batch_size",
-                format!("{batch_size} items is above the maximum of {MAX_BATCH_SIZE}"),
             ));
         }
         let channel_buffer = or_default(self.channel_buffer, DEFAULT_CHANNEL_BUFFER);
@@ -177,7 +163,6 @@ impl ChunkConfig {
         }
         Ok(ValidConfig {
             chunk_threshold,
-            batch_size,
             buffer_size,
             channel_buffer,
             flush_interval,
@@ -194,7 +179,6 @@ fn or_default(value: usize, default: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValidConfig {
     chunk_threshold: usize,
-    batch_size: usize,
     buffer_size: usize,
     channel_buffer: usize,
     flush_interval: Duration,
@@ -204,10 +188,6 @@ impl ValidConfig {
     /// Bytes a buffer holds before it is handed out as a chunk.
     pub fn chunk_threshold(&self) -> usize {
         self.chunk_threshold
-    }
-    /// Items per page for batch fetchers.
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
     }
     /// Initial capacity of each buffer, in bytes.
     pub fn buffer_size(&self) -> usize {
@@ -266,7 +246,6 @@ mod tests {
         let v = ChunkConfig::default().validate().unwrap();
         assert_eq!(v.chunk_threshold(), 32 * 1024);
         assert_eq!(v.buffer_size(), 48 * 1024);
-        assert_eq!(v.batch_size(), 1_000);
         assert_eq!(v.channel_buffer(), 4);
         assert_eq!(v.flush_interval(), Duration::from_millis(100));
         assert_eq!(ValidConfig::default(), v);
@@ -291,12 +270,7 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.field(), "channel_buffer");
-        let err = ChunkConfig::default()
-            .batch_size(MAX_BATCH_SIZE + 1)
-            .validate()
-            .unwrap_err();
-        assert_eq!(err.field(), "batch_size");
-        assert!(err.to_string().contains("batch_size"));
+        assert!(err.to_string().contains("channel_buffer"));
     }
 
     #[test]
