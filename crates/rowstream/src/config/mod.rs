@@ -31,8 +31,10 @@ pub const MAX_BATCH_SIZE: usize = 1_000_000;
 
 /// How a [`Streamer`](crate::Streamer) packs encoded items into chunks.
 ///
-/// Every field has a documented default, and `0` (or [`Duration::ZERO`]) means "use the
-/// default", as in the design this crate follows. Values are checked by
+/// Every field has a documented default and maximum: `0` (or [`Duration::ZERO`]) means
+/// "use the default", as in the design this crate follows, and a value above the maximum
+/// is a [`ConfigError`] (the rule of every knob in this crate; see
+/// [`Limits`](crate::Limits) for limits that can be off). Values are checked by
 /// [`ChunkConfig::validate`], which [`Streamer::new`](crate::Streamer::new) calls.
 ///
 /// Memory per stream is bounded by about
