@@ -173,7 +173,7 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         items: u64,
         tx: &mpsc::Sender<Chunk>,
     ) -> Result<bool, StreamError> {
-        if let Some(rate) = &self.byte_rate {
+        if let Some(rate) = &mut self.byte_rate {
             rate.acquire(bytes.len()).await;
         }
         self.chunks += 1;
@@ -240,7 +240,7 @@ where
         items_sent: 0,
         chunks: 0,
     };
-    let item_rate = limits.items_per_second.map(RateLimiter::new);
+    let mut item_rate = limits.items_per_second.map(RateLimiter::new);
     pipeline.begin()?;
 
     // The flush timer runs while the buffer holds data that has not been sent.
@@ -253,7 +253,7 @@ where
         &mut pipeline,
         &mut flush,
         flush_interval,
-        item_rate.as_ref(),
+        item_rate.as_mut(),
         &tx,
     );
     // A deadline too far to add to the start is never reached: no deadline.
@@ -300,7 +300,7 @@ async fn pump<S, T, E, X, Enc>(
     pipeline: &mut Pipeline<X, Enc>,
     flush: &mut Pin<&mut tokio::time::Sleep>,
     flush_interval: std::time::Duration,
-    item_rate: Option<&RateLimiter>,
+    mut item_rate: Option<&mut RateLimiter>,
     tx: &mpsc::Sender<Chunk>,
 ) -> Result<(), StreamError>
 where
@@ -328,7 +328,7 @@ where
             Err(payload) => return Err(panicked(pipeline.items, payload)),
             Ok(Next::Fetched(None)) => break,
             Ok(Next::Fetched(Some(fetched))) => {
-                if let Some(rate) = item_rate {
+                if let Some(rate) = item_rate.as_deref_mut() {
                     rate.acquire(1).await;
                 }
                 match pipeline.encode(fetched)? {
