@@ -184,7 +184,10 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs builds on nightly with `--cfg docsrs_nightly` (see `[package.metadata.docs.rs]`):
+// `doc_cfg` then marks each item with the features it needs. The cfg is not `docsrs`,
+// which docs.rs and users also pass on stable, where `#![feature]` is an error.
+#![cfg_attr(docsrs_nightly, feature(doc_cfg))]
 
 mod config;
 mod encode;
