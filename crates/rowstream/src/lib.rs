@@ -222,17 +222,15 @@ struct ReadmeDoctests;
 
 pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
-    DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_BUFFER_SIZE, MAX_CHANNEL_BUFFER,
-    MAX_CHUNK_THRESHOLD, MAX_FLUSH_INTERVAL, ValidConfig,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_WRITE_TIMEOUT, Limits, MAX_BATCH_SIZE, MAX_BUFFER_SIZE,
+    MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, MAX_FLUSH_INTERVAL, ValidConfig,
 };
-pub use config::{DEFAULT_WRITE_TIMEOUT, Limits};
 #[cfg(feature = "msgpack")]
 pub use encode::Msgpack;
-pub use encode::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use encode::{
-    BigIntegers, COMPLETION_KEY, Encoder, Framing, JsonArray, JsonEnvelope, JsonSeq,
-    JsonSeqFraming, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming, NonFinite, ValuePolicy,
-    WithPolicy, write_json,
+    AnyEncoder, BigIntegers, COMPLETION_KEY, Encoder, Format, Framing, JsonArray, JsonEnvelope,
+    JsonSeq, JsonSeqFraming, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming, NonFinite,
+    UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};

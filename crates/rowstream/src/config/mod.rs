@@ -1,4 +1,10 @@
-//! [`ChunkConfig`]: when a chunk is cut, how large buffers start, how many chunks may queue.
+//! The knobs of a [`Streamer`](crate::Streamer): [`ChunkConfig`] (this file: when a chunk
+//! is cut, how large buffers start, how many chunks may queue) and [`Limits`]
+//! (`limits.rs`: how long, how much and how fast one stream may run, with the rate
+//! limiter in `rate.rs`).
+//!
+//! One rule for every knob: `0` (or `Duration::ZERO`) means the default; a value above
+//! a documented maximum is a [`ConfigError`]; a limit that can be off is off when `None`.
 
 mod limits;
 pub(crate) mod rate;

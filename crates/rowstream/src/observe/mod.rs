@@ -1,5 +1,7 @@
 //! Observing streams: [`StreamObserver`] hooks for chunks, the first byte, errors and
-//! completion, with a [`StreamSummary`] of each stream.
+//! completion, with a [`StreamSummary`] of each stream. The `metrics` feature's observer
+//! is its own integration module, `metrics.rs` (`rowstream::metrics`): the rest of the
+//! core never depends on the `metrics` crate.
 //!
 //! Hooks run on the consumer's side of the [`ChunkStream`](crate::ChunkStream), when the
 //! HTTP layer (or whoever reads the stream) takes a chunk, so an observer sees exactly the

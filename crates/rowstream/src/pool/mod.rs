@@ -4,7 +4,9 @@
 //! (`split().freeze()`, no copy). Once the HTTP layer has written and dropped that chunk,
 //! [`BytesMut::reserve`] on the same buffer reclaims the whole allocation in place, so a
 //! stream in steady state cycles through a fixed set of allocations and allocates nothing
-//! per chunk. Between streams the buffers rest in a [`BufferPool`].
+//! per chunk: that cycle is the stream's [`Ring`] (`ring.rs`). Between streams the buffers
+//! rest in a [`BufferPool`]. Both follow one rule for a buffer that grew too big to keep
+//! ([`outgrown`]).
 
 mod ring;
 

@@ -1,5 +1,6 @@
 //! The [`Streamer`]: fetch → transform → encode → chunk, on its own task, with
-//! backpressure, and the [`ChunkStream`] it returns.
+//! backpressure (this file); the producer task that does it (`produce.rs`); the
+//! [`ChunkStream`] it returns (`chunks.rs`); and why a stream failed (`error.rs`).
 
 mod chunks;
 mod error;
