@@ -23,7 +23,7 @@ use tokio::sync::mpsc;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum Kind {
     /// `rowstream::Streamer` (JsonArray, default config: 32 KiB chunks) and
-    /// `rowstream::axum::StreamResponse`.
+    /// `rowstream::http::StreamResponse`.
     #[value(name = "rowstream")]
     Rowstream,
     /// Every ticket collected into a `Vec`, answered with `axum::Json`.
@@ -123,7 +123,7 @@ async fn rowstream_response(n: u64) -> Response {
         Identity,
         JsonArray::new(),
     );
-    StreamResponse::new().respond(chunks).await
+    StreamResponse::new().respond(chunks).await.into_response()
 }
 
 fn json_response(body: Body) -> Response {

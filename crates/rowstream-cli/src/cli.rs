@@ -180,7 +180,9 @@ impl From<CompressionLevel> for rowstream::compress::Level {
 impl ServeArgs {
     /// The per-export limits from the flags.
     pub fn limits(&self) -> rowstream::Limits {
-        let mut limits = rowstream::Limits::default().write_timeout(self.write_timeout);
+        // `--write-timeout 0` is none: the library reads a zero duration as its default.
+        let write_timeout = (!self.write_timeout.is_zero()).then_some(self.write_timeout);
+        let mut limits = rowstream::Limits::default().write_timeout(write_timeout);
         if let Some(deadline) = self.deadline.filter(|d| !d.is_zero()) {
             limits = limits.deadline(deadline);
         }

@@ -7,7 +7,7 @@
 
 use axum::Router;
 use axum::extract::State;
-use axum::response::Response;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use rowstream::Streamer;
 use rowstream::axum::Negotiated;
@@ -37,7 +37,7 @@ fn redact((id, subject, reporter): Row) -> Result<PublicTicket, std::convert::In
     })
 }
 
-async fn tickets(State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+async fn tickets(State(pool): State<SqlitePool>, negotiated: Negotiated) -> impl IntoResponse {
     let rows = rowstream::sqlite::query_as::<Row>(
         pool,
         "SELECT id, subject, reporter FROM tickets ORDER BY id",

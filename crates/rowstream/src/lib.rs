@@ -41,20 +41,20 @@
 //! ```no_run
 //! # #[cfg(all(feature = "axum", feature = "sqlite"))]
 //! # mod handler {
-//! use axum::{extract::State, response::Response};
+//! use axum::{extract::State, response::IntoResponse};
 //! use rowstream::axum::Negotiated;
 //! use sqlx::SqlitePool;
 //!
-//! async fn tickets(State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+//! async fn tickets(State(pool): State<SqlitePool>, negotiated: Negotiated) -> impl IntoResponse {
 //!     let rows = rowstream::sqlite::rows(pool, "SELECT * FROM tickets ORDER BY id");
 //!     negotiated.respond(rows).await
 //! }
 //! # }
 //! ```
 //!
-//! Without axum, the `http` feature builds the same responses as
-//! `http::Response<`[`http::StreamBody`]`>` for hyper or tower services (see [`http`]
-//! and the example `hyper_service`).
+//! The response is an `http::Response<`[`http::StreamBody`]`>` (the `http` feature's,
+//! which axum answers as it is); without axum, the same responses serve hyper or tower
+//! services (see [`http`] and the example `hyper_service`).
 //!
 //! # Formats and content negotiation
 //!
@@ -138,8 +138,8 @@
 //!
 //! | feature | default | what it adds |
 //! |---|---|---|
-//! | `http` | no | [`http::StreamResponse`], [`http::into_response`]: a [`ChunkStream`] as an `http::Response<`[`http::StreamBody`]`>` (an `http_body::Body`) for hyper or tower, with the status, headers, trailers and problem+json early errors of the axum path; [`http::Problem`], [`http::negotiate_request`], [`NotAcceptable::to_response`]; pulls in `http` and `http-body` only |
-//! | `axum` | no | (implies `http`) [`axum::into_response`], [`axum::StreamResponse`] (with trailers), [`axum::json_array`], the [`axum::Negotiated`] extractor, [`axum::Problem`] and [`NotAcceptable`] as `IntoResponse`, [`axum::WriteTimeoutListener`]; pulls in axum (`http1`, `tokio`) and `tokio-io-timeout` |
+//! | `http` | no | [`http::StreamResponse`], [`http::into_response`]: a [`ChunkStream`] as an `http::Response<`[`http::StreamBody`]`>` (an `http_body::Body`) for axum, hyper or tower, with the status, headers, trailers and problem+json early errors; [`http::Negotiated`], [`http::Problem`], [`http::negotiate_request`], [`NotAcceptable::to_response`]; pulls in `http` and `http-body` only |
+//! | `axum` | no | (implies `http`) the [`axum::Negotiated`] extractor, [`axum::into_response`] and [`axum::json_array`] (axum's `Response`), [`axum::Problem`] and [`NotAcceptable`] as `IntoResponse`, [`axum::WriteTimeoutListener`]; the `http` types re-exported ([`axum::StreamResponse`] is [`http::StreamResponse`]); pulls in axum (`http1`, `tokio`) and `tokio-io-timeout` |
 //! | `sqlite` | no | [`sqlite::rows`] and [`sqlite::rows_with`] (dynamic rows, with bound parameters), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination), [`sqlite::direct::rows`] (a database file read in batches on its own connection); pulls in sqlx (`sqlite`, `runtime-tokio`) and rusqlite (the same SQLite) |
 #![cfg_attr(
     feature = "csv",
@@ -159,7 +159,7 @@
 )]
 //! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
 //! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
-//! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`axum::StreamResponse::for_request`]; pulls in `async-compression` |
+//! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`http::Negotiated`]; implies `http`; pulls in `async-compression` |
 //! | `metrics` | no | [`metrics::MetricsObserver`]: stream, row, byte, duration and time-to-first-byte metrics through the `metrics` facade; pulls in `metrics` |
 //!
 //! The JSON formats (array, envelope, NDJSON, JSON-seq) are always available. Without
@@ -184,29 +184,24 @@
     allow(rustdoc::broken_intra_doc_links)
 )]
 #![cfg_attr(not(test), warn(clippy::unwrap_used, clippy::expect_used))]
-#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+// docs.rs builds on nightly with `--cfg docsrs_nightly` (see `[package.metadata.docs.rs]`):
+// `doc_cfg` then marks each item with the features it needs. The cfg is not `docsrs`,
+// which docs.rs and users also pass on stable, where `#![feature]` is an error.
+#![cfg_attr(docsrs_nightly, feature(doc_cfg))]
 
 mod config;
 mod encode;
-mod error;
 pub mod fetch;
-mod format;
-mod limits;
 mod negotiate;
 mod observe;
 mod pool;
-mod rate;
 mod streamer;
 mod transform;
 
 #[cfg(feature = "axum")]
 pub mod axum;
-#[cfg(feature = "compression")]
-pub mod compress;
 #[cfg(feature = "http")]
 pub mod http;
-#[cfg(feature = "metrics")]
-pub mod metrics;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod sql;
 
@@ -217,23 +212,22 @@ struct ReadmeDoctests;
 
 pub use config::{
     ChunkConfig, ConfigError, DEFAULT_BATCH_SIZE, DEFAULT_CHANNEL_BUFFER, DEFAULT_CHUNK_THRESHOLD,
-    DEFAULT_FLUSH_INTERVAL, MAX_BATCH_SIZE, MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, ValidConfig,
+    DEFAULT_FLUSH_INTERVAL, DEFAULT_WRITE_TIMEOUT, Limits, MAX_BATCH_SIZE, MAX_BUFFER_SIZE,
+    MAX_CHANNEL_BUFFER, MAX_CHUNK_THRESHOLD, MAX_FLUSH_INTERVAL, ValidConfig,
 };
 #[cfg(feature = "msgpack")]
 pub use encode::Msgpack;
 pub use encode::{
-    BigIntegers, COMPLETION_KEY, Encoder, JsonArray, JsonEnvelope, JsonSeq, MAX_SAFE_INTEGER,
-    Ndjson, NonFinite, ValuePolicy, WithPolicy, write_json,
+    AnyEncoder, BigIntegers, COMPLETION_KEY, Encoder, Format, Framing, JsonArray, JsonEnvelope,
+    JsonSeq, JsonSeqFraming, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming, NonFinite,
+    UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
-pub use error::{BoxError, EncodeError, StreamError, StreamErrorKind};
-pub use format::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
-pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
 pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
 pub use observe::{Outcome, StreamObserver, StreamSummary};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
-pub use streamer::{ChunkStream, Streamer};
+pub use streamer::{BoxError, ChunkStream, EncodeError, StreamError, StreamErrorKind, Streamer};
 pub use transform::{Identity, Transformer};
 
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
@@ -244,3 +238,7 @@ pub use sql::mysql;
 pub use sql::postgres;
 #[cfg(feature = "sqlite")]
 pub use sql::sqlite;
+#[cfg(feature = "compression")]
+pub use http::compress;
+#[cfg(feature = "metrics")]
+pub use observe::metrics;

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use async_compression::tokio::write::{BrotliDecoder, GzipDecoder, ZstdDecoder};
 use axum::Router;
 use axum::http::HeaderMap;
-use axum::response::Response;
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use futures_util::StreamExt;
 use rowstream::axum::StreamResponse;
@@ -51,7 +51,7 @@ fn pausing(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn compressed_first_row_arrives_before_the_second_exists() {
-    async fn handler(headers: HeaderMap) -> Response {
+    async fn handler(headers: HeaderMap) -> impl IntoResponse {
         let chunks =
             Streamer::default().stream(pausing(Duration::from_secs(2)), Identity, JsonArray::new());
         StreamResponse::for_request(&headers).respond(chunks).await
@@ -99,7 +99,7 @@ async fn compressed_first_row_arrives_before_the_second_exists() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tiny_bodies_and_identity_are_not_compressed() {
-    async fn handler(headers: HeaderMap) -> Response {
+    async fn handler(headers: HeaderMap) -> impl IntoResponse {
         let chunks =
             Streamer::default().stream(fetch::from_iter(0..3u8), Identity, JsonArray::new());
         StreamResponse::for_request(&headers).respond(chunks).await

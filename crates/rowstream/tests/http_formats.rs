@@ -9,7 +9,7 @@ mod support;
 use std::net::SocketAddr;
 
 use axum::Router;
-use axum::response::Response;
+use axum::response::IntoResponse;
 use axum::routing::get;
 use futures_util::StreamExt;
 use rowstream::axum::Negotiated;
@@ -46,7 +46,7 @@ fn rows(fail_at: Option<u64>) -> impl futures_core::Stream<Item = Result<Row, Bo
 
 /// The handler a service would write: negotiated format, completion record on, trailers
 /// when asked for.
-async fn export(negotiated: Negotiated, fail_at: Option<u64>) -> Response {
+async fn export(negotiated: Negotiated, fail_at: Option<u64>) -> impl IntoResponse {
     let encoder = negotiated.encoder().completion_record(true);
     let chunks = Streamer::default().stream(rows(fail_at), Identity, encoder);
     negotiated.stream_response().respond(chunks).await

@@ -218,3 +218,19 @@ async fn stalled_consumer_pauses_the_fetcher_then_times_out() {
     let err = last.unwrap().unwrap_err();
     assert_eq!(err.kind(), StreamErrorKind::TimedOut);
 }
+
+#[tokio::test(start_paused = true)]
+async fn durations_too_long_to_add_to_now_never_trip() {
+    // A deadline or write timeout of Duration::MAX is "never", not an overflow: the
+    // stream completes as without the limit.
+    let limits = Limits::default()
+        .deadline(Duration::MAX)
+        .write_timeout(Duration::MAX);
+    let body: Vec<u8> = Streamer::default()
+        .with_limits(limits)
+        .stream(fetch::from_iter(0..3u32), Identity, JsonArray::new())
+        .map(|chunk| chunk.unwrap().to_vec())
+        .concat()
+        .await;
+    assert_eq!(body, b"[0,1,2]");
+}

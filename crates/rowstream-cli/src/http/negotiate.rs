@@ -146,7 +146,9 @@ impl Wanted {
     /// The answer to `HEAD`.
     pub(super) fn head(&self, level: Level) -> Response {
         let encoder = self.encoder(Some(Vec::new()));
-        self.response(level).head(encoder.content_type())
+        self.response(level)
+            .head(encoder.content_type())
+            .into_response()
     }
 
     /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
@@ -169,6 +171,6 @@ impl Wanted {
             ),
         };
         let chunks = chunks.with_observer(Arc::new((observer, log)));
-        self.response(level).respond(chunks).await
+        self.response(level).respond(chunks).await.into_response()
     }
 }

@@ -5,7 +5,7 @@ use std::borrow::Cow;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, Scratch, ValuePolicy, write_json, write_json_with};
+use super::{Encoder, JsonArray, ValuePolicy, write_json};
 use crate::EncodeError;
 
 /// Encodes a stream as one JSON object (RFC 8259) that holds the items as an array next to
@@ -51,9 +51,8 @@ pub struct JsonEnvelope<M> {
     meta_key: Cow<'static, str>,
     data_key: Cow<'static, str>,
     count_key: Option<Cow<'static, str>>,
-    policy: ValuePolicy,
-    separator_due: bool,
-    scratch: Scratch,
+    /// The `data` array: its framing, separators and value policy.
+    array: JsonArray,
 }
 
 impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
@@ -65,9 +64,7 @@ impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
             meta_key: Cow::Borrowed("meta"),
             data_key: Cow::Borrowed("data"),
             count_key: None,
-            policy: ValuePolicy::default(),
-            separator_due: false,
-            scratch: Scratch::default(),
+            array: JsonArray::new(),
         }
     }
 
@@ -92,7 +89,7 @@ impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
 
     /// Sets the value policy, for `meta` and the items. Default [`ValuePolicy::default`].
     pub fn policy(mut self, policy: ValuePolicy) -> Self {
-        self.policy = policy;
+        self.array = self.array.policy(policy);
         self
     }
 
@@ -104,7 +101,7 @@ impl<M: Serialize + Send + 'static> JsonEnvelope<M> {
 
 impl<M: Serialize + Send + 'static> Encoder for JsonEnvelope<M> {
     fn content_type(&self) -> &str {
-        "application/json"
+        JsonArray::MEDIA_TYPE
     }
 
     /// Writes `{"<meta_key>":<meta>,"<data_key>":[`.
@@ -113,15 +110,14 @@ impl<M: Serialize + Send + 'static> Encoder for JsonEnvelope<M> {
     ///
     /// An [`EncodeError`] if `meta` cannot be encoded as JSON under the value policy.
     fn begin(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
-        self.separator_due = false;
         out.put_u8(b'{');
         write_json(&*self.meta_key, out)?;
         out.put_u8(b':');
-        write_json_with(&self.meta, self.policy, &mut self.scratch, out)?;
+        self.array.write_value(&self.meta, out)?;
         out.put_u8(b',');
         write_json(&*self.data_key, out)?;
-        out.put_slice(b":[");
-        Ok(())
+        out.put_u8(b':');
+        self.array.begin(out)
     }
 
     #[inline]
@@ -130,17 +126,12 @@ impl<M: Serialize + Send + 'static> Encoder for JsonEnvelope<M> {
         item: &T,
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
-        if self.separator_due {
-            out.put_u8(b',');
-        }
-        write_json_with(item, self.policy, &mut self.scratch, out)?;
-        self.separator_due = true;
-        Ok(())
+        self.array.item(item, out)
     }
 
     /// Writes `]`, the count field if asked for, and `}`.
     fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
-        out.put_u8(b']');
+        self.array.end(items, out)?;
         if let Some(key) = &self.count_key {
             out.put_u8(b',');
             write_json(&**key, out)?;

@@ -51,6 +51,18 @@ impl JsonArray {
     }
 }
 
+impl JsonArray {
+    /// Writes `value` (not an item: no separator) under this encoder's policy, e.g. the
+    /// meta field of a [`JsonEnvelope`](crate::JsonEnvelope).
+    pub(super) fn write_value<T: Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        write_json_with(value, self.policy, &mut self.scratch, out)
+    }
+}
+
 impl Encoder for JsonArray {
     fn content_type(&self) -> &str {
         Self::MEDIA_TYPE

@@ -10,40 +10,40 @@
 //! half a record in the output. An encoder must therefore change its own state (such as
 //! "a separator is due") only once an item has encoded completely.
 //!
-//! Built-in encoders, one module each, all streaming item by item into the caller's
-//! buffer (none holds the document in memory), all writing values under one
-//! [`ValuePolicy`]:
+//! Built-in encoders, all streaming item by item into the caller's buffer (none holds the
+//! document in memory), all writing values under one [`ValuePolicy`]:
 //!
-//! | encoder | media type | standard |
-//! |---|---|---|
-//! | [`JsonArray`] | `application/json` | RFC 8259 |
-//! | [`JsonEnvelope`] | `application/json` | RFC 8259 |
-//! | [`Ndjson`] | `application/x-ndjson` | NDJSON / JSON Lines |
-//! | [`JsonSeq`] | `application/json-seq` | RFC 7464 |
-//! | `Csv` (feature `csv`) | `text/csv; charset=utf-8; header=present` | RFC 4180 |
-//! | `Msgpack` (feature `msgpack`) | `application/vnd.msgpack` | MessagePack spec |
+//! | encoder | module | media type | standard |
+//! |---|---|---|---|
+//! | [`JsonArray`] | `json_array` | `application/json` | RFC 8259 |
+//! | [`JsonEnvelope`] (the array inside an object) | `envelope` | `application/json` | RFC 8259 |
+//! | [`Ndjson`] ([`LineDelimited`] without a record separator) | `line_delimited` | `application/x-ndjson` | NDJSON / JSON Lines |
+//! | [`JsonSeq`] ([`LineDelimited`] with RS) | `line_delimited` | `application/json-seq` | RFC 7464 |
+//! | `Csv` (feature `csv`) | `csv` | `text/csv; charset=utf-8; header=present` | RFC 4180 |
+//! | `Msgpack` (feature `msgpack`) | `msgpack` | `application/vnd.msgpack` | MessagePack spec |
 //!
 //! [`AnyEncoder`](crate::AnyEncoder) picks one of them at run time.
 
 #[cfg(feature = "csv")]
 mod csv;
 mod envelope;
+mod format;
 mod json_array;
-mod json_seq;
+mod line_delimited;
 #[cfg(feature = "msgpack")]
 mod msgpack;
-mod ndjson;
 mod policy;
 mod terminal;
 
 #[cfg(feature = "csv")]
 pub use csv::{Csv, Delimiter};
 pub use envelope::JsonEnvelope;
+pub(crate) use format::MediaType;
+pub use format::{AnyEncoder, Format, UnavailableFormat, UnknownFormat};
 pub use json_array::JsonArray;
-pub use json_seq::JsonSeq;
+pub use line_delimited::{Framing, JsonSeq, JsonSeqFraming, LineDelimited, Ndjson, NdjsonFraming};
 #[cfg(feature = "msgpack")]
 pub use msgpack::Msgpack;
-pub use ndjson::Ndjson;
 pub use policy::{BigIntegers, MAX_SAFE_INTEGER, NonFinite, ValuePolicy, WithPolicy};
 pub use terminal::COMPLETION_KEY;
 

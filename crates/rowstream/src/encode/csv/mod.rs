@@ -2,10 +2,15 @@
 //!
 //! [`Csv`] flattens each item — a struct, a map such as
 //! [`SqliteRecord`](crate::sqlite::SqliteRecord), or a tuple — into one record, with a
-//! small serde serializer (`record.rs`) that writes each field straight into the output
-//! buffer through the quoting rules of the `csv` crate's writer core (`csv_core`), built
-//! once per encoder and reused for every row.
+//! small serde serializer that writes each field straight into the output buffer through
+//! the quoting rules of the `csv` crate's writer core (`csv_core`), built once per encoder
+//! and reused for every row: `record.rs` (the record, its column names), `field.rs` (a
+//! field's value), `key.rs` (a map key as a column name), `field_format.rs` (quoting, the
+//! formula guard, the header row).
 
+mod field;
+mod field_format;
+mod key;
 mod record;
 
 use bytes::BytesMut;
@@ -13,7 +18,8 @@ use serde::Serialize;
 
 use super::{BigIntegers, Encoder, Scratch as ItemScratch, ValuePolicy, WithPolicy, terminal};
 use crate::{EncodeError, StreamError};
-use record::{FieldFormat, RecordSerializer, Scratch};
+use field_format::FieldFormat;
+use record::{RecordSerializer, Scratch};
 
 /// The field delimiter of a [`Csv`] encoder.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]

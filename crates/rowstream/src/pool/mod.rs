@@ -4,11 +4,29 @@
 //! (`split().freeze()`, no copy). Once the HTTP layer has written and dropped that chunk,
 //! [`BytesMut::reserve`] on the same buffer reclaims the whole allocation in place, so a
 //! stream in steady state cycles through a fixed set of allocations and allocates nothing
-//! per chunk. Between streams the buffers rest in a [`BufferPool`].
+//! per chunk: that cycle is the stream's [`Ring`] (`ring.rs`). Between streams the buffers
+//! rest in a [`BufferPool`]. Both follow one rule for a buffer that grew too big to keep
+//! ([`outgrown`]).
+
+mod ring;
 
 use std::sync::{Arc, Mutex};
 
 use bytes::BytesMut;
+
+pub(crate) use ring::Ring;
+
+/// How far past its size a buffer may grow and still be kept for the next chunk or the
+/// next stream: 4×.
+const MAX_GROWTH: usize = 4;
+
+/// The one rule for a buffer that grew too big to keep, in a pool and in a stream's
+/// [`Ring`]: its capacity is more than [`MAX_GROWTH`] times the `size` it was made for.
+/// Such a buffer held one huge item; it is freed instead of kept, so a rare huge item does
+/// not raise the memory of every later stream.
+pub(crate) fn outgrown(capacity: usize, size: usize) -> bool {
+    capacity > size.saturating_mul(MAX_GROWTH)
+}
 
 /// Where streams get their buffers and return them when they end.
 ///
@@ -98,7 +116,7 @@ impl BoundedPool {
 
     /// The largest capacity, in bytes, of a buffer the pool keeps: `4 × initial_size`.
     pub fn max_retained_capacity(&self) -> usize {
-        self.initial_size.saturating_mul(4)
+        self.initial_size.saturating_mul(MAX_GROWTH)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<BytesMut>> {
@@ -118,7 +136,7 @@ impl BufferPool for BoundedPool {
     }
 
     fn put(&self, mut buf: BytesMut) {
-        if buf.capacity() > self.max_retained_capacity() {
+        if outgrown(buf.capacity(), self.initial_size) {
             return;
         }
         buf.clear();

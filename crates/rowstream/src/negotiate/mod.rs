@@ -1,12 +1,29 @@
-//! Content negotiation (RFC 9110 §12.5.1): which [`Format`] to answer a request with,
-//! from its `Accept` header and an optional `format` query value.
+//! Content negotiation (RFC 9110 §12.5): which [`Format`] to answer a request with, from
+//! its `Accept` header and an optional `format` query value (this file); which content
+//! coding, from `Accept-Encoding` (`coding.rs`, feature `compression`); both read from a
+//! request's headers and query string (`request.rs`, feature `http`).
 //!
-//! The parser works on plain strings and never panics: malformed parts of a header are
-//! skipped, the rest still counts.
+//! One parser (`header.rs`) reads the list grammar both headers share — elements,
+//! parameters, quoted strings, q-values. It works on plain strings and never panics:
+//! malformed parts of a header are skipped, the rest still counts.
+
+#[cfg(feature = "compression")]
+mod coding;
+mod header;
+#[cfg(feature = "http")]
+mod request;
 
 use std::fmt;
 
+#[cfg(feature = "compression")]
+pub use coding::ContentCoding;
+use header::{Element, is_token};
+
 use crate::Format;
+#[cfg(feature = "compression")]
+pub use request::negotiate_encoding;
+#[cfg(feature = "http")]
+pub use request::{negotiate_request, wants_trailers};
 
 /// Chooses the format of a response among the formats this build can encode
 /// ([`Format::available`]); see [`negotiate_among`] for the rules.
@@ -194,7 +211,7 @@ impl MediaRange<'_> {
         level * 100 + self.params.len()
     }
 
-    fn matches(&self, media: &crate::format::MediaType) -> bool {
+    fn matches(&self, media: &crate::encode::MediaType) -> bool {
         let kind_ok = self.kind == "*" || self.kind.eq_ignore_ascii_case(media.kind);
         let subtype_ok = self.subtype == "*" || self.subtype.eq_ignore_ascii_case(media.subtype);
         kind_ok
@@ -277,8 +294,8 @@ fn score(format: Format, ranges: &[MediaRange<'_>]) -> Option<Score> {
 /// Parses an `Accept` value (several header lines may be joined with `,`); malformed
 /// elements are left out.
 fn parse_accept(header: &str) -> Vec<MediaRange<'_>> {
-    split_unquoted(header, b',')
-        .filter_map(|element| parse_range(element.trim()))
+    header::elements(header)
+        .filter_map(media_range)
         .enumerate()
         .map(|(position, mut range)| {
             range.position = position;
@@ -287,137 +304,19 @@ fn parse_accept(header: &str) -> Vec<MediaRange<'_>> {
         .collect()
 }
 
-fn parse_range(element: &str) -> Option<MediaRange<'_>> {
-    if element.is_empty() {
-        return None;
-    }
-    let mut parts = split_unquoted(element, b';');
-    let media = parts.next()?.trim();
-    let (kind, subtype) = media.split_once('/')?;
+/// An element of `Accept` as a media range: `type/subtype`, or `type/*`, or `*/*`.
+fn media_range(element: Element<'_>) -> Option<MediaRange<'_>> {
+    let (kind, subtype) = element.value.split_once('/')?;
     let (kind, subtype) = (kind.trim(), subtype.trim());
     if !is_token(kind) || !is_token(subtype) || (kind == "*" && subtype != "*") {
         return None;
     }
-    let mut params = Vec::new();
-    let mut q = 1000;
-    for part in parts {
-        let part = part.trim();
-        if part.is_empty() {
-            continue; // "type/sub;" or ";;" — tolerated
-        }
-        let (name, value) = part.split_once('=')?;
-        let (name, value) = (name.trim(), value.trim());
-        if !is_token(name) {
-            return None;
-        }
-        if name.eq_ignore_ascii_case("q") {
-            q = parse_q(value)?;
-            break; // what follows q are accept extensions
-        }
-        params.push((name, parse_value(value)?));
-    }
     Some(MediaRange {
         kind,
         subtype,
-        params,
-        q,
+        params: element.params,
+        q: element.q,
         position: 0,
-    })
-}
-
-/// `qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] )`, in thousandths.
-fn parse_q(value: &str) -> Option<u16> {
-    let (int, frac) = match value.split_once('.') {
-        Some((int, frac)) => (int, frac),
-        None => (value, ""),
-    };
-    if frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    let thousandths = frac
-        .bytes()
-        .chain(std::iter::repeat(b'0'))
-        .take(3)
-        .fold(0u16, |acc, b| acc * 10 + u16::from(b - b'0'));
-    match int {
-        "0" => Some(thousandths),
-        "1" if thousandths == 0 => Some(1000),
-        _ => None,
-    }
-}
-
-/// A parameter value: a token, or a quoted string (with `\` escapes) unquoted.
-fn parse_value(value: &str) -> Option<String> {
-    let Some(inner) = value.strip_prefix('"') else {
-        return is_token(value).then(|| value.to_owned());
-    };
-    let mut out = String::with_capacity(inner.len());
-    let mut chars = inner.chars();
-    while let Some(c) = chars.next() {
-        match c {
-            '\\' => out.push(chars.next()?),
-            '"' => return chars.as_str().is_empty().then_some(out),
-            c => out.push(c),
-        }
-    }
-    None // unterminated
-}
-
-/// RFC 9110 §5.6.2 `token`: one or more `tchar`.
-fn is_token(s: &str) -> bool {
-    !s.is_empty()
-        && s.bytes().all(|b| {
-            b.is_ascii_alphanumeric()
-                || matches!(
-                    b,
-                    b'!' | b'#'
-                        | b'$'
-                        | b'%'
-                        | b'&'
-                        | b'\''
-                        | b'*'
-                        | b'+'
-                        | b'-'
-                        | b'.'
-                        | b'^'
-                        | b'_'
-                        | b'`'
-                        | b'|'
-                        | b'~'
-                )
-        })
-}
-
-/// Splits `s` at `sep` outside double-quoted strings (honouring `\` escapes inside
-/// them).
-fn split_unquoted(s: &str, sep: u8) -> impl Iterator<Item = &str> {
-    let bytes = s.as_bytes();
-    let mut start = 0;
-    let mut i = 0;
-    let mut quoted = false;
-    let mut done = false;
-    std::iter::from_fn(move || {
-        if done {
-            return None;
-        }
-        while i < bytes.len() {
-            let b = bytes[i];
-            if quoted && b == b'\\' {
-                i += 2;
-                continue;
-            }
-            if b == b'"' {
-                quoted = !quoted;
-            } else if b == sep && !quoted {
-                let part = &s[start..i];
-                i += 1;
-                start = i;
-                return Some(part);
-            }
-            i += 1;
-        }
-        done = true;
-        Some(s.get(start..).unwrap_or(""))
     })
 }
 
@@ -564,21 +463,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    #[test]
-    fn q_values() {
-        assert_eq!(parse_q("1"), Some(1000));
-        assert_eq!(parse_q("1."), Some(1000));
-        assert_eq!(parse_q("1.000"), Some(1000));
-        assert_eq!(parse_q("1.001"), None);
-        assert_eq!(parse_q("0.5"), Some(500));
-        assert_eq!(parse_q("0.05"), Some(50));
-        assert_eq!(parse_q("0"), Some(0));
-        assert_eq!(parse_q("0.0001"), None);
-        assert_eq!(parse_q(".5"), None);
-        assert_eq!(parse_q(""), None);
-        assert_eq!(parse_q("0.a"), None);
     }
 
     #[test]

@@ -1,10 +1,15 @@
 //! Observing streams: [`StreamObserver`] hooks for chunks, the first byte, errors and
-//! completion, with a [`StreamSummary`] of each stream.
+//! completion, with a [`StreamSummary`] of each stream. The `metrics` feature's observer
+//! is its own integration module, `metrics.rs` (`rowstream::metrics`): the rest of the
+//! core never depends on the `metrics` crate.
 //!
 //! Hooks run on the consumer's side of the [`ChunkStream`](crate::ChunkStream), when the
 //! HTTP layer (or whoever reads the stream) takes a chunk, so an observer sees exactly the
 //! chunks, bytes and items the client received. They cost nothing when no observer is set
 //! (one branch per chunk) and one dynamic call per chunk — never per item — when one is.
+
+#[cfg(feature = "metrics")]
+pub mod metrics;
 
 use std::sync::Arc;
 use std::time::Duration;

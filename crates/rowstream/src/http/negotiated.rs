@@ -1,35 +1,38 @@
-//! The [`Negotiated`] extractor: content negotiation for axum handlers.
+//! [`Negotiated`]: what one request negotiated — format, trailers, content coding — and
+//! the response that answers it.
 
-use axum::body::Body;
-use axum::extract::FromRequestParts;
-use axum::response::{IntoResponse, Response};
 use futures_core::Stream;
-use http::HeaderMap;
-use http::request::Parts;
+use http::{HeaderMap, Response};
 
-use super::StreamResponse;
+use super::{StreamBody, StreamResponse};
 #[cfg(feature = "compression")]
-use crate::http::negotiate_encoding;
-use crate::http::{negotiate_request, wants_trailers};
+use crate::negotiate::negotiate_encoding;
+use crate::negotiate::{negotiate_request, wants_trailers};
 use crate::{AnyEncoder, BoxError, Format, Identity, JsonArray, NotAcceptable, Streamer};
 
 /// The format a request negotiated (RFC 9110 §12.5.1) from its `format` query value and
-/// `Accept` header(s), and whether it accepts trailers (`TE: trailers`).
+/// `Accept` header(s), whether it accepts trailers (`TE: trailers`) and, with the
+/// `compression` feature, the content coding its `Accept-Encoding` asks for; and the
+/// response that answers it ([`respond`](Self::respond), [`head`](Self::head)).
 ///
-/// As an extractor it offers every format this build can encode ([`Format::available`])
-/// and rejects the request with **406 Not Acceptable** (problem+json listing the supported
-/// media types) when none is acceptable; see [`negotiate_among`](crate::negotiate_among)
-/// for the rules. Use [`Negotiated::from_headers`] to offer fewer formats.
+/// [`from_headers`](Self::from_headers) negotiates among the formats a server offers, for
+/// hyper, tower or any `http` server. With the `axum` feature it is also an extractor
+/// (`rowstream::axum::Negotiated`, the same type) that offers every format this build can
+/// encode ([`Format::available`]) and rejects the request with **406 Not Acceptable**
+/// (problem+json listing the supported media types) when none is acceptable; see
+/// [`negotiate_among`](crate::negotiate_among) for the rules. Its responses are
+/// `http::Response<`[`StreamBody`]`>`, which an axum handler returns as they are
+/// (`impl IntoResponse`).
 ///
 /// ```no_run
-/// use axum::{Router, routing::get, response::Response};
+/// use axum::{Router, routing::get, response::IntoResponse};
 /// use rowstream::axum::Negotiated;
 /// use rowstream::fetch;
 ///
 /// // GET /numbers                         -> JSON array
 /// // GET /numbers?format=csv              -> CSV (with the `csv` feature)
 /// // GET /numbers  Accept: application/x-ndjson -> NDJSON
-/// async fn numbers(negotiated: Negotiated) -> Response {
+/// async fn numbers(negotiated: Negotiated) -> impl IntoResponse {
 ///     negotiated.respond(fetch::from_iter(0..1_000_000u64)).await
 /// }
 ///
@@ -47,10 +50,25 @@ impl Negotiated {
     /// Negotiates among `offered` (in the server's order of preference) from a request's
     /// headers and its URI query string (the part after `?`, if any).
     ///
+    /// ```
+    /// use http::{HeaderMap, HeaderValue, header};
+    /// use rowstream::Format;
+    /// use rowstream::http::Negotiated;
+    ///
+    /// let mut headers = HeaderMap::new();
+    /// headers.insert(header::ACCEPT, HeaderValue::from_static("text/csv, application/x-ndjson;q=0.5"));
+    /// headers.insert(header::TE, HeaderValue::from_static("trailers"));
+    /// let negotiated = Negotiated::from_headers(&headers, None, &[Format::Json, Format::Ndjson])?;
+    /// assert_eq!(negotiated.format(), Format::Ndjson);
+    /// assert!(negotiated.trailers());
+    /// # Ok::<(), rowstream::NotAcceptable>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// [`NotAcceptable`] when the `format` value names no offered format or `Accept`
-    /// accepts none of them; it answers 406 as a response.
+    /// accepts none of them; answer it with
+    /// [`NotAcceptable::to_response`](crate::NotAcceptable::to_response) (406).
     pub fn from_headers(
         headers: &HeaderMap,
         query: Option<&str>,
@@ -103,21 +121,21 @@ impl Negotiated {
     ///
     /// axum routes `HEAD` to the `GET` handler (and drops the body it returns), so a
     /// handler that always calls [`respond`](Self::respond) starts its query for a `HEAD`
-    /// request too. Take the [`Method`](axum::http::Method) to answer it here instead:
+    /// request too. Take the [`Method`](http::Method) to answer it here instead:
     ///
     /// ```no_run
-    /// use axum::{extract::State, http::Method, response::Response};
-    /// use rowstream::axum::Negotiated;
+    /// use axum::{extract::State, http::{Method, Response}};
+    /// use rowstream::axum::{Negotiated, StreamBody};
     /// use sqlx::SqlitePool;
     ///
-    /// async fn tickets(method: Method, State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response {
+    /// async fn tickets(method: Method, State(pool): State<SqlitePool>, negotiated: Negotiated) -> Response<StreamBody> {
     ///     if method == Method::HEAD {
     ///         return negotiated.head();
     ///     }
     ///     negotiated.respond(rowstream::sqlite::rows(pool, "SELECT * FROM tickets")).await
     /// }
     /// ```
-    pub fn head(&self) -> Response {
+    pub fn head(&self) -> Response<StreamBody> {
         use crate::Encoder as _;
         self.stream_response().head(self.encoder().content_type())
     }
@@ -131,12 +149,12 @@ impl Negotiated {
     /// [`stream_response`](Self::stream_response) — what this method does with the defaults:
     ///
     /// ```no_run
-    /// use axum::{extract::State, response::Response};
+    /// use axum::{extract::State, response::IntoResponse};
     /// use rowstream::axum::Negotiated;
     /// use rowstream::{Identity, Streamer, fetch};
     ///
     /// // Router::new().route("/numbers", get(numbers)).with_state(streamer)
-    /// async fn numbers(State(streamer): State<Streamer>, negotiated: Negotiated) -> Response {
+    /// async fn numbers(State(streamer): State<Streamer>, negotiated: Negotiated) -> impl IntoResponse {
     ///     let chunks = streamer.stream(fetch::from_iter(0..1_000_000u64), Identity, negotiated.encoder());
     ///     negotiated.stream_response().respond(chunks).await
     /// }
@@ -145,7 +163,7 @@ impl Negotiated {
     /// # Panics
     ///
     /// As [`Streamer::stream`]: outside a tokio runtime with timers.
-    pub async fn respond<S, T, E>(self, fetcher: S) -> Response
+    pub async fn respond<S, T, E>(self, fetcher: S) -> Response<StreamBody>
     where
         S: Stream<Item = Result<T, E>> + Send + 'static,
         T: serde::Serialize + Send + 'static,
@@ -156,28 +174,10 @@ impl Negotiated {
     }
 }
 
-impl<S: Send + Sync> FromRequestParts<S> for Negotiated {
-    type Rejection = NotAcceptable;
-
-    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, NotAcceptable> {
-        let offered: Vec<Format> = Format::available().collect();
-        Self::from_headers(&parts.headers, parts.uri.query(), &offered)
-    }
-}
-
-impl IntoResponse for NotAcceptable {
-    /// `406 Not Acceptable`, `application/problem+json`, with the reason as `detail` and
-    /// the offered media types as the extension member `supported`; `Vary: Accept`
-    /// ([`NotAcceptable::to_response`]).
-    fn into_response(self) -> Response {
-        self.to_response::<Body>()
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::{HeaderValue, StatusCode, header};
+    use http::{HeaderValue, header};
 
     #[test]
     fn negotiated_from_headers() {
@@ -194,17 +194,5 @@ mod tests {
             Negotiated::from_headers(&headers, Some("format=jsonseq"), &Format::ALL).unwrap();
         assert_eq!(negotiated.format(), Format::JsonSeq);
         assert!(negotiated.trailers());
-    }
-
-    #[test]
-    fn not_acceptable_is_a_406_problem() {
-        let err = crate::negotiate_among(Some("image/png"), None, &[Format::Json]).unwrap_err();
-        let response = err.into_response();
-        assert_eq!(response.status(), StatusCode::NOT_ACCEPTABLE);
-        assert_eq!(
-            response.headers()["content-type"],
-            "application/problem+json"
-        );
-        assert_eq!(response.headers()["vary"], "Accept");
     }
 }

@@ -1,10 +1,23 @@
-//! [`ChunkConfig`]: when a chunk is cut, how large buffers start, how many chunks may queue.
+//! The knobs of a [`Streamer`](crate::Streamer): [`ChunkConfig`] (this file: when a chunk
+//! is cut, how large buffers start, how many chunks may queue) and [`Limits`]
+//! (`limits.rs`: how long, how much and how fast one stream may run, with the rate
+//! limiter in `rate.rs`).
+//!
+//! One rule for every knob: `0` (or `Duration::ZERO`) means the default; a value above
+//! a documented maximum is a [`ConfigError`]; a limit that can be off is off when `None`.
+
+mod limits;
+pub(crate) mod rate;
 
 use std::time::Duration;
 
+pub use limits::{DEFAULT_WRITE_TIMEOUT, Limits};
+
 /// Default [`ChunkConfig::chunk_threshold`]: 32 KiB.
 pub const DEFAULT_CHUNK_THRESHOLD: usize = 32 * 1024;
-/// Default [`ChunkConfig::batch_size`]: 1,000 items per page.
+/// Default rows per page of keyset pagination (`keyset::Keyset::batch_size`, features
+/// `sqlite`, `postgres`, `mysql`): 1,000. The streamer itself never pages: a page size is
+/// its fetcher's.
 pub const DEFAULT_BATCH_SIZE: usize = 1_000;
 /// Default [`ChunkConfig::channel_buffer`]: 4 chunks.
 pub const DEFAULT_CHANNEL_BUFFER: usize = 4;
@@ -15,13 +28,19 @@ pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 pub const MAX_CHUNK_THRESHOLD: usize = 64 * 1024 * 1024;
 /// Largest accepted [`ChunkConfig::channel_buffer`]: 1,024 chunks.
 pub const MAX_CHANNEL_BUFFER: usize = 1_024;
-/// Largest accepted [`ChunkConfig::batch_size`]: 1,000,000 items.
+/// Largest accepted [`ChunkConfig::buffer_size`]: 256 MiB (4 × [`MAX_CHUNK_THRESHOLD`]).
+pub const MAX_BUFFER_SIZE: usize = 4 * MAX_CHUNK_THRESHOLD;
+/// Longest accepted [`ChunkConfig::flush_interval`]: 1 hour.
+pub const MAX_FLUSH_INTERVAL: Duration = Duration::from_secs(3600);
+/// Largest rows per page of keyset pagination (`keyset::Keyset::batch_size`): 1,000,000.
 pub const MAX_BATCH_SIZE: usize = 1_000_000;
 
 /// How a [`Streamer`](crate::Streamer) packs encoded items into chunks.
 ///
-/// Every field has a documented default, and `0` (or [`Duration::ZERO`]) means "use the
-/// default", as in the design this crate follows. Values are checked by
+/// Every field has a documented default and maximum: `0` (or [`Duration::ZERO`]) means
+/// "use the default", as in the design this crate follows, and a value above the maximum
+/// is a [`ConfigError`] (the rule of every knob in this crate; see
+/// [`Limits`](crate::Limits) for limits that can be off). Values are checked by
 /// [`ChunkConfig::validate`], which [`Streamer::new`](crate::Streamer::new) calls.
 ///
 /// Memory per stream is bounded by about
@@ -44,7 +63,6 @@ pub const MAX_BATCH_SIZE: usize = 1_000_000;
 #[must_use]
 pub struct ChunkConfig {
     chunk_threshold: usize,
-    batch_size: usize,
     buffer_size: usize,
     channel_buffer: usize,
     flush_interval: Duration,
@@ -55,7 +73,6 @@ impl Default for ChunkConfig {
     fn default() -> Self {
         Self {
             chunk_threshold: 0,
-            batch_size: 0,
             buffer_size: 0,
             channel_buffer: 0,
             flush_interval: Duration::ZERO,
@@ -73,16 +90,9 @@ impl ChunkConfig {
         self
     }
 
-    /// Items per page for batch fetchers such as keyset pagination. Default 1,000
-    /// ([`DEFAULT_BATCH_SIZE`]); at most [`MAX_BATCH_SIZE`].
-    pub fn batch_size(mut self, items: usize) -> Self {
-        self.batch_size = items;
-        self
-    }
-
     /// Initial capacity of each buffer, in bytes. Default: `chunk_threshold × 1.5`, so a
     /// chunk that crosses the threshold by one ordinary item needs no reallocation.
-    /// Must not be below `chunk_threshold`.
+    /// Must not be below `chunk_threshold`; at most [`MAX_BUFFER_SIZE`].
     pub fn buffer_size(mut self, bytes: usize) -> Self {
         self.buffer_size = bytes;
         self
@@ -97,8 +107,8 @@ impl ChunkConfig {
     }
 
     /// Longest time encoded data waits in a buffer that has not reached the threshold.
-    /// Default 100 ms ([`DEFAULT_FLUSH_INTERVAL`]). A slow source still delivers what it
-    /// has at least this often.
+    /// Default 100 ms ([`DEFAULT_FLUSH_INTERVAL`]); at most [`MAX_FLUSH_INTERVAL`]. A slow
+    /// source still delivers what it has at least this often.
     pub fn flush_interval(mut self, interval: Duration) -> Self {
         self.flush_interval = interval;
         self
@@ -110,21 +120,15 @@ impl ChunkConfig {
     ///
     /// A [`ConfigError`] naming the offending field when a value is out of range
     /// (`chunk_threshold` above [`MAX_CHUNK_THRESHOLD`], `channel_buffer` above
-    /// [`MAX_CHANNEL_BUFFER`], `batch_size` above [`MAX_BATCH_SIZE`]) or contradicts another
-    /// (`buffer_size` below `chunk_threshold`).
+    /// [`MAX_CHANNEL_BUFFER`], `buffer_size` above [`MAX_BUFFER_SIZE`], `flush_interval`
+    /// above [`MAX_FLUSH_INTERVAL`]) or contradicts another (`buffer_size` below
+    /// `chunk_threshold`).
     pub fn validate(self) -> Result<ValidConfig, ConfigError> {
         let chunk_threshold = or_default(self.chunk_threshold, DEFAULT_CHUNK_THRESHOLD);
         if chunk_threshold > MAX_CHUNK_THRESHOLD {
             return Err(ConfigError::new(
                 "chunk_threshold",
                 format!("{chunk_threshold} bytes is above the maximum of {MAX_CHUNK_THRESHOLD}"),
-            ));
-        }
-        let batch_size = or_default(self.batch_size, DEFAULT_BATCH_SIZE);
-        if batch_size > MAX_BATCH_SIZE {
-            return Err(ConfigError::new(
-                "batch_size",
-                format!("{batch_size} items is above the maximum of {MAX_BATCH_SIZE}"),
             ));
         }
         let channel_buffer = or_default(self.channel_buffer, DEFAULT_CHANNEL_BUFFER);
@@ -144,14 +148,29 @@ impl ChunkConfig {
                 ),
             ));
         }
+        if buffer_size > MAX_BUFFER_SIZE {
+            return Err(ConfigError::new(
+                "buffer_size",
+                format!("{buffer_size} bytes is above the maximum of {MAX_BUFFER_SIZE}"),
+            ));
+        }
         let flush_interval = if self.flush_interval.is_zero() {
             DEFAULT_FLUSH_INTERVAL
         } else {
             self.flush_interval
         };
+        if flush_interval > MAX_FLUSH_INTERVAL {
+            return Err(ConfigError::new(
+                "flush_interval",
+                format!(
+                    "{} ms is above the maximum of {} ms",
+                    flush_interval.as_millis(),
+                    MAX_FLUSH_INTERVAL.as_millis()
+                ),
+            ));
+        }
         Ok(ValidConfig {
             chunk_threshold,
-            batch_size,
             buffer_size,
             channel_buffer,
             flush_interval,
@@ -168,7 +187,6 @@ fn or_default(value: usize, default: usize) -> usize {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ValidConfig {
     chunk_threshold: usize,
-    batch_size: usize,
     buffer_size: usize,
     channel_buffer: usize,
     flush_interval: Duration,
@@ -178,10 +196,6 @@ impl ValidConfig {
     /// Bytes a buffer holds before it is handed out as a chunk.
     pub fn chunk_threshold(&self) -> usize {
         self.chunk_threshold
-    }
-    /// Items per page for batch fetchers.
-    pub fn batch_size(&self) -> usize {
-        self.batch_size
     }
     /// Initial capacity of each buffer, in bytes.
     pub fn buffer_size(&self) -> usize {
@@ -241,7 +255,6 @@ mod tests {
         let v = ChunkConfig::default().validate().unwrap();
         assert_eq!(v.chunk_threshold(), 32 * 1024);
         assert_eq!(v.buffer_size(), 48 * 1024);
-        assert_eq!(v.batch_size(), 1_000);
         assert_eq!(v.channel_buffer(), 4);
         assert_eq!(v.flush_interval(), Duration::from_millis(100));
         assert_eq!(ValidConfig::default(), v);
@@ -266,12 +279,42 @@ mod tests {
             .validate()
             .unwrap_err();
         assert_eq!(err.field(), "channel_buffer");
-        let err = ChunkConfig::default()
-            .batch_size(MAX_BATCH_SIZE + 1)
+        assert!(err.to_string().contains("channel_buffer"));
+    }
+
+    #[test]
+    fn sizes_and_durations_above_their_maximum_are_errors() {
+        for (config, field) in [
+            (
+                ChunkConfig::default().buffer_size(usize::MAX),
+                "buffer_size",
+            ),
+            (
+                ChunkConfig::default().buffer_size(MAX_BUFFER_SIZE + 1),
+                "buffer_size",
+            ),
+            (
+                ChunkConfig::default().flush_interval(Duration::MAX),
+                "flush_interval",
+            ),
+            (
+                ChunkConfig::default().flush_interval(MAX_FLUSH_INTERVAL + Duration::from_nanos(1)),
+                "flush_interval",
+            ),
+        ] {
+            assert_eq!(config.validate().unwrap_err().field(), field);
+        }
+        let largest = ChunkConfig::default()
+            .chunk_threshold(MAX_CHUNK_THRESHOLD)
+            .buffer_size(MAX_BUFFER_SIZE)
+            .channel_buffer(MAX_CHANNEL_BUFFER)
+            .flush_interval(MAX_FLUSH_INTERVAL)
             .validate()
-            .unwrap_err();
-        assert_eq!(err.field(), "batch_size");
-        assert!(err.to_string().contains("batch_size"));
+            .unwrap();
+        assert_eq!(
+            largest.memory_bound(),
+            MAX_BUFFER_SIZE * (MAX_CHANNEL_BUFFER + 2)
+        );
     }
 
     #[test]

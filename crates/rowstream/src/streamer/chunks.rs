@@ -1,0 +1,230 @@
+//! [`ChunkStream`]: the consumer's side of a stream, and the observation of what it
+//! takes.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use super::produce::panic_message;
+use crate::observe::{Outcome, StreamObserver, StreamSummary};
+use crate::{StreamError, StreamErrorKind};
+
+/// The chunks of one stream: `Stream<Item = Result<Bytes, StreamError>>`.
+///
+/// Made by [`Streamer::stream`](crate::Streamer::stream). Yields `Ok` chunks in order until the document is
+/// complete; a failed stream ends with exactly one `Err` and is never a complete document.
+/// Dropping it aborts the producer task and drops the fetcher (cancelling a database
+/// query). Serve it over HTTP with the `axum` feature's
+/// [`into_response`](crate::axum::into_response), the `http` feature's
+/// [`into_response`](crate::http::into_response) (hyper, tower), or write it anywhere else.
+#[derive(Debug)]
+pub struct ChunkStream {
+    rx: mpsc::Receiver<Chunk>,
+    observed: Option<Observed>,
+    task: Option<JoinHandle<Result<u64, StreamError>>>,
+    content_type: String,
+    completed_items: Option<u64>,
+}
+
+impl ChunkStream {
+    /// The consumer's side of the stream `task` produces into `rx`, observed by
+    /// `observer` (if any) from `started` on.
+    pub(super) fn new(
+        rx: mpsc::Receiver<Chunk>,
+        task: JoinHandle<Result<u64, StreamError>>,
+        content_type: String,
+        observer: Option<Arc<dyn StreamObserver>>,
+        started: tokio::time::Instant,
+    ) -> Self {
+        Self {
+            rx,
+            task: Some(task),
+            content_type,
+            completed_items: None,
+            observed: observer.map(|observer| Observed::new(observer, started)),
+        }
+    }
+
+    /// The encoder's media type, for a `Content-Type` header.
+    pub fn content_type(&self) -> &str {
+        &self.content_type
+    }
+
+    /// How many items the complete document holds: `Some(n)` once the stream has ended
+    /// successfully (yielded `None`), `None` before that and after a failure (where
+    /// [`StreamError::items_before`] counts them). For a row count in a trailer or a log.
+    pub fn completed_items(&self) -> Option<u64> {
+        self.completed_items
+    }
+
+    /// Adds `observer` to this stream's observers (after the streamer's own, if any).
+    /// Its hooks see every chunk taken from now on; attach it before reading.
+    #[must_use]
+    pub fn with_observer(mut self, observer: Arc<dyn StreamObserver>) -> Self {
+        self.observed = Some(match self.observed.take() {
+            None => Observed::new(observer, tokio::time::Instant::now()),
+            Some(mut observed) => {
+                observer.on_start();
+                observed.observer = Arc::new((observed.observer, observer));
+                observed
+            }
+        });
+        self
+    }
+}
+
+/// The observation of one stream: its observer and running totals.
+struct Observed {
+    observer: Arc<dyn StreamObserver>,
+    started: tokio::time::Instant,
+    first_byte: Option<std::time::Duration>,
+    items: u64,
+    bytes: u64,
+    chunks: u64,
+    done: bool,
+}
+
+impl std::fmt::Debug for Observed {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Observed")
+            .field("items", &self.items)
+            .field("bytes", &self.bytes)
+            .field("done", &self.done)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Observed {
+    fn new(observer: Arc<dyn StreamObserver>, started: tokio::time::Instant) -> Self {
+        observer.on_start();
+        Self {
+            observer,
+            started,
+            first_byte: None,
+            items: 0,
+            bytes: 0,
+            chunks: 0,
+            done: false,
+        }
+    }
+
+    fn chunk(&mut self, chunk: &Chunk) {
+        if self.first_byte.is_none() {
+            let ttfb = self.started.elapsed();
+            self.first_byte = Some(ttfb);
+            self.observer.on_first_byte(ttfb);
+        }
+        self.items += chunk.items;
+        self.bytes += chunk.bytes.len() as u64;
+        self.chunks += 1;
+        self.observer.on_chunk(chunk.bytes.len(), chunk.items);
+    }
+
+    fn end(&mut self, outcome: Outcome) {
+        if std::mem::replace(&mut self.done, true) {
+            return;
+        }
+        self.observer.on_complete(&StreamSummary {
+            outcome,
+            items: self.items,
+            bytes: self.bytes,
+            chunks: self.chunks,
+            duration: self.started.elapsed(),
+            time_to_first_byte: self.first_byte,
+        });
+    }
+}
+
+impl Stream for ChunkStream {
+    type Item = Result<Bytes, StreamError>;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Some(chunk) = ready!(self.rx.poll_recv(cx)) {
+            if let Some(observed) = &mut self.observed {
+                observed.chunk(&chunk);
+            }
+            return Poll::Ready(Some(Ok(chunk.bytes)));
+        }
+        // Every chunk was received; the task has finished or is finishing.
+        let Some(task) = self.task.as_mut() else {
+            return Poll::Ready(None);
+        };
+        let joined = ready!(Pin::new(task).poll(cx));
+        self.task = None;
+        let ended = match producer_result(joined) {
+            Ok(items) => {
+                self.completed_items = Some(items);
+                None
+            }
+            Err(err) => Some(Err(err)),
+        };
+        if let Some(observed) = &mut self.observed {
+            match &ended {
+                None => observed.end(Outcome::Completed),
+                Some(Err(err)) => {
+                    observed.observer.on_error(err);
+                    observed.end(Outcome::of_error(err.kind()));
+                }
+                Some(Ok(_)) => {}
+            }
+        }
+        Poll::Ready(ended)
+    }
+}
+
+/// The producer task's result: its item count, or why it failed (its own error, a panic,
+/// or being cancelled).
+fn producer_result(
+    joined: Result<Result<u64, StreamError>, tokio::task::JoinError>,
+) -> Result<u64, StreamError> {
+    match joined {
+        Ok(result) => result,
+        Err(join) if join.is_panic() => Err(StreamError::new(
+            StreamErrorKind::Panic,
+            0,
+            Some(panic_message(join.into_panic()).into()),
+        )),
+        Err(_) => Err(StreamError::new(StreamErrorKind::Cancelled, 0, None)),
+    }
+}
+
+impl Drop for ChunkStream {
+    fn drop(&mut self) {
+        // A producer that already failed on its own — the write timeout of a client that
+        // stopped reading, a deadline, a fetch error — ended the stream before the
+        // consumer took the error: that failure is the outcome, not the client leaving.
+        let failed = self.task.take().and_then(|mut task| {
+            if !task.is_finished() {
+                task.abort();
+                return None;
+            }
+            let mut cx = Context::from_waker(std::task::Waker::noop());
+            match Pin::new(&mut task).poll(&mut cx) {
+                Poll::Ready(joined) => producer_result(joined).err(),
+                Poll::Pending => None,
+            }
+        });
+        if let Some(observed) = &mut self.observed {
+            match failed {
+                Some(err) => {
+                    observed.observer.on_error(&err);
+                    observed.end(Outcome::of_error(err.kind()));
+                }
+                None => observed.end(Outcome::ClientGone),
+            }
+        }
+    }
+}
+
+/// A chunk on its way to the consumer, with how many complete items it holds.
+#[derive(Debug)]
+pub(super) struct Chunk {
+    pub(super) bytes: Bytes,
+    pub(super) items: u64,
+}

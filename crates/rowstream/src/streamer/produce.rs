@@ -1,0 +1,410 @@
+//! The producer: the task that pulls from the fetcher, transforms and encodes each item
+//! into the ring's buffers, and sends chunks under the flush interval, the limits and
+//! backpressure.
+
+use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
+use std::pin::{Pin, pin};
+use std::task::Poll;
+
+use bytes::Bytes;
+use futures_core::Stream;
+use tokio::sync::mpsc;
+
+use super::chunks::Chunk;
+use crate::config::rate::RateLimiter;
+use crate::pool::Ring;
+use crate::{BoxError, Encoder, Limits, StreamError, StreamErrorKind, Transformer, ValidConfig};
+
+/// What the producer's wait returned: an item from the fetcher, or the flush timer.
+enum Next<T> {
+    Fetched(Option<T>),
+    Flush,
+}
+
+/// What to do after an item was encoded.
+enum Encoded {
+    /// The buffer should leave as a chunk now (first item, or threshold reached).
+    SendChunk,
+    /// The item alone exceeds the threshold: send what came before it (up to this byte
+    /// offset) as one chunk, then the item as the next.
+    SendSplit(usize),
+    /// Keep filling the buffer.
+    Keep,
+}
+
+/// What a producer runs under: its configuration, limits and start time.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Settings {
+    pub(super) config: ValidConfig,
+    pub(super) limits: Limits,
+    pub(super) started: tokio::time::Instant,
+}
+
+/// The synchronous half of the producer: transform and encode one item; and the sending
+/// of chunks under the write timeout and byte rate.
+struct Pipeline<X, Enc> {
+    transformer: X,
+    encoder: Enc,
+    ring: Ring,
+    threshold: usize,
+    limits: Limits,
+    byte_rate: Option<RateLimiter>,
+    items: u64,
+    /// Items in chunks already handed to the consumer.
+    items_sent: u64,
+    chunks: u64,
+}
+
+impl<X, Enc: Encoder> Pipeline<X, Enc> {
+    fn encode<T, E>(&mut self, fetched: Result<T, E>) -> Result<Encoded, StreamError>
+    where
+        X: Transformer<T>,
+        E: Into<BoxError>,
+    {
+        let items = self.items;
+        let item = fetched.map_err(|err| fetch_error(err.into(), items))?;
+        if let Some(max) = self.limits.max_items {
+            if items >= max {
+                return Err(StreamError::new(
+                    StreamErrorKind::LimitReached,
+                    items,
+                    Some(format!("the stream holds more than max_items ({max}) items").into()),
+                ));
+            }
+        }
+        let output = guard(items, || self.transformer.transform(item))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Transform, items, Some(e.into())))?;
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        let mark = buf.len();
+        let encoded = match guard(items, || encoder.item(&output, buf)) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(err)) => Err(StreamError::new(
+                StreamErrorKind::Encode,
+                items,
+                Some(err.into()),
+            )),
+            Err(panic) => Err(panic),
+        };
+        if let Err(err) = encoded {
+            buf.truncate(mark);
+            return Err(err);
+        }
+        let size = buf.len() - mark;
+        if let Some(max) = self.limits.max_item_size {
+            if size > max {
+                buf.truncate(mark);
+                return Err(StreamError::new(
+                    StreamErrorKind::LimitReached,
+                    items,
+                    Some(
+                        format!("an item of {size} bytes exceeds max_item_size ({max} bytes)")
+                            .into(),
+                    ),
+                ));
+            }
+        }
+        self.items += 1;
+        if self.chunks > 0 && mark > 0 && size > self.threshold {
+            Ok(Encoded::SendSplit(mark))
+        } else if self.chunks == 0 || buf.len() >= self.threshold {
+            Ok(Encoded::SendChunk)
+        } else {
+            Ok(Encoded::Keep)
+        }
+    }
+
+    /// Encodes the document's beginning.
+    fn begin(&mut self) -> Result<(), StreamError> {
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        guard(0, || encoder.begin(buf))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Encode, 0, Some(e.into())))
+    }
+
+    /// Encodes the document's end.
+    fn end(&mut self) -> Result<(), StreamError> {
+        let items = self.items;
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        guard(items, || encoder.end(items, buf))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Encode, items, Some(e.into())))
+    }
+
+    /// Lets the encoder write its error record. A failure here changes nothing: the
+    /// stream fails with the original error either way.
+    fn error_record(&mut self, err: &StreamError) {
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        let mark = buf.len();
+        if !matches!(guard(self.items, || encoder.error(err, buf)), Ok(Ok(()))) {
+            buf.truncate(mark);
+        }
+    }
+
+    /// Sends the current buffer as a chunk; `Ok(false)` when the client is gone.
+    async fn send(&mut self, tx: &mpsc::Sender<Chunk>) -> Result<bool, StreamError> {
+        let chunk = self.ring.take_chunk();
+        let items = self.items - self.items_sent;
+        self.deliver(chunk, items, tx).await
+    }
+
+    /// Sends the first `mark` bytes of the current buffer as one chunk and the rest as
+    /// another.
+    async fn send_split(
+        &mut self,
+        mark: usize,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<bool, StreamError> {
+        let before = self.ring.current().split_to(mark).freeze();
+        // Everything but the item just encoded, which stays for the next chunk.
+        let items = self.items - self.items_sent - 1;
+        if !self.deliver(before, items, tx).await? {
+            return Ok(false);
+        }
+        self.send(tx).await
+    }
+
+    /// Hands one chunk to the consumer, at the byte rate and within the write timeout.
+    async fn deliver(
+        &mut self,
+        bytes: Bytes,
+        items: u64,
+        tx: &mpsc::Sender<Chunk>,
+    ) -> Result<bool, StreamError> {
+        if let Some(rate) = &mut self.byte_rate {
+            rate.acquire(bytes.len()).await;
+        }
+        self.chunks += 1;
+        self.items_sent += items;
+        let first = self.chunks == 1;
+        let chunk = Chunk { bytes, items };
+        let sent = match self.limits.write_timeout {
+            None => Ok(tx.send(chunk).await.is_ok()),
+            Some(timeout) => match tokio::time::timeout(timeout, tx.send(chunk)).await {
+                Ok(sent) => Ok(sent.is_ok()),
+                Err(_) => Err(StreamError::new(
+                    StreamErrorKind::TimedOut,
+                    self.items,
+                    Some(
+                        format!(
+                            "the client took no data for {} ms (write_timeout)",
+                            timeout.as_millis()
+                        )
+                        .into(),
+                    ),
+                )),
+            },
+        };
+        if first {
+            // Sending woke the consumer, which the scheduler parks in this worker's
+            // next-task slot: it runs only when this task yields. Without a yield here the
+            // first chunk would wait until the channel is full (time to first byte).
+            tokio::task::yield_now().await;
+        }
+        sent
+    }
+}
+
+/// The producer task: owns the fetcher, transformer, encoder and buffers.
+pub(super) async fn produce<S, T, E, X, Enc>(
+    fetcher: S,
+    transformer: X,
+    encoder: Enc,
+    settings: Settings,
+    ring: Ring,
+    tx: mpsc::Sender<Chunk>,
+) -> Result<u64, StreamError>
+where
+    S: Stream<Item = Result<T, E>> + Send,
+    T: Send,
+    E: Into<BoxError> + Send,
+    X: Transformer<T>,
+    Enc: Encoder,
+{
+    let Settings {
+        config,
+        limits,
+        started,
+    } = settings;
+    let mut fetcher = pin!(fetcher);
+    let mut pipeline = Pipeline {
+        transformer,
+        encoder,
+        ring,
+        threshold: config.chunk_threshold(),
+        limits,
+        byte_rate: limits.bytes_per_second.map(RateLimiter::new),
+        items: 0,
+        items_sent: 0,
+        chunks: 0,
+    };
+    let mut item_rate = limits.items_per_second.map(RateLimiter::new);
+    pipeline.begin()?;
+
+    // The flush timer runs while the buffer holds data that has not been sent.
+    let flush_interval = config.flush_interval();
+    let flush = tokio::time::sleep(flush_interval);
+    let mut flush = pin!(flush);
+
+    let pumped = pump(
+        &mut fetcher,
+        &mut pipeline,
+        &mut flush,
+        flush_interval,
+        item_rate.as_mut(),
+        &tx,
+    );
+    // A deadline too far to add to the start is never reached: no deadline.
+    let deadline = limits
+        .deadline
+        .and_then(|deadline| Some((deadline, started.checked_add(deadline)?)));
+    let result = match deadline {
+        None => pumped.await,
+        Some((deadline, at)) => match tokio::time::timeout_at(at, pumped).await {
+            Ok(result) => result,
+            Err(_) => Err(StreamError::new(
+                StreamErrorKind::TimedOut,
+                pipeline.items,
+                Some(
+                    format!(
+                        "the stream ran past its deadline of {} ms",
+                        deadline.as_millis()
+                    )
+                    .into(),
+                ),
+            )),
+        },
+    };
+    if let Err(err) = result {
+        // Deliver the complete items encoded before the failure and the encoder's error
+        // record, unless nothing was sent yet: then the error alone reaches the consumer
+        // and can become a real status.
+        if pipeline.chunks > 0 {
+            pipeline.error_record(&err);
+            if !pipeline.ring.current().is_empty() {
+                // Best effort: a stalled client gets the error without this chunk.
+                let _ = pipeline.send(&tx).await;
+            }
+        }
+        return Err(err);
+    }
+    Ok(pipeline.items)
+}
+
+/// The producer loop; returns when the document is complete, the client is gone, or a
+/// stage failed.
+async fn pump<S, T, E, X, Enc>(
+    fetcher: &mut Pin<&mut S>,
+    pipeline: &mut Pipeline<X, Enc>,
+    flush: &mut Pin<&mut tokio::time::Sleep>,
+    flush_interval: std::time::Duration,
+    mut item_rate: Option<&mut RateLimiter>,
+    tx: &mpsc::Sender<Chunk>,
+) -> Result<(), StreamError>
+where
+    S: Stream<Item = Result<T, E>> + Send,
+    T: Send,
+    E: Into<BoxError> + Send,
+    X: Transformer<T>,
+    Enc: Encoder,
+{
+    let mut armed = !pipeline.ring.current().is_empty();
+    loop {
+        let next = std::future::poll_fn(|cx| {
+            match catch_unwind(AssertUnwindSafe(|| fetcher.as_mut().poll_next(cx))) {
+                Ok(Poll::Ready(item)) => return Poll::Ready(Ok(Next::Fetched(item))),
+                Ok(Poll::Pending) => {}
+                Err(payload) => return Poll::Ready(Err(payload)),
+            }
+            if armed && flush.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(Ok(Next::Flush));
+            }
+            Poll::Pending
+        })
+        .await;
+        let action = match next {
+            Err(payload) => return Err(panicked(pipeline.items, payload)),
+            Ok(Next::Fetched(None)) => break,
+            Ok(Next::Fetched(Some(fetched))) => {
+                if let Some(rate) = item_rate.as_deref_mut() {
+                    rate.acquire(1).await;
+                }
+                match pipeline.encode(fetched)? {
+                    Encoded::Keep => {
+                        if !armed {
+                            flush
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + flush_interval);
+                            armed = true;
+                        }
+                        None
+                    }
+                    other => Some(other),
+                }
+            }
+            Ok(Next::Flush) => {
+                armed = false;
+                (!pipeline.ring.current().is_empty()).then_some(Encoded::SendChunk)
+            }
+        };
+        let delivered = match action {
+            None => true,
+            Some(Encoded::SendSplit(mark)) => pipeline.send_split(mark, tx).await?,
+            Some(_) => pipeline.send(tx).await?,
+        };
+        if action.is_some() {
+            armed = false;
+        }
+        if !delivered {
+            return Ok(());
+        }
+    }
+
+    pipeline.end()?;
+    if !pipeline.ring.current().is_empty() {
+        pipeline.send(tx).await?;
+    }
+    Ok(())
+}
+
+/// An error of a stage that runs before the streamer sees the item (the parallel
+/// transform): the streamer keeps its kind and fills in the item count.
+pub(super) fn staged(kind: StreamErrorKind, source: Option<BoxError>) -> BoxError {
+    Box::new(StreamError::new(kind, 0, source))
+}
+
+/// A fetcher's error as a [`StreamError`]: of kind `Fetch`, unless it is already a
+/// [`StreamError`] from an earlier stage, whose kind is kept.
+fn fetch_error(err: BoxError, items: u64) -> StreamError {
+    match err.downcast::<StreamError>() {
+        Ok(staged) => staged.at(items),
+        Err(err) => StreamError::new(StreamErrorKind::Fetch, items, Some(err)),
+    }
+}
+
+/// Runs user code (transformer, encoder), turning a panic into a [`StreamError`].
+#[inline]
+fn guard<R>(items: u64, f: impl FnOnce() -> R) -> Result<R, StreamError> {
+    catch_unwind(AssertUnwindSafe(f)).map_err(|payload| panicked(items, payload))
+}
+
+fn panicked(items: u64, payload: Box<dyn std::any::Any + Send>) -> StreamError {
+    StreamError::new(
+        StreamErrorKind::Panic,
+        items,
+        Some(panic_message(payload).into()),
+    )
+}
+
+pub(super) fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    let text = if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "a non-string panic payload".to_owned()
+    };
+    format!("panicked: {text}")
+}
