@@ -1,6 +1,8 @@
 //! Command-line interface: `rowstream serve` and `rowstream export`.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -212,6 +214,21 @@ impl Cli {
                 Some(Command::Serve(args)) => serve(args).await,
                 _ => Ok(()),
             },
+        }
+    }
+}
+
+/// How the process ends after a command: exit code `0` when it succeeded; else `1`, with
+/// the error and its causes on one line of stderr (`error: what: why`). Never a
+/// backtrace, whatever `RUST_BACKTRACE` says: these are the user's errors (a table that
+/// does not exist, a database that cannot be reached), not the program's.
+pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            // Nothing more to do if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            ExitCode::FAILURE
         }
     }
 }
