@@ -5,8 +5,10 @@
 
 mod common;
 
+use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Child, Output, Stdio};
+use std::time::{Duration, Instant};
 
 use common::binary::command;
 
@@ -65,5 +67,120 @@ async fn user_errors_are_one_line_whatever_rust_backtrace_says() {
     assert!(
         line.starts_with(&format!("error: cannot open {missing}: ")),
         "{line}"
+    );
+}
+
+/// `child`'s output once it exits; killed (and the test failed) if it runs on for 30 s.
+fn exited(mut child: Child) -> Output {
+    let started = Instant::now();
+    while child.try_wait().expect("try_wait").is_none() {
+        if started.elapsed() > Duration::from_secs(30) {
+            let _ = child.kill();
+            panic!("still running after 30 s: {:?}", child.wait_with_output());
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    child.wait_with_output().expect("the output")
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_an_export_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sqlite_url(&numbers(dir.path()).await);
+    for extra in [&[][..], &["--compress", "gzip"][..]] {
+        // `rowstream export … | head -1`: one line read, then the pipe is closed.
+        let mut args = vec!["export", "--db", &db, "--table", "numbers"];
+        args.extend_from_slice(&["--format", "ndjson"]);
+        args.extend_from_slice(extra);
+        let mut child = command(&args)
+            .env("RUST_BACKTRACE", "1")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run rowstream export");
+        let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        let mut first = Vec::new();
+        stdout.read_until(b'\n', &mut first).expect("read");
+        assert!(!first.is_empty(), "{extra:?}: some output");
+        drop(stdout);
+        let output = exited(child);
+        assert_eq!(
+            (
+                output.status.code(),
+                String::from_utf8_lossy(&output.stderr)
+            ),
+            (Some(0), "".into()),
+            "{extra:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_closed_stdout_ends_serve_quietly() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sqlite_url(&numbers(dir.path()).await);
+    let serve = ["serve", "--bind", "127.0.0.1:0", "--db", &db];
+
+    // `rowstream serve | head -0`: stdout is closed before the banner is written.
+    let mut child = command(&serve)
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rowstream serve");
+    drop(child.stdout.take());
+    let output = exited(child);
+    assert_eq!(
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        (Some(0), "".into())
+    );
+
+    // `rowstream serve 2>&1 | head -0`, with a warning logged before the banner: the
+    // lost log line is no reason to panic either.
+    let mut shell = std::process::Command::new("sh");
+    shell
+        .args([
+            "-c",
+            "exec \"$0\" \"$@\" 2>&1",
+            env!("CARGO_BIN_EXE_rowstream"),
+        ])
+        .args(serve)
+        .args(["--statement-timeout", "1s"]);
+    common::binary::clean(&mut shell);
+    let mut child = shell
+        .env("RUST_BACKTRACE", "1")
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run rowstream serve");
+    drop(child.stdout.take());
+    assert_eq!(exited(child).status.code(), Some(0));
+
+    // `rowstream serve | head -2`, which leaves once the banner is out: the server
+    // stops, though it has nothing more to write.
+    let mut child = command(&serve)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rowstream serve");
+    let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let banner: Vec<String> = stdout
+        .lines()
+        .map(|line| line.expect("a line"))
+        .take_while(|line| line != "Press Ctrl-C to stop.")
+        .collect();
+    assert!(
+        banner[0].starts_with("rowstream listening on "),
+        "{banner:?}"
+    );
+    let output = exited(child);
+    assert_eq!(
+        (
+            output.status.code(),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+        (Some(0), "".into())
     );
 }

@@ -10,17 +10,21 @@ use std::time::Duration;
 /// test's environment, `RUST_LOG=warn`, and stdin closed.
 pub fn command(args: &[&str]) -> Command {
     let mut command = Command::new(env!("CARGO_BIN_EXE_rowstream"));
+    command.args(args);
+    clean(&mut command);
     command
-        .args(args)
-        .env("RUST_LOG", "warn")
-        .stdin(Stdio::null());
+}
+
+/// Removes the `ROWSTREAM_*` and `DATABASE_URL` variables of the test's environment from
+/// `command`, sets `RUST_LOG=warn` and closes its stdin.
+pub fn clean(command: &mut Command) {
+    command.env("RUST_LOG", "warn").stdin(Stdio::null());
     for (name, _) in std::env::vars_os() {
         let text = name.to_string_lossy();
         if text.starts_with("ROWSTREAM_") || text == "DATABASE_URL" {
             command.env_remove(&name);
         }
     }
-    command
 }
 
 /// A running `rowstream serve`, killed on drop, with its stderr lines arriving on a
