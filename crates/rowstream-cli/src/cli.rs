@@ -256,8 +256,9 @@ impl ServeArgs {
 ///
 /// # Errors
 ///
-/// If the settings are invalid, the database cannot be seeded or opened, a named query
-/// does not prepare, or the address cannot be bound.
+/// If the settings are invalid, the address cannot be bound (checked before any
+/// database is touched), the database cannot be seeded or opened, or a named query does
+/// not prepare.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = args.resolve()?;
     let token = args
@@ -266,6 +267,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(access::Token::new)
         .transpose()
         .context("invalid --token (ROWSTREAM_TOKEN)")?;
+    // The address first: a typo in it must not wait for a database to be seeded or
+    // reached. Connections that arrive meanwhile wait in the listen queue.
+    let listener = TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let db: Database = match &args.source.db {
         Some(url) => db::open(url, &resolved.open).await?,
         None => {
@@ -292,9 +298,6 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     db::check_queries(&db, &resolved.config.queries).await?;
 
-    let listener = TcpListener::bind(&args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
     print_banner(addr, &db, &resolved, token.is_some()).await?;
     tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, token = token.is_some(), "listening");

@@ -6,6 +6,7 @@
 mod common;
 
 use std::io::{BufRead as _, BufReader};
+use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -68,6 +69,12 @@ async fn user_errors_are_one_line_whatever_rust_backtrace_says() {
         line.starts_with(&format!("error: cannot open {missing}: ")),
         "{line}"
     );
+}
+
+/// A local port nothing listens on.
+fn closed_port() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    listener.local_addr().expect("local addr").port()
 }
 
 /// `child`'s output once it exits; killed (and the test failed) if it runs on for 30 s.
@@ -182,5 +189,34 @@ async fn a_closed_stdout_ends_serve_quietly() {
             String::from_utf8_lossy(&output.stderr)
         ),
         (Some(0), "".into())
+    );
+}
+
+#[tokio::test]
+async fn bind_is_checked_before_any_database_is_touched() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let demo = dir.path().join("demo.sqlite");
+    let demo_env = demo.to_str().expect("UTF-8 path");
+    let line = one_error_line(
+        &command(&["serve", "--bind", "nonsense:abc", "--demo-rows", "10"])
+            .env("ROWSTREAM_DEMO_DB", demo_env)
+            .env("RUST_BACKTRACE", "1")
+            .output()
+            .expect("run rowstream serve"),
+    );
+    assert!(
+        line.starts_with("error: cannot listen on nonsense:abc: "),
+        "{line}"
+    );
+    assert!(!demo.exists(), "the demo database was seeded");
+
+    // A taken address wins over an unreachable database: nothing is opened.
+    let taken = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = taken.local_addr().expect("local addr").to_string();
+    let unreachable = format!("postgres://u@127.0.0.1:{}/db", closed_port());
+    let line = one_error_line(&run(&["serve", "--bind", &addr, "--db", &unreachable]));
+    assert!(
+        line.starts_with(&format!("error: cannot listen on {addr}: ")),
+        "{line}"
     );
 }
