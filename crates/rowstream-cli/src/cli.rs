@@ -444,6 +444,9 @@ mod tests {
         assert_eq!(resolved.max_streams, 9);
         assert_eq!(resolved.batch_size, 1000);
         assert_eq!(resolved.open.statement_timeout, None);
+        assert_eq!(resolved.open.connect_timeout, Some(Duration::from_secs(5)));
+        let no_limit = serve_args(&["--connect-timeout", "0"]).resolve().unwrap();
+        assert_eq!(no_limit.open.connect_timeout, None);
 
         let resolved = serve_args(&["--pool-size", "4", "--statement-timeout", "250ms"])
             .resolve()

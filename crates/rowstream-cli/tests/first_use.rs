@@ -5,10 +5,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
-use std::net::TcpListener;
+use std::io::{BufRead as _, BufReader, Read as _, Write as _};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Output, Stdio};
+use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
 use common::binary::command;
@@ -52,6 +53,221 @@ fn one_error_line(output: &Output) -> String {
     assert_eq!(lines.len(), 1, "one line expected: {stderr}");
     assert!(lines[0].starts_with("error: "), "{stderr}");
     lines[0].to_owned()
+}
+
+/// `rowstream export --table t` on `url`: how long it took and its one error line.
+fn export_from(url: &str, extra: &[&str]) -> (Duration, String) {
+    let started = Instant::now();
+    let mut args = vec!["export", "--db", url, "--table", "t"];
+    args.extend_from_slice(extra);
+    let output = run(&args);
+    (started.elapsed(), one_error_line(&output))
+}
+
+#[test]
+fn an_unreachable_server_fails_at_once_naming_host_port_and_cause() {
+    for (scheme, name) in [("postgres", "PostgreSQL"), ("mysql", "MySQL/MariaDB")] {
+        // Nothing listens: refused at once, not after the pool's 30 s.
+        let port = closed_port();
+        let (took, line) = export_from(&format!("{scheme}://u@127.0.0.1:{port}/db"), &[]);
+        assert_eq!(
+            line,
+            format!("error: cannot connect to {name} at 127.0.0.1:{port}: connection refused")
+        );
+        assert!(took < Duration::from_secs(5), "{scheme}: took {took:?}");
+
+        // A host name that cannot exist (RFC 6761).
+        let (took, line) = export_from(&format!("{scheme}://u@nosuchhost.invalid:4321/db"), &[]);
+        assert!(
+            line.starts_with(&format!(
+                "error: cannot connect to {name} at nosuchhost.invalid:4321: \
+                 the host name does not resolve (DNS: "
+            )),
+            "{line}"
+        );
+        assert!(took < Duration::from_secs(5), "{scheme}: took {took:?}");
+
+        // Something listens but never answers: the connect timeout.
+        let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+        let port = silent.local_addr().expect("local addr").port();
+        let (took, line) = export_from(
+            &format!("{scheme}://u@127.0.0.1:{port}/db"),
+            &["--connect-timeout", "500ms"],
+        );
+        assert_eq!(
+            line,
+            format!(
+                "error: cannot connect to {name} at 127.0.0.1:{port}: no answer within 500ms \
+                 (--connect-timeout)"
+            )
+        );
+        assert!(took < Duration::from_secs(5), "{scheme}: took {took:?}");
+    }
+}
+
+#[test]
+fn the_default_connect_timeout_is_five_seconds() {
+    let silent = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = silent.local_addr().expect("local addr").port();
+    let (took, line) = export_from(&format!("postgres://u@127.0.0.1:{port}/db"), &[]);
+    assert_eq!(
+        line,
+        format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}: no answer within 5s \
+             (--connect-timeout)"
+        )
+    );
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+}
+
+/// A PostgreSQL server that asks for a password and refuses it, as PostgreSQL does
+/// (SQLSTATE 28P01); serves one connection.
+fn refusing_postgres() -> u16 {
+    fn read_message(stream: &mut TcpStream, tagged: bool) -> (Option<u8>, Vec<u8>) {
+        let tag = tagged.then(|| {
+            let mut tag = [0u8];
+            stream.read_exact(&mut tag).expect("tag");
+            tag[0]
+        });
+        let mut len = [0u8; 4];
+        stream.read_exact(&mut len).expect("length");
+        let mut body = vec![0u8; u32::from_be_bytes(len) as usize - 4];
+        stream.read_exact(&mut body).expect("body");
+        (tag, body)
+    }
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let (_, mut startup) = read_message(&mut stream, false);
+        if startup.starts_with(&80_877_103u32.to_be_bytes()) {
+            // SSLRequest: no TLS here.
+            stream.write_all(b"N").expect("write");
+            startup = read_message(&mut stream, false).1;
+        }
+        assert!(
+            startup.starts_with(&196_608u32.to_be_bytes()),
+            "protocol 3.0"
+        );
+        // AuthenticationCleartextPassword, then the password, then FATAL 28P01.
+        stream.write_all(b"R\0\0\0\x08\0\0\0\x03").expect("write");
+        assert_eq!(read_message(&mut stream, true).0, Some(b'p'));
+        let mut fields = Vec::new();
+        for (code, value) in [
+            (b'S', "FATAL"),
+            (b'V', "FATAL"),
+            (b'C', "28P01"),
+            (b'M', "password authentication failed for user \"u\""),
+        ] {
+            fields.push(code);
+            fields.extend_from_slice(value.as_bytes());
+            fields.push(0);
+        }
+        fields.push(0);
+        let mut error = vec![b'E'];
+        error.extend_from_slice(&(fields.len() as u32 + 4).to_be_bytes());
+        error.extend_from_slice(&fields);
+        stream.write_all(&error).expect("write");
+    });
+    port
+}
+
+#[test]
+fn a_wrong_password_is_named_as_such() {
+    let port = refusing_postgres();
+    let (took, line) = export_from(&format!("postgres://u:wrong@127.0.0.1:{port}/db"), &[]);
+    assert_eq!(
+        line,
+        format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}: authentication failed: \
+             password authentication failed for user \"u\""
+        )
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+/// An HTTP server that answers its first connection with `400`, whatever it is sent.
+fn http_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = listener.local_addr().expect("local addr").port();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().expect("accept");
+        let mut request = [0u8; 4096];
+        let _ = stream.read(&mut request);
+        let _ = stream.write_all(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n");
+    });
+    port
+}
+
+#[test]
+fn another_service_on_the_port_is_named_as_such() {
+    let port = http_server();
+    let (took, line) = export_from(&format!("postgres://u@127.0.0.1:{port}/db"), &[]);
+    assert!(
+        line.starts_with(&format!(
+            "error: cannot connect to PostgreSQL at 127.0.0.1:{port}: the answer is not in \
+             this database's protocol (another service on this port?): "
+        )),
+        "{line}"
+    );
+    assert!(took < Duration::from_secs(5), "took {took:?}");
+}
+
+#[test]
+fn the_real_servers_name_auth_tls_and_missing_databases() {
+    use sqlx::mysql::MySqlConnectOptions;
+    use sqlx::postgres::PgConnectOptions;
+
+    if let Some(url) = common::sql::postgres_url() {
+        let pg = PgConnectOptions::from_str(&url).expect("a PostgreSQL URL");
+        let at = format!("{}:{}", pg.get_host(), pg.get_port());
+        let db = pg.get_database().unwrap_or("postgres");
+        let base = format!("postgres://{}@{at}", pg.get_username());
+
+        let (_, line) = export_from(&format!("postgres://rowstream_s15_nobody@{at}/{db}"), &[]);
+        assert_eq!(
+            line,
+            format!(
+                "error: cannot connect to PostgreSQL at {at}: authentication failed: \
+                 role \"rowstream_s15_nobody\" does not exist"
+            )
+        );
+        let (_, line) = export_from(&format!("{base}/rowstream_s15_no_such_db"), &[]);
+        assert_eq!(
+            line,
+            format!(
+                "error: cannot connect to PostgreSQL at {at}: the server refused: \
+                 database \"rowstream_s15_no_such_db\" does not exist"
+            )
+        );
+        let (_, line) = export_from(&format!("{base}/{db}?sslmode=require"), &[]);
+        assert!(
+            line.starts_with(&format!(
+                "error: cannot connect to PostgreSQL at {at}: TLS failed: "
+            )),
+            "{line}"
+        );
+    }
+    if let Some(url) = common::sql::mysql_url() {
+        let my = MySqlConnectOptions::from_str(&url).expect("a MySQL URL");
+        let at = format!("{}:{}", my.get_host(), my.get_port());
+        let user = my.get_username();
+        let (_, line) = export_from(&format!("mysql://{user}:rowstream-wrong@{at}/test"), &[]);
+        assert!(
+            line.starts_with(&format!(
+                "error: cannot connect to MySQL/MariaDB at {at}: authentication failed: \
+                 Access denied for user '{user}'@"
+            )),
+            "{line}"
+        );
+        let (_, line) = export_from(&format!("mysql://{user}@{at}/test?ssl-mode=required"), &[]);
+        assert!(
+            line.starts_with(&format!(
+                "error: cannot connect to MySQL/MariaDB at {at}: TLS failed: "
+            )),
+            "{line}"
+        );
+    }
 }
 
 #[tokio::test]
