@@ -20,6 +20,7 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
 use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
 
+use crate::config::ParamError;
 use crate::db::{self, Database, OpenOptions};
 use crate::db::{catalog, chunks};
 use crate::settings::{Resolved, SourceArgs};
@@ -127,9 +128,16 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 }
                 bail!("no named query {name:?} in the config file");
             };
-            let values = query
-                .bind_values(&args.params)
-                .map_err(|err| anyhow::anyhow!("query {name:?}: {err}"))?;
+            let values = query.bind_values(&args.params).map_err(|err| match err {
+                ParamError::Unknown { .. } if query.params.is_empty() => {
+                    anyhow::anyhow!("query {name:?}: {err}; it takes no parameters")
+                }
+                ParamError::Unknown { .. } => anyhow::anyhow!(
+                    "query {name:?}: {err}; it takes {}",
+                    query.param_names().join(", ")
+                ),
+                _ => anyhow::anyhow!("query {name:?}: {err}"),
+            })?;
             Some((query.clone(), values))
         }
         None => {

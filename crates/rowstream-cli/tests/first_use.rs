@@ -12,7 +12,8 @@ use std::process::{Child, Output, Stdio};
 use std::str::FromStr as _;
 use std::time::{Duration, Instant};
 
-use common::binary::command;
+use common::binary::{Binary, command};
+use serde_json::{Value, json};
 
 /// Rows of the `numbers` table: a few megabytes as NDJSON, far more than a pipe holds.
 const NUMBERS: u64 = 100_000;
@@ -434,5 +435,103 @@ async fn bind_is_checked_before_any_database_is_touched() {
     assert!(
         line.starts_with(&format!("error: cannot listen on {addr}: ")),
         "{line}"
+    );
+}
+
+const CONFIG: &str = r#"
+[queries.from]
+sql = "SELECT n FROM numbers WHERE n >= ? ORDER BY n LIMIT 2"
+params = [{ name = "start", type = "int" }]
+"#;
+
+/// Status, content type and body (as JSON) of `GET url`, or of `HEAD url`.
+async fn fetch(method: reqwest::Method, url: &str) -> (u16, String, Value) {
+    let response = reqwest::Client::new()
+        .request(method, url)
+        .send()
+        .await
+        .expect("request");
+    let status = response.status().as_u16();
+    let content_type = response.headers()["content-type"]
+        .to_str()
+        .expect("ASCII")
+        .to_owned();
+    let body = response.bytes().await.expect("body");
+    let json = serde_json::from_slice(&body).unwrap_or(Value::Null);
+    (status, content_type, json)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sqlite_url(&numbers(dir.path()).await);
+    let config = dir.path().join("rowstream.toml");
+    std::fs::write(&config, CONFIG).expect("write the config");
+    let config = config.to_str().expect("UTF-8 path");
+    let server = Binary::serve(
+        &["--bind", "127.0.0.1:0", "--db", &db, "--config", config],
+        &[],
+    );
+    let base = &server.base;
+
+    let refused = [
+        (
+            "/tables/numbers?fromat=csv",
+            "fromat",
+            json!(["format", "complete"]),
+        ),
+        (
+            "/tables/numbers?limit=2",
+            "limit",
+            json!(["format", "complete"]),
+        ),
+        (
+            "/tables/numbers?format=csv&Format=csv",
+            "Format",
+            json!(["format", "complete"]),
+        ),
+        (
+            "/queries/from?start=1&fromat=csv",
+            "fromat",
+            json!(["start", "format", "complete"]),
+        ),
+        (
+            "/queries/from?start=1&n=2",
+            "n",
+            json!(["start", "format", "complete"]),
+        ),
+    ];
+    for (path, name, known) in refused {
+        let url = format!("{base}{path}");
+        let (status, content_type, body) = fetch(reqwest::Method::GET, &url).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (400, "application/problem+json"),
+            "{path}"
+        );
+        assert_eq!(body["title"], "Unknown parameter", "{path}");
+        assert_eq!(body["parameter"], name, "{path}");
+        assert_eq!(body["known"], known, "{path}");
+        let detail = body["detail"].as_str().expect("a detail");
+        assert!(detail.contains(&format!("\"{name}\"")), "{path}: {detail}");
+        let (status, _, _) = fetch(reqwest::Method::HEAD, &url).await;
+        assert_eq!(status, 400, "HEAD {path}");
+    }
+
+    // The known ones still work; a table whose export was refused is not half sent.
+    let (status, _, body) = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/queries/from?start=7&format=json"),
+    )
+    .await;
+    assert_eq!((status, body), (200, json!([{"n": 7}, {"n": 8}])));
+    let (status, content_type, _) = fetch(
+        reqwest::Method::GET,
+        &format!("{base}/tables/numbers?format=csv&complete=false"),
+    )
+    .await;
+    assert_eq!(
+        (status, content_type.as_str()),
+        (200, "text/csv; charset=utf-8; header=present")
     );
 }
