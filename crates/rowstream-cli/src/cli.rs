@@ -1,6 +1,8 @@
 //! Command-line interface: `rowstream serve` and `rowstream export`.
 
+use std::io::Write as _;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -11,7 +13,7 @@ use crate::config::parse_duration;
 use crate::db::{self, Database, catalog};
 use crate::settings::{Resolved, SourceArgs};
 use crate::url::percent_encode_segment;
-use crate::{access, http, server};
+use crate::{access, http, server, stdout};
 
 /// How long open streams may run on after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
@@ -60,7 +62,10 @@ impl LogFormat {
         let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
-            .with_writer(std::io::stderr);
+            .with_writer(std::io::stderr)
+            // A closed stderr (`2>&1 | head`) loses log lines; reporting that on stderr
+            // would panic.
+            .log_internal_errors(false);
         let installed = match self {
             Self::Text => builder
                 .with_ansi(std::io::stderr().is_terminal())
@@ -218,6 +223,23 @@ impl Cli {
     }
 }
 
+/// How the process ends after a command: exit code `0` when it succeeded or stopped
+/// because stdout was closed ([`stdout::Closed`], `| head`); else `1`, with the error and
+/// its causes on one line of stderr (`error: what: why`). Never a backtrace, whatever
+/// `RUST_BACKTRACE` says: these are the user's errors (a table that does not exist, a
+/// database that cannot be reached), not the program's.
+pub fn finish(result: anyhow::Result<()>) -> ExitCode {
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) if stdout::is_closed(&err) => ExitCode::SUCCESS,
+        Err(err) => {
+            // Nothing more to do if stderr is gone too.
+            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
 impl ServeArgs {
     /// Reads the config file, if any, and settles every setting
     /// ([`SourceArgs::resolve`] with `--pool-size` and `--max-streams`).
@@ -231,12 +253,14 @@ impl ServeArgs {
 }
 
 /// `rowstream serve`: opens (or seeds) the database, listens, prints how to reach it,
-/// and serves until Ctrl-C or SIGTERM.
+/// and serves until Ctrl-C or SIGTERM, or until the reader of a piped stdout leaves
+/// ([`stdout::closed`]).
 ///
 /// # Errors
 ///
-/// If the settings are invalid, the database cannot be seeded or opened, a named query
-/// does not prepare, or the address cannot be bound.
+/// If the settings are invalid, the address cannot be bound (checked before any
+/// database is touched), the database cannot be seeded or opened, or a named query does
+/// not prepare.
 pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let resolved = args.resolve()?;
     let token = args
@@ -245,11 +269,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .map(access::Token::new)
         .transpose()
         .context("invalid --token (ROWSTREAM_TOKEN)")?;
+    // The address first: a typo in it must not wait for a database to be seeded or
+    // reached. Connections that arrive meanwhile wait in the listen queue.
+    let listener = TcpListener::bind(&args.bind)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let db: Database = match &args.source.db {
         Some(url) => db::open(url, &resolved.open).await?,
         None => {
             let path = db::demo_db_path()?;
-            println!("Demo database: {}", path.display());
+            stdout::line(format_args!("Demo database: {}", path.display()))?;
             let seeded = tokio::select! {
                 seeded = db::seed_demo(&path, args.source.demo_rows) => seeded?,
                 () = server::shutdown_signal() => {
@@ -257,22 +286,22 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
                 }
             };
             match seeded.rows_per_sec() {
-                Some(rate) => println!(
+                Some(rate) => stdout::line(format_args!(
                     "Seeded {} tickets in {:.2?} ({:.0} rows/s)",
                     seeded.rows, seeded.elapsed, rate
-                ),
-                None => println!("Reusing {} tickets (seeded earlier)", seeded.rows),
+                ))?,
+                None => stdout::line(format_args!(
+                    "Reusing {} tickets (seeded earlier)",
+                    seeded.rows
+                ))?,
             }
             db::open_demo(&path, resolved.open.pool_size).await?
         }
     };
     db::check_queries(&db, &resolved.config.queries).await?;
 
-    let listener = TcpListener::bind(&args.bind)
-        .await
-        .with_context(|| format!("cannot listen on {}", args.bind))?;
     let addr = listener.local_addr()?;
-    print_banner(addr, &db, &resolved, token.is_some()).await;
+    print_banner(addr, &db, &resolved, token.is_some()).await?;
     tracing::info!(%addr, database = db.kind(), max_streams = resolved.max_streams, token = token.is_some(), "listening");
     if let Some(warning) = access::exposure_warning(addr, token.is_some()) {
         tracing::warn!("{warning}");
@@ -294,10 +323,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         header_read_timeout: args.header_timeout,
         ..server::ServeOptions::default()
     };
+    let shutdown = async {
+        tokio::select! {
+            () = server::shutdown_signal() => {}
+            () = stdout::closed() => tracing::info!("stdout was closed; stopping"),
+        }
+    };
     server::serve_with(
         listener,
         http::router_with(db.clone(), settings),
-        server::shutdown_signal(),
+        shutdown,
         options,
     )
     .await
@@ -308,7 +343,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 }
 
 /// Prints the URL and a few `curl` lines to try.
-async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, token: bool) {
+///
+/// # Errors
+///
+/// As [`stdout::line`].
+async fn print_banner(
+    addr: SocketAddr,
+    db: &Database,
+    resolved: &Resolved,
+    token: bool,
+) -> anyhow::Result<()> {
     let host = if addr.ip().is_unspecified() {
         format!("localhost:{}", addr.port())
     } else {
@@ -327,20 +371,22 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, toke
         .find(|name| *name == "tickets")
         .or_else(|| tables.first())
         .cloned();
-    println!(
+    stdout::line(format_args!(
         "rowstream listening on {base} ({} database, {} tables, at most {} exports at once)",
         db.kind(),
         tables.len(),
         resolved.max_streams
-    );
-    println!("  {base}/ in a browser: the tables and queries, a link per format");
-    println!("  {curl} {base}/tables");
+    ))?;
+    stdout::line(format_args!(
+        "  {base}/ in a browser: the tables and queries, a link per format"
+    ))?;
+    stdout::line(format_args!("  {curl} {base}/tables"))?;
     if let Some(table) = first_table {
         let url = format!("{base}/tables/{}", percent_encode_segment(&table));
-        println!("  {curl} {url} | head -c 1000");
-        println!(
+        stdout::line(format_args!("  {curl} {url} | head -c 1000"))?;
+        stdout::line(format_args!(
             "  {curl} -o /dev/null -w '%{{size_download}} bytes, first byte %{{time_starttransfer}}s, total %{{time_total}}s\\n' {url}"
-        );
+        ))?;
     }
     if let Some((name, query)) = resolved.config.queries.iter().next() {
         let params: Vec<String> = query
@@ -353,10 +399,12 @@ async fn print_banner(addr: SocketAddr, db: &Database, resolved: &Resolved, toke
         } else {
             format!("?{}", params.join("&"))
         };
-        println!("  {curl} '{base}/queries/{name}{query_string}'");
+        stdout::line(format_args!(
+            "  {curl} '{base}/queries/{name}{query_string}'"
+        ))?;
     }
-    println!("  curl -s {base}/healthz");
-    println!("Press Ctrl-C to stop.");
+    stdout::line(format_args!("  curl -s {base}/healthz"))?;
+    stdout::line("Press Ctrl-C to stop.")
 }
 
 #[cfg(test)]
@@ -398,6 +446,9 @@ mod tests {
         assert_eq!(resolved.max_streams, 9);
         assert_eq!(resolved.batch_size, 1000);
         assert_eq!(resolved.open.statement_timeout, None);
+        assert_eq!(resolved.open.connect_timeout, Some(Duration::from_secs(5)));
+        let no_limit = serve_args(&["--connect-timeout", "0"]).resolve().unwrap();
+        assert_eq!(no_limit.open.connect_timeout, None);
 
         let resolved = serve_args(&["--pool-size", "4", "--statement-timeout", "250ms"])
             .resolve()

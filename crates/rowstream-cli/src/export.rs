@@ -20,10 +20,11 @@ use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
 use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
 
+use crate::config::ParamError;
 use crate::db::{self, Database, OpenOptions};
 use crate::db::{catalog, chunks};
-use crate::server;
 use crate::settings::{Resolved, SourceArgs};
+use crate::{server, stdout};
 
 /// Connections an export opens: one streams, one spare for the catalog.
 const EXPORT_POOL_SIZE: u32 = 2;
@@ -127,9 +128,16 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 }
                 bail!("no named query {name:?} in the config file");
             };
-            let values = query
-                .bind_values(&args.params)
-                .map_err(|err| anyhow::anyhow!("query {name:?}: {err}"))?;
+            let values = query.bind_values(&args.params).map_err(|err| match err {
+                ParamError::Unknown { .. } if query.params.is_empty() => {
+                    anyhow::anyhow!("query {name:?}: {err}; it takes no parameters")
+                }
+                ParamError::Unknown { .. } => anyhow::anyhow!(
+                    "query {name:?}: {err}; it takes {}",
+                    query.param_names().join(", ")
+                ),
+                _ => anyhow::anyhow!("query {name:?}: {err}"),
+            })?;
             Some((query.clone(), values))
         }
         None => {
@@ -230,6 +238,8 @@ async fn run(
             Output::File(partial) => {
                 Err(err.context(format!("{} was not written", partial.target.display())))
             }
+            // Its reader left (`| head`): nothing more to say.
+            Output::Stdout(_) if stdout::is_closed(&err) => Err(err),
             Output::Stdout(_) => Err(err.context("the output on stdout is incomplete")),
         },
     }
@@ -281,7 +291,7 @@ impl Output {
             return Ok(());
         }
         match self {
-            Self::Stdout(stdout) => stdout.write_all(bytes).context("cannot write to stdout"),
+            Self::Stdout(out) => out.write_all(bytes).map_err(stdout::write_error),
             Self::File(partial) => partial
                 .file
                 .write_all(bytes)
@@ -290,9 +300,13 @@ impl Output {
     }
 
     /// Flushes stdout, or syncs the file and renames it over the target.
+    ///
+    /// # Errors
+    ///
+    /// [`stdout::Closed`] if stdout's reader has gone; any other I/O error.
     fn commit(self) -> anyhow::Result<()> {
         match self {
-            Self::Stdout(mut stdout) => stdout.flush().context("cannot write to stdout"),
+            Self::Stdout(mut out) => out.flush().map_err(stdout::write_error),
             Self::File(mut partial) => {
                 partial
                     .file

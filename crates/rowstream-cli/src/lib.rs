@@ -17,10 +17,11 @@
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
+//! - [`stdout`]: writes to stdout, and [`stdout::Closed`] when its reader has gone;
 //! - [`demo`]: the deterministic `tickets` generator.
 //!
-//! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`
-//! and `server` nothing of the crate; `config` the first two; `db` the config and the
+//! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`,
+//! `stdout` and `server` nothing of the crate; `config` the first two; `db` the config and the
 //! demo generator; `index` and `http` (the router) what they serve from; `settings`,
 //! `export` and `cli` (the commands) sit on top. Only `db` tells the backends apart.
 
@@ -34,6 +35,7 @@ pub mod http;
 pub mod index;
 pub mod server;
 pub mod settings;
+pub mod stdout;
 pub mod url;
 
 pub use db::{Database, open, open_readonly, open_readonly_path, seed_demo};

@@ -30,6 +30,12 @@ pub struct SourceArgs {
     #[arg(long, env = "ROWSTREAM_STATEMENT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration)]
     pub statement_timeout: Option<Duration>,
 
+    /// Longest wait for a PostgreSQL or MySQL/MariaDB server to accept a connection,
+    /// answer and authenticate before the command fails, naming the address and the
+    /// cause: `5s` by default; `0` for none.
+    #[arg(long, env = "ROWSTREAM_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
+    pub connect_timeout: Duration,
+
     /// Rows per keyset page. Default 1,000.
     #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
@@ -111,6 +117,7 @@ impl SourceArgs {
             open: OpenOptions {
                 pool_size,
                 statement_timeout,
+                connect_timeout: Some(self.connect_timeout).filter(|t| !t.is_zero()),
             },
             max_streams,
             batch_size,

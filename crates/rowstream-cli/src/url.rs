@@ -1,9 +1,21 @@
 //! The server's URLs: the query parameters it reads itself, how a name becomes a path
 //! segment, and which query strings it accepts. Depends on nothing else of the crate.
 
-/// Query parameters the server reads itself: they pick the format and the completion
-/// record, and are never bound to a named query.
-pub const RESERVED_PARAMS: [&str; 2] = ["format", "complete"];
+/// Query parameters every export endpoint (`/tables/{table}`, `/queries/{name}`) takes,
+/// read by the server itself: they pick the format and the completion record. A named
+/// query may not declare them; any other parameter, unless the named query declares it,
+/// is refused with `400` ([`unknown_param`]). This is the one list: a new export
+/// parameter is added here.
+pub const RESERVED_PARAMS: &[&str] = &["format", "complete"];
+
+/// The first name in `params` that is neither one of [`RESERVED_PARAMS`] nor in
+/// `declared` (a named query's parameters); names are case-sensitive.
+pub fn unknown_param<'a>(params: &'a [(String, String)], declared: &[&str]) -> Option<&'a str> {
+    params
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .find(|name| !RESERVED_PARAMS.contains(name) && !declared.contains(name))
+}
 
 /// Percent-encodes everything but unreserved characters (RFC 3986) in a path segment.
 pub fn percent_encode_segment(segment: &str) -> String {
@@ -50,6 +62,31 @@ mod tests {
     fn encodes_segments() {
         assert_eq!(percent_encode_segment("tickets"), "tickets");
         assert_eq!(percent_encode_segment("a b/\"é"), "a%20b%2F%22%C3%A9");
+    }
+
+    #[test]
+    fn unknown_params_are_the_ones_nobody_reads() {
+        let params = |names: &[&str]| -> Vec<(String, String)> {
+            names
+                .iter()
+                .map(|n| ((*n).to_owned(), "1".to_owned()))
+                .collect()
+        };
+        assert_eq!(unknown_param(&params(&["format", "complete"]), &[]), None);
+        assert_eq!(
+            unknown_param(&params(&["format", "fromat", "limit"]), &[]),
+            Some("fromat")
+        );
+        assert_eq!(unknown_param(&params(&["Format"]), &[]), Some("Format"));
+        assert_eq!(
+            unknown_param(&params(&["start", "format"]), &["start"]),
+            None
+        );
+        assert_eq!(
+            unknown_param(&params(&["start", "n"]), &["start"]),
+            Some("n")
+        );
+        assert_eq!(unknown_param(&params(&[""]), &[]), Some(""));
     }
 
     #[test]

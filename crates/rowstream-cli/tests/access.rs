@@ -4,13 +4,11 @@
 
 mod common;
 
-use std::io::{BufRead as _, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::process::{Command, Stdio};
 
 use common::Server;
+use common::binary::Binary;
 use rowstream_cli::access::Token;
 use rowstream_cli::config::ConfigFile;
 use rowstream_cli::{Settings, router_with};
@@ -228,92 +226,11 @@ async fn denied_tables_look_exactly_like_missing_ones() {
     server.stop().await;
 }
 
-/// A running `rowstream serve`, killed on drop, with its stderr lines arriving on a
-/// channel and the address it printed.
-struct Binary {
-    child: Child,
-    stderr: mpsc::Receiver<String>,
-    base: String,
-}
-
-impl Drop for Binary {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Binary {
-    fn start(db: &Path, bind: &str, token: Option<&str>) -> Self {
-        let mut command = Command::new(env!("CARGO_BIN_EXE_rowstream"));
-        command
-            .args(["serve", "--bind", bind, "--db"])
-            .arg(format!("sqlite://{}", db.display()))
-            .env("RUST_LOG", "info")
-            .env_remove("ROWSTREAM_TOKEN")
-            .env_remove("ROWSTREAM_CONFIG")
-            .env_remove("DATABASE_URL")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        if let Some(token) = token {
-            command.env("ROWSTREAM_TOKEN", token);
-        }
-        let mut child = command.spawn().expect("run rowstream");
-        let (tx, stderr) = mpsc::channel();
-        let err = child.stderr.take().expect("stderr");
-        std::thread::spawn(move || {
-            // Read to the end even when nobody listens: a closed pipe would fail the
-            // server's next write.
-            for line in BufReader::new(err).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        let (tx, stdout) = mpsc::channel();
-        let out = child.stdout.take().expect("stdout");
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                let _ = tx.send(line);
-            }
-        });
-        // "rowstream listening on http://HOST:PORT (…)"
-        let base = loop {
-            let line = stdout
-                .recv_timeout(Duration::from_secs(60))
-                .expect("the server starts");
-            if let Some(rest) = line.strip_prefix("rowstream listening on ") {
-                let url = rest.split(' ').next().expect("a URL");
-                let port = url.rsplit(':').next().expect("a port");
-                break format!("http://127.0.0.1:{port}");
-            }
-        };
-        Self {
-            child,
-            stderr,
-            base,
-        }
-    }
-
-    /// The log lines up to and including the one saying it listens, and any that follow
-    /// within half a second.
-    fn startup_log(&self) -> Vec<String> {
-        let mut lines = Vec::new();
-        loop {
-            let line = self
-                .stderr
-                .recv_timeout(Duration::from_secs(30))
-                .expect("a log line");
-            let listening = line.contains("listening");
-            lines.push(line);
-            if listening {
-                break;
-            }
-        }
-        while let Ok(line) = self.stderr.recv_timeout(Duration::from_millis(500)) {
-            lines.push(line);
-        }
-        lines
-    }
+/// `rowstream serve` on `db`, bound to `bind`, with `token` in `ROWSTREAM_TOKEN`.
+fn serve(db: &Path, bind: &str, token: Option<&str>) -> Binary {
+    let db = format!("sqlite://{}", db.display());
+    let env: Vec<(&str, &str)> = token.map(|t| ("ROWSTREAM_TOKEN", t)).into_iter().collect();
+    Binary::serve(&["--bind", bind, "--db", &db], &env)
 }
 
 fn warnings(log: &[String]) -> Vec<&String> {
@@ -328,13 +245,13 @@ async fn the_binary_warns_when_reachable_from_other_hosts_without_a_token() {
     let db = fixture(dir.path()).await;
 
     // Loopback, the default: no warning.
-    let server = Binary::start(&db, "127.0.0.1:0", None);
+    let server = serve(&db, "127.0.0.1:0", None);
     let log = server.startup_log();
     assert!(warnings(&log).is_empty(), "{log:#?}");
     drop(server);
 
     // All interfaces without a token: a warning at startup.
-    let server = Binary::start(&db, "0.0.0.0:0", None);
+    let server = serve(&db, "0.0.0.0:0", None);
     let log = server.startup_log();
     let warned = warnings(&log);
     assert_eq!(warned.len(), 1, "{log:#?}");
@@ -347,7 +264,7 @@ async fn the_binary_warns_when_reachable_from_other_hosts_without_a_token() {
     drop(server);
 
     // All interfaces with a token: no warning, and the token is required.
-    let server = Binary::start(&db, "0.0.0.0:0", Some(TOKEN));
+    let server = serve(&db, "0.0.0.0:0", Some(TOKEN));
     let log = server.startup_log();
     assert!(warnings(&log).is_empty(), "{log:#?}");
     assert!(

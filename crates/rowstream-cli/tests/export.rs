@@ -208,6 +208,10 @@ async fn named_queries_take_parameters() {
     // A bad parameter, an unknown query, a query without --config: refused, nothing runs.
     for (args, expected) in [
         (vec!["--query", "numbers", "--param", "from=x"], "from"),
+        (
+            vec!["--query", "numbers", "--param", "form=1"],
+            "query \"numbers\": unknown parameter \"form\"; it takes from",
+        ),
         (vec!["--query", "numbers"], "missing parameter"),
         (vec!["--query", "nope"], "nope"),
     ] {

@@ -140,8 +140,8 @@ impl ConfigFile {
     /// # Errors
     ///
     /// A query name that is not `[A-Za-z0-9_-]+`, empty SQL, a parameter name that is not
-    /// `[A-Za-z0-9_]+` or is reserved (`format`, `complete`), one name listed with two
-    /// types, or an unreadable timeout.
+    /// `[A-Za-z0-9_]+` or is reserved ([`crate::url::RESERVED_PARAMS`]: `format`,
+    /// `complete` …), one name listed with two types, or an unreadable timeout.
     pub fn check(&self) -> anyhow::Result<()> {
         if let Some(timeout) = &self.statement_timeout {
             parse_duration(timeout).map_err(|e| anyhow::anyhow!("statement_timeout: {e}"))?;
@@ -183,8 +183,9 @@ impl ConfigFile {
                 if crate::url::RESERVED_PARAMS.contains(&param.name.as_str()) {
                     bail!(
                         "query {name:?}: parameter name {:?} is reserved: the server reads \
-                         `format` and `complete` itself",
-                        param.name
+                         {} itself",
+                        param.name,
+                        crate::url::RESERVED_PARAMS.join(", ")
                     );
                 }
                 if let Some(ty) = types.insert(&param.name, param.ty) {

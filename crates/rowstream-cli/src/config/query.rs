@@ -208,6 +208,18 @@ impl fmt::Display for ParamError {
 }
 
 impl NamedQuery {
+    /// The names of its parameters, in order, each once (a name may be listed twice to
+    /// bind it twice).
+    pub fn param_names(&self) -> Vec<&str> {
+        let mut names: Vec<&str> = Vec::with_capacity(self.params.len());
+        for param in &self.params {
+            if !names.contains(&param.name.as_str()) {
+                names.push(&param.name);
+            }
+        }
+        names
+    }
+
     /// `base` (the server-wide limits) with this query's own limits put over it.
     pub fn limits(&self, base: rowstream::Limits) -> rowstream::Limits {
         let mut limits = base;

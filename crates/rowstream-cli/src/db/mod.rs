@@ -1,10 +1,12 @@
-//! Everything that differs per database: opening a read-only pool ([`open()`]), the
+//! Everything that differs per database: opening a read-only pool ([`open()`], which
+//! names the address and the cause when a server cannot be reached: [`ConnectError`]), the
 //! [`Database`] value whose methods answer what differs, the [`catalog`] of tables, the
 //! fetchers an export reads through ([`chunks`]), and the embedded demo database
 //! ([`seed_demo`], [`demo_db_path`]). No other module of the crate matches on the backend.
 
 pub mod catalog;
 pub mod chunks;
+mod connect;
 mod open;
 mod prepare;
 mod seed;
@@ -13,6 +15,7 @@ use sqlx::SqlitePool;
 use sqlx::mysql::MySqlPool;
 use sqlx::postgres::PgPool;
 
+pub use connect::{Cause, ConnectError, DEFAULT_CONNECT_TIMEOUT};
 pub use open::{
     DEFAULT_POOL_SIZE, OpenOptions, open, open_demo, open_mysql, open_postgres, open_readonly,
     open_readonly_path, open_readonly_path_with,

@@ -6,12 +6,13 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use anyhow::{Context as _, bail};
-use sqlx::mysql::{MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlPoolOptions};
+use sqlx::mysql::{MySqlConnectOptions, MySqlPool, MySqlPoolOptions};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePoolOptions};
 use sqlx::{ConnectOptions as _, Connection as _, Executor as _, SqlitePool};
 
 use super::Database;
+use super::connect::{DEFAULT_CONNECT_TIMEOUT, Target, reach};
 
 /// Default connections per pool (`--pool-size`).
 pub const DEFAULT_POOL_SIZE: u32 = 10;
@@ -25,6 +26,10 @@ pub struct OpenOptions {
     /// PostgreSQL `statement_timeout`, MariaDB `max_statement_time`, MySQL
     /// `max_execution_time`; SQLite has none (a warning is logged).
     pub statement_timeout: Option<Duration>,
+    /// Longest wait for a PostgreSQL or MySQL/MariaDB server to accept a connection,
+    /// answer and authenticate; `None` for no limit. Default
+    /// [`DEFAULT_CONNECT_TIMEOUT`] (5 s). SQLite opens a file and has none.
+    pub connect_timeout: Option<Duration>,
 }
 
 impl Default for OpenOptions {
@@ -32,6 +37,7 @@ impl Default for OpenOptions {
         Self {
             pool_size: DEFAULT_POOL_SIZE,
             statement_timeout: None,
+            connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
         }
     }
 }
@@ -48,12 +54,15 @@ impl Default for OpenOptions {
 ///   `max_execution_time` (MySQL, milliseconds).
 ///
 /// Statement logging is off: an export runs as long as its client reads and is not a
-/// slow statement to warn about. One query checks the pool before it is returned.
+/// slow statement to warn about. A server is reached once, within
+/// `options.connect_timeout`, before the pool opens; one query checks the pool before it
+/// is returned.
 ///
 /// # Errors
 ///
 /// If the URL's scheme is none of these, the URL is invalid, or the database cannot be
-/// reached.
+/// reached: for a server, a [`ConnectError`](super::ConnectError) naming its address and
+/// the cause (connection refused, DNS, timeout, TLS, authentication).
 pub async fn open(url: &str, options: &OpenOptions) -> anyhow::Result<Database> {
     let scheme = url.split_once(':').map(|(scheme, _)| scheme).unwrap_or("");
     match scheme {
@@ -70,10 +79,7 @@ pub async fn open(url: &str, options: &OpenOptions) -> anyhow::Result<Database> 
         }
         "postgres" | "postgresql" => {
             let connect = PgConnectOptions::from_str(url).context("invalid PostgreSQL URL")?;
-            let pool = open_postgres(connect, options)
-                .await
-                .context("cannot open the PostgreSQL database")?;
-            Ok(Database::Postgres(pool))
+            Ok(Database::Postgres(open_postgres(connect, options).await?))
         }
         "mysql" | "mariadb" => {
             let url = match url.strip_prefix("mariadb:") {
@@ -82,56 +88,92 @@ pub async fn open(url: &str, options: &OpenOptions) -> anyhow::Result<Database> 
             };
             let connect =
                 MySqlConnectOptions::from_str(&url).context("invalid MySQL/MariaDB URL")?;
-            let (pool, mariadb) = open_mysql(connect, options)
-                .await
-                .context("cannot open the MySQL/MariaDB database")?;
+            let (pool, mariadb) = open_mysql(connect, options).await?;
             Ok(Database::MySql { pool, mariadb })
         }
         _ => bail!("unsupported database URL: it must start with sqlite:, postgres:// or mysql://"),
     }
 }
 
-/// A PostgreSQL pool whose sessions are read-only, with `options`' timeout.
+/// A PostgreSQL pool whose sessions are read-only, with `options`' timeouts.
 ///
 /// # Errors
 ///
-/// If the server cannot be reached.
+/// A [`ConnectError`](super::ConnectError) if the server cannot be reached within
+/// `options.connect_timeout`; any error of the pool's first query.
 pub async fn open_postgres(
     connect: PgConnectOptions,
     options: &OpenOptions,
-) -> Result<PgPool, sqlx::Error> {
+) -> anyhow::Result<PgPool> {
     let mut connect = connect
         .options([("default_transaction_read_only", "on")])
         .disable_statement_logging();
     if let Some(timeout) = options.statement_timeout {
         connect = connect.options([("statement_timeout", format!("{}ms", timeout.as_millis()))]);
     }
-    let pool = PgPoolOptions::new()
-        .max_connections(options.pool_size.max(1))
-        .connect_with(connect)
-        .await?;
-    sqlx::query("SELECT 1").execute(&pool).await?;
-    Ok(pool)
+    let target = Target::new(
+        "PostgreSQL",
+        connect.get_host(),
+        connect.get_port(),
+        connect
+            .get_socket()
+            .map(|dir| dir.join(format!(".s.PGSQL.{}", connect.get_port()))),
+    );
+    let probe = reach(&connect, &target, options.connect_timeout).await?;
+    // Reached; a failure to say goodbye changes nothing.
+    let _ = probe.close().await;
+    let opened = async {
+        let pool = PgPoolOptions::new()
+            .max_connections(options.pool_size.max(1))
+            .connect_with(connect)
+            .await?;
+        sqlx::query("SELECT 1").execute(&pool).await?;
+        Ok::<_, sqlx::Error>(pool)
+    };
+    opened
+        .await
+        .with_context(|| format!("cannot open the PostgreSQL database at {}", target.at))
 }
 
-/// A MySQL/MariaDB pool whose sessions are read-only, with `options`' timeout, and whether
-/// the server is MariaDB.
+/// A MySQL/MariaDB pool whose sessions are read-only, with `options`' timeouts, and
+/// whether the server is MariaDB.
 ///
 /// # Errors
 ///
-/// If the server cannot be reached.
+/// A [`ConnectError`](super::ConnectError) if the server cannot be reached within
+/// `options.connect_timeout`; any error of the first queries.
 pub async fn open_mysql(
     connect: MySqlConnectOptions,
     options: &OpenOptions,
-) -> Result<(MySqlPool, bool), sqlx::Error> {
+) -> anyhow::Result<(MySqlPool, bool)> {
     let connect = connect.disable_statement_logging();
-    let mut probe = MySqlConnection::connect_with(&connect).await?;
-    let version: String = sqlx::query_scalar("SELECT VERSION()")
-        .fetch_one(&mut probe)
-        .await?;
-    probe.close().await?;
-    let mariadb = version.contains("MariaDB");
+    let target = Target::new(
+        "MySQL/MariaDB",
+        connect.get_host(),
+        connect.get_port(),
+        connect.get_socket().cloned(),
+    );
+    let mut probe = reach(&connect, &target, options.connect_timeout).await?;
+    let opened = async {
+        let version: String = sqlx::query_scalar("SELECT VERSION()")
+            .fetch_one(&mut probe)
+            .await?;
+        probe.close().await?;
+        let mariadb = version.contains("MariaDB");
+        let pool = mysql_pool(connect, options, mariadb).await?;
+        Ok::<_, sqlx::Error>((pool, mariadb))
+    };
+    opened
+        .await
+        .with_context(|| format!("cannot open the MySQL/MariaDB database at {}", target.at))
+}
 
+/// The pool of [`open_mysql`], once the server is known to be MariaDB or not.
+async fn mysql_pool(
+    connect: MySqlConnectOptions,
+    options: &OpenOptions,
+    mariadb: bool,
+) -> Result<MySqlPool, sqlx::Error> {
     let mut session = vec!["SET SESSION TRANSACTION READ ONLY".to_owned()];
     if let Some(timeout) = options.statement_timeout {
         session.push(if mariadb {
@@ -164,7 +206,7 @@ pub async fn open_mysql(
         .connect_with(connect)
         .await?;
     sqlx::query("SELECT 1").execute(&pool).await?;
-    Ok((pool, mariadb))
+    Ok(pool)
 }
 
 /// Opens a read-only connection pool on a `sqlite:` URL (`sqlite://PATH`, `sqlite:PATH`,

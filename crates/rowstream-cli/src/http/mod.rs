@@ -128,7 +128,10 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// Exports are negotiated ([`Negotiated`](rowstream::axum::Negotiated)): `Accept` with q-values, or
 /// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
 /// column names, even when empty. `?complete=true` ends NDJSON, JSON-seq and CSV with a
-/// completion record; `TE: trailers` adds the outcome and row count as trailers.
+/// completion record; `TE: trailers` adds the outcome and row count as trailers. Any
+/// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
+/// is a `400` naming it, with the endpoint's parameters in the problem's `known` member
+/// ([`crate::url::RESERVED_PARAMS`]), before anything runs.
 /// Responses are compressed per `Accept-Encoding` (gzip, zstd, br), flushed at every
 /// chunk. `HEAD` answers the headers of the `GET` without running the export.
 ///

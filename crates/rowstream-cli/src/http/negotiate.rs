@@ -14,7 +14,7 @@ use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
 
 use crate::config::Param;
 use crate::db::{Database, column_names};
-use crate::url::query_is_utf8;
+use crate::url::{RESERVED_PARAMS, query_is_utf8, unknown_param};
 
 /// Logs the end of each export in a `stream` span (a child of its request's span, so the
 /// request id goes with it): outcome, rows, bytes, chunks, duration and time to first
@@ -53,18 +53,32 @@ pub(super) struct Wanted {
 
 impl Wanted {
     /// The request's query parameters, and what it asks of the export; the error is the
-    /// response to send.
+    /// response to send: `400` for a query string that does not parse, or for a
+    /// parameter that is neither one of [`RESERVED_PARAMS`] nor in `declared` (a named
+    /// query's parameters), before anything else is looked at.
     #[allow(clippy::result_large_err)]
     pub(super) fn read(
         headers: &HeaderMap,
         uri: &Uri,
         params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+        declared: &[&str],
     ) -> Result<(Self, Vec<(String, String)>), Response> {
         let Query(params) = params.map_err(|rejection| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
                 .with_detail(rejection.body_text())
                 .into_response()
         })?;
+        if let Some(name) = unknown_param(&params, declared) {
+            let known: Vec<&str> = declared.iter().chain(RESERVED_PARAMS).copied().collect();
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "Unknown parameter")
+                .with_detail(format!(
+                    "unknown parameter \"{name}\"; this endpoint takes {}",
+                    known.join(", ")
+                ))
+                .with_extension("parameter", name)
+                .with_extension("known", known)
+                .into_response());
+        }
         let wanted = Self::from_request(headers, uri, &params)?;
         Ok((wanted, params))
     }
