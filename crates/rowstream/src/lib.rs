@@ -230,6 +230,10 @@ pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};
 pub use streamer::{BoxError, ChunkStream, EncodeError, StreamError, StreamErrorKind, Streamer};
 pub use transform::{Identity, Transformer};
 
+#[cfg(feature = "compression")]
+pub use http::compress;
+#[cfg(feature = "metrics")]
+pub use observe::metrics;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use sql::keyset;
 #[cfg(feature = "mysql")]
@@ -238,7 +242,3 @@ pub use sql::mysql;
 pub use sql::postgres;
 #[cfg(feature = "sqlite")]
 pub use sql::sqlite;
-#[cfg(feature = "compression")]
-pub use http::compress;
-#[cfg(feature = "metrics")]
-pub use observe::metrics;
