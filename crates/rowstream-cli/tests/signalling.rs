@@ -270,3 +270,59 @@ fn compressed_row_1_does_not_wait_for_the_rest() {
         );
     }
 }
+
+#[test]
+fn export_compressed_to_a_pipe_sends_row_1_before_the_pause_ends() {
+    use std::io::Read as _;
+
+    let Some(url) = sql::postgres_url() else {
+        return;
+    };
+    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
+    let Some(scratch) = runtime.block_on(async {
+        let scratch = sql::Scratch::postgres("rowstream_signal").await?;
+        let pool = scratch.pg_pool(1).await;
+        sqlx::query(PAUSE)
+            .execute(&pool)
+            .await
+            .expect("create the function");
+        pool.close().await;
+        Some(scratch)
+    }) else {
+        return;
+    };
+    let dir = tempfile::tempdir().expect("a temporary folder");
+    let config = dir.path().join("rowstream.toml");
+    std::fs::write(&config, QUERIES.replace("@SCHEMA@", &scratch.name)).expect("write the config");
+    for coding in ["gzip", "zstd"] {
+        let started = Instant::now();
+        let mut child = common::binary::command(&[
+            "export",
+            "--db",
+            &url,
+            "--config",
+            config.to_str().expect("a UTF-8 path"),
+            "--query",
+            "pause",
+            "--format",
+            "ndjson",
+            "--compress",
+            coding,
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("run rowstream export");
+        let mut stdout = child.stdout.take().expect("stdout");
+        let mut first = [0u8; 1];
+        stdout.read_exact(&mut first).expect("a first byte");
+        let first_byte = started.elapsed();
+        let mut rest = Vec::new();
+        stdout.read_to_end(&mut rest).expect("the rest");
+        assert!(child.wait().expect("exit").success(), "{coding}");
+        assert!(started.elapsed() >= Duration::from_secs(3), "{coding}");
+        assert!(
+            first_byte < Duration::from_millis(2500),
+            "{coding}: the first byte came after {first_byte:?}, with the 3 s pause"
+        );
+    }
+}
