@@ -224,18 +224,29 @@ where
         tokio::select! {
             (io, addr) = listener.accept() => {
                 let io = Resettable::new(io, tcp_of);
-                let reset = io.reset.clone();
-                let ends = io.ends();
-                let service = TowerToHyperService::new(app.clone());
+                let cut = Cut {
+                    reset: io.reset.clone(),
+                    ends: io.ends(),
+                    close_delimited: Arc::new(AtomicBool::new(false)),
+                };
+                let tower = TowerToHyperService::new(app.clone());
+                let close_delimited = cut.close_delimited.clone();
+                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    // An HTTP/1.0 client reads a streamed body to the connection's close.
+                    if request.version() == hyper::Version::HTTP_10 {
+                        close_delimited.store(true, Ordering::Relaxed);
+                    }
+                    hyper::service::Service::call(&tower, request)
+                });
                 let stopping = stopping.clone();
                 match &auto {
                     Some(auto) => {
                         let connection = auto.serve_connection(TokioIo::new(io), service).into_owned();
-                        connections.spawn(drive(connection, reset, ends, addr, stopping));
+                        connections.spawn(drive(connection, cut, addr, stopping));
                     }
                     None => {
                         let connection = http1.serve_connection(TokioIo::new(io), service);
-                        connections.spawn(drive(connection, reset, ends, addr, stopping));
+                        connections.spawn(drive(connection, cut, addr, stopping));
                     }
                 }
             }
@@ -323,13 +334,24 @@ where
     }
 }
 
+/// How a connection whose response body fails is closed.
+struct Cut {
+    /// Set to close the socket with a reset.
+    reset: Arc<AtomicBool>,
+    /// The socket's local and peer addresses, to watch its send queue.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    /// Set when the connection carried an HTTP/1.0 request: its streamed bodies end with
+    /// the connection, so a failed one must end with a reset. (HTTP/1.1 bodies are
+    /// chunked, and the missing terminating chunk is the signal; HTTP/2 resets the stream.)
+    close_delimited: Arc<AtomicBool>,
+}
+
 /// Serves one connection until it ends, or until the server stops (then gracefully).
-/// A connection that ends because a response body failed is closed with a reset, once
-/// what was written has reached the client.
+/// A close-delimited (HTTP/1.0) connection that ends because a response body failed is
+/// closed with a reset, once what was written has reached the client.
 async fn drive<C: Served, A: std::fmt::Debug>(
     connection: C,
-    reset: Arc<AtomicBool>,
-    ends: Option<(SocketAddr, SocketAddr)>,
+    cut: Cut,
     addr: A,
     mut stopping: tokio::sync::watch::Receiver<bool>,
 ) {
@@ -347,11 +369,11 @@ async fn drive<C: Served, A: std::fmt::Debug>(
     };
     if let Err(err) = result {
         tracing::debug!(?addr, %err, "connection ended with an error");
-        if C::body_failed(&err) {
-            if let Some((local, peer)) = ends {
+        if C::body_failed(&err) && cut.close_delimited.load(Ordering::Relaxed) {
+            if let Some((local, peer)) = cut.ends {
                 drain::wait(local, peer, RESET_DRAIN).await;
             }
-            reset.store(true, Ordering::Relaxed);
+            cut.reset.store(true, Ordering::Relaxed);
         }
     }
 }

@@ -181,6 +181,14 @@ fn http_1_0_failure_is_a_reset_not_a_clean_close() {
             assert_eq!(failed.lines(), 100_000);
         }
     }
+    // HTTP/1.1 bodies are chunked: the missing terminating chunk is the signal, and the
+    // connection closes normally (curl: 18, a transfer closed with data outstanding).
+    let chunked = curl(
+        &format!("{}/queries/fail_late?format=ndjson", server.base),
+        &["--http1.1"],
+    );
+    assert_eq!(chunked.exit, 18);
+    assert_eq!(chunked.lines(), 100_000);
     let complete = curl(
         &format!("{}/queries/complete?format=ndjson", server.base),
         &["--http1.0", "-H", "Connection: keep-alive"],
