@@ -18,12 +18,13 @@
 #
 # Needs PostgreSQL at $ROWSTREAM_TEST_POSTGRES_URL (and psql), curl and python3. Installs
 # nginx and haproxy from Debian when missing (their system services are not started),
-# and requests and httpx into a venv in the work folder. Builds the release binary (or
+# and requests and httpx into a venv in the work folder. Builds the binary (debug profile, as
+# the tests build it; or
 # takes $ROWSTREAM_BIN), creates one PL/pgSQL function for the pause (named for this run,
 # dropped at the end), starts one `rowstream serve` (with `--http2` when the binary has
 # it) with the named queries of scripts/failure-matrix/rowstream.toml, and nginx and
 # HAProxy with the configs beside it on free loopback ports, in a temporary folder; stops
-# all of them on exit, failed or not. Takes about 2 minutes once the binary is built.
+# all of them on exit, failed or not. Takes 2 to 4 minutes once the binary is built.
 #
 # Prints the matrix as Markdown tables (one row per transport x scenario, one column per
 # format x coding; each cell PASS or a short reason) and exits non-zero if any cell fails.
@@ -82,7 +83,7 @@ haproxy=$(sbin haproxy)
 python3 "$here/bodies.py"
 python3 "$here/matrix.py" --self-check
 
-rowstream_bin release
+rowstream_bin debug
 make_workdir
 matrix_pid="" nginx_pid="" haproxy_pid="" pause_fn=""
 cleanup() {

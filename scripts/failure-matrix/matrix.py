@@ -183,15 +183,19 @@ def run_python(cell, _scratch):
 
     headers = {"Accept-Encoding": cell.encoding}
     seen = Seen()
+    # The clients are made before the clock starts: httpx loads its TLS context then,
+    # which takes up to a second on a busy machine and says nothing about the server.
+    session = requests.Session() if cell.client == "requests" else None
+    client = None if session else httpx.Client(http1=False, http2=True, timeout=CELL_TIMEOUT)
     start = time.monotonic()
     try:
-        if cell.client == "requests":
-            with requests.get(cell.url, headers=headers, stream=True, timeout=(5, CELL_TIMEOUT)) as r:
+        if session:
+            with session, session.get(cell.url, headers=headers, stream=True, timeout=(5, CELL_TIMEOUT)) as r:
                 note_response(seen, r.status_code, "1.1", r.headers)
                 for chunk in r.iter_content(chunk_size=None):
                     seen.chunks.append((time.monotonic() - start, chunk))
         else:
-            with httpx.Client(http1=False, http2=True, timeout=CELL_TIMEOUT) as client:
+            with client:
                 with client.stream("GET", cell.url, headers=headers) as r:
                     note_response(seen, r.status_code, r.http_version, r.headers)
                     for chunk in r.iter_bytes():
@@ -286,15 +290,32 @@ def run_all(all_cells, jobs):
     with tempfile.TemporaryDirectory(prefix="failure-matrix-") as scratch:
         pause = [c for c in all_cells if c.scenario == "pause"]
         rest = [c for c in all_cells if c.scenario != "pause"]
-        # The pause cells mostly wait on the database: twice the jobs run at once.
-        for group, workers in ((pause, 2 * jobs), (rest, jobs)):
+        # The pause cells mostly wait on the database: twice the jobs run at once, their
+        # starts 50 ms apart, so the time to row 1 measures the server, not a burst of
+        # client processes starting together.
+        for group, workers, stagger in ((pause, 2 * jobs, 0.05), (rest, jobs, 0)):
             with concurrent.futures.ThreadPoolExecutor(max_workers=workers) as pool:
-                for result in pool.map(lambda c: observe(c, scratch), group):
+                futures = []
+                for i, cell in enumerate(group):
+                    if stagger and i < workers:
+                        time.sleep(stagger)
+                    futures.append(pool.submit(observe, cell, scratch))
+                for future in futures:
+                    result = future.result()
                     results.append(result)
                     cell, ok, reason, seen = result
                     if not ok:
                         message = f" [{seen.message}]" if seen and seen.message else ""
                         print(f"FAIL {cell.name}: {reason}{message}", flush=True)
+        # A pause cell whose only fault is a late row 1 runs once more, alone: a row the
+        # server holds back is late again (by the whole 5 s pause), while a row delayed by
+        # a busy machine's scheduling is not.
+        for i, (cell, ok, reason, seen) in enumerate(results):
+            if not ok and cell.scenario == "pause" and reason.startswith("row 1 at"):
+                again = observe(cell, scratch)
+                verdict = "PASS" if again[1] else f"FAIL ({again[2]})"
+                print(f"RETRY {cell.name} alone: {verdict}", flush=True)
+                results[i] = again
     return results
 
 

@@ -159,6 +159,12 @@ pub struct ServeArgs {
         default_value = "fastest"
     )]
     pub compression_level: CompressionLevel,
+
+    /// Also serve HTTP/2 without TLS (prior knowledge, RFC 9113 §3.3) on the same port,
+    /// told apart from HTTP/1 by the connection preface: a failed export resets its
+    /// stream (RST_STREAM), a complete one ends normally. Default: HTTP/1 only.
+    #[arg(long, env = "ROWSTREAM_HTTP2")]
+    pub http2: bool,
 }
 
 /// A compression level.
@@ -321,6 +327,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         grace: SHUTDOWN_GRACE,
         write_timeout: args.write_timeout,
         header_read_timeout: args.header_timeout,
+        http2: args.http2,
         ..server::ServeOptions::default()
     };
     let shutdown = async {

@@ -291,7 +291,12 @@ impl Output {
             return Ok(());
         }
         match self {
-            Self::Stdout(out) => out.write_all(bytes).map_err(stdout::write_error),
+            // Stdout is line-buffered: without the flush a chunk without a newline (a
+            // compressed block, a JSON array's start) would wait for the next one.
+            Self::Stdout(out) => out
+                .write_all(bytes)
+                .and_then(|()| out.flush())
+                .map_err(stdout::write_error),
             Self::File(partial) => partial
                 .file
                 .write_all(bytes)

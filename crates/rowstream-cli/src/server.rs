@@ -1,20 +1,25 @@
 //! The server around the [`crate::http`] router: [`serve_with`] accepts connections over
-//! HTTP/1.1 with `TCP_NODELAY`, a header read timeout, a header size limit, a write
+//! HTTP/1.1 (and HTTP/2 with prior knowledge when asked) with `TCP_NODELAY`, a header read timeout, a header size limit, a write
 //! timeout and graceful shutdown; [`shutdown_signal`] is Ctrl-C or SIGTERM;
 //! [`install_metrics`] installs the Prometheus recorder that `GET /metrics` renders.
 
 use std::future::Future;
-use std::sync::OnceLock;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
 use axum::serve::ListenerExt as _;
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use rowstream::axum::WriteTimeoutListener;
-use tokio::net::TcpListener;
+use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
+
+mod drain;
 
 /// Longest a client may take to send a request's line and headers (from the moment the
 /// server starts reading them, which on a kept-alive connection is the end of the
@@ -78,8 +83,12 @@ pub struct ServeOptions {
     /// `Duration::ZERO` for none. Default [`DEFAULT_HEADER_READ_TIMEOUT`].
     pub header_read_timeout: Duration,
     /// Most bytes of a request's line and headers; more get `431`. Default
-    /// [`MAX_HEADER_BYTES`].
+    /// [`MAX_HEADER_BYTES`]. With `http2`, HTTP/1 requests are bounded by the read
+    /// buffer instead (this plus 64 KiB), HTTP/2 ones by their header list size.
     pub max_header_bytes: usize,
+    /// Also serve HTTP/2 with prior knowledge (RFC 9113 §3.3) beside HTTP/1, told apart
+    /// by the connection preface. Default `false`.
+    pub http2: bool,
 }
 
 impl Default for ServeOptions {
@@ -89,6 +98,7 @@ impl Default for ServeOptions {
             write_timeout: rowstream::DEFAULT_WRITE_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_header_bytes: MAX_HEADER_BYTES,
+            http2: false,
         }
     }
 }
@@ -166,16 +176,17 @@ pub async fn serve_with(
                 tracing::warn!(%err, "cannot set TCP_NODELAY");
             }
         });
-        run_server(listener, app, shutdown, options).await
+        run_server(listener, |tcp| tcp, app, shutdown, options).await
     } else {
         let listener =
             WriteTimeoutListener::new(listener, options.write_timeout + CONNECTION_CLOSE_MARGIN);
-        run_server(listener, app, shutdown, options).await
+        run_server(listener, |io| io.get_ref(), app, shutdown, options).await
     }
 }
 
 async fn run_server<L>(
     mut listener: L,
+    tcp_of: fn(&L::Io) -> &TcpStream,
     app: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     options: ServeOptions,
@@ -184,39 +195,60 @@ where
     L: axum::serve::Listener,
     L::Addr: std::fmt::Debug,
 {
-    let mut http = hyper::server::conn::http1::Builder::new();
-    http.timer(TokioTimer::new())
-        .header_read_timeout(
-            (!options.header_read_timeout.is_zero()).then_some(options.header_read_timeout),
-        )
-        // Bounds what a client can make the server buffer (hyper's default is ~400 KiB per
-        // connection); responses still queue two 32 KiB chunks.
-        .max_buf_size(options.max_header_bytes.saturating_add(64 * 1024))
+    let header_read_timeout =
+        (!options.header_read_timeout.is_zero()).then_some(options.header_read_timeout);
+    // Bounds what a client can make the server buffer (hyper's default is ~400 KiB per
+    // connection); responses still queue two 32 KiB chunks.
+    let max_buf_size = options.max_header_bytes.saturating_add(64 * 1024);
+    let mut http1 = hyper::server::conn::http1::Builder::new();
+    http1
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_read_timeout)
+        .max_buf_size(max_buf_size)
         .max_header_size(options.max_header_bytes);
+    let auto = options.http2.then(|| {
+        let mut auto = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        auto.http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(header_read_timeout)
+            .max_buf_size(max_buf_size);
+        auto.http2()
+            .timer(TokioTimer::new())
+            .max_header_list_size(u32::try_from(options.max_header_bytes).unwrap_or(u32::MAX));
+        auto
+    });
     let (stopping_tx, stopping) = tokio::sync::watch::channel(false);
     let mut connections = JoinSet::new();
     let mut shutdown = std::pin::pin!(shutdown);
     loop {
         tokio::select! {
             (io, addr) = listener.accept() => {
-                let service = TowerToHyperService::new(app.clone());
-                let connection = http.serve_connection(TokioIo::new(io), service);
-                let mut stopping = stopping.clone();
-                connections.spawn(async move {
-                    let mut connection = std::pin::pin!(connection);
-                    tokio::select! {
-                        result = connection.as_mut() => {
-                            if let Err(err) = result {
-                                tracing::debug!(?addr, %err, "connection ended with an error");
-                            }
-                            return;
-                        }
-                        _ = stopping.wait_for(|stopping| *stopping) => {}
+                let io = Resettable::new(io, tcp_of);
+                let cut = Cut {
+                    reset: io.reset.clone(),
+                    ends: io.ends(),
+                    close_delimited: Arc::new(AtomicBool::new(false)),
+                };
+                let tower = TowerToHyperService::new(app.clone());
+                let close_delimited = cut.close_delimited.clone();
+                let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                    // An HTTP/1.0 client reads a streamed body to the connection's close.
+                    if request.version() == hyper::Version::HTTP_10 {
+                        close_delimited.store(true, Ordering::Relaxed);
                     }
-                    // Finish the request in flight, if any, then close.
-                    connection.as_mut().graceful_shutdown();
-                    let _ = connection.await;
+                    hyper::service::Service::call(&tower, request)
                 });
+                let stopping = stopping.clone();
+                match &auto {
+                    Some(auto) => {
+                        let connection = auto.serve_connection(TokioIo::new(io), service).into_owned();
+                        connections.spawn(drive(connection, cut, addr, stopping));
+                    }
+                    None => {
+                        let connection = http1.serve_connection(TokioIo::new(io), service);
+                        connections.spawn(drive(connection, cut, addr, stopping));
+                    }
+                }
             }
             Some(_) = connections.join_next(), if !connections.is_empty() => {}
             () = &mut shutdown => break,
@@ -231,6 +263,209 @@ where
         connections.shutdown().await;
     }
     Ok(())
+}
+
+/// A connection being served: HTTP/1 alone, or HTTP/1 and HTTP/2 by preface.
+trait Served: Future<Output = Result<(), Self::Error>> + Send {
+    type Error: std::fmt::Display + Send;
+
+    /// Finish the request in flight, if any, then close.
+    fn graceful(self: std::pin::Pin<&mut Self>);
+
+    /// Whether the connection ended because a response body failed (an export cut
+    /// after its status was sent).
+    fn body_failed(err: &Self::Error) -> bool;
+}
+
+/// Whether `err` (or an error it wraps) is hyper's error for a failed response body.
+fn is_body_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    let mut next = Some(err);
+    while let Some(err) = next {
+        if let Some(hyper) = err.downcast_ref::<hyper::Error>() {
+            return hyper.is_user();
+        }
+        next = err.source();
+    }
+    false
+}
+
+impl<I, S, B> Served for hyper::server::conn::http1::Connection<I, S>
+where
+    S: hyper::service::HttpService<hyper::body::Incoming, ResBody = B> + Send,
+    S::Future: Send,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Error = hyper::Error;
+
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+
+    fn body_failed(err: &hyper::Error) -> bool {
+        is_body_error(err)
+    }
+}
+
+impl<I, S, B> Served for hyper_util::server::conn::auto::Connection<'static, I, S, TokioExecutor>
+where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<B>,
+        > + Send,
+    S::Future: Send + 'static,
+    S::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    I: hyper::rt::Read + hyper::rt::Write + Unpin + Send + 'static,
+    B: hyper::body::Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn graceful(self: std::pin::Pin<&mut Self>) {
+        self.graceful_shutdown();
+    }
+
+    fn body_failed(err: &Self::Error) -> bool {
+        is_body_error(err.as_ref())
+    }
+}
+
+/// How a connection whose response body fails is closed.
+struct Cut {
+    /// Set to close the socket with a reset.
+    reset: Arc<AtomicBool>,
+    /// The socket's local and peer addresses, to watch its send queue.
+    ends: Option<(SocketAddr, SocketAddr)>,
+    /// Set when the connection carried an HTTP/1.0 request: its streamed bodies end with
+    /// the connection, so a failed one must end with a reset. (HTTP/1.1 bodies are
+    /// chunked, and the missing terminating chunk is the signal; HTTP/2 resets the stream.)
+    close_delimited: Arc<AtomicBool>,
+}
+
+/// Serves one connection until it ends, or until the server stops (then gracefully).
+/// A close-delimited (HTTP/1.0) connection that ends because a response body failed is
+/// closed with a reset, once what was written has reached the client.
+async fn drive<C: Served, A: std::fmt::Debug>(
+    connection: C,
+    cut: Cut,
+    addr: A,
+    mut stopping: tokio::sync::watch::Receiver<bool>,
+) {
+    let mut connection = std::pin::pin!(connection);
+    let ended = tokio::select! {
+        result = connection.as_mut() => Some(result),
+        _ = stopping.wait_for(|stopping| *stopping) => None,
+    };
+    let result = match ended {
+        Some(result) => result,
+        None => {
+            connection.as_mut().graceful();
+            connection.as_mut().await
+        }
+    };
+    if let Err(err) = result {
+        tracing::debug!(?addr, %err, "connection ended with an error");
+        if C::body_failed(&err) && cut.close_delimited.load(Ordering::Relaxed) {
+            if let Some((local, peer)) = cut.ends {
+                drain::wait(local, peer, RESET_DRAIN).await;
+            }
+            cut.reset.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// The longest a cut connection waits for its written bytes to reach the client before
+/// the reset that ends it (which discards what is still unsent).
+pub const RESET_DRAIN: Duration = Duration::from_secs(5);
+
+/// A connection's socket that ends with a reset (RST, `SO_LINGER` 0) instead of a clean
+/// close (FIN) when `reset` is set: on a close-delimited HTTP/1.0 body the close is the
+/// only signal left, and a FIN would make a cut export look complete (RFC 9112 §6.3).
+///
+/// Whoever sets `reset` first waits, up to [`RESET_DRAIN`], for the socket's send queue
+/// to empty, so the bytes before the failure still reach the client.
+struct Resettable<I> {
+    io: I,
+    tcp_of: fn(&I) -> &TcpStream,
+    reset: Arc<AtomicBool>,
+}
+
+impl<I> Resettable<I> {
+    fn new(io: I, tcp_of: fn(&I) -> &TcpStream) -> Self {
+        Self {
+            io,
+            tcp_of,
+            reset: Arc::new(AtomicBool::new(false)),
+        }
+    }
+
+    /// The socket's local and peer addresses.
+    fn ends(&self) -> Option<(SocketAddr, SocketAddr)> {
+        let tcp = (self.tcp_of)(&self.io);
+        Some((tcp.local_addr().ok()?, tcp.peer_addr().ok()?))
+    }
+}
+
+impl<I> Drop for Resettable<I> {
+    fn drop(&mut self) {
+        if !self.reset.load(Ordering::Relaxed) {
+            return;
+        }
+        let tcp = (self.tcp_of)(&self.io);
+        if let Err(err) = socket2::SockRef::from(tcp).set_linger(Some(Duration::ZERO)) {
+            tracing::debug!(%err, "cannot set SO_LINGER for a reset");
+        }
+    }
+}
+
+impl<I: AsyncRead + Unpin> AsyncRead for Resettable<I> {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: AsyncWrite + Unpin> AsyncWrite for Resettable<I> {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.io).poll_shutdown(cx)
+    }
+
+    fn poll_write_vectored(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.io).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
 }
 
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.

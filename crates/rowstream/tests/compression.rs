@@ -148,3 +148,83 @@ async fn an_error_ends_the_stream_without_the_trailer_and_without_polling_again(
     assert!(out[0].is_ok());
     assert!(out[1].is_err());
 }
+
+/// Row 1 at once, then `pause`, then `then` (a row, or a failure).
+fn row_then(
+    pause: Duration,
+    fail: bool,
+) -> impl futures_core::Stream<Item = Result<u32, std::io::Error>> + Send {
+    futures_util::stream::unfold(0u8, move |step| async move {
+        match step {
+            0 => Some((Ok(1), 1)),
+            1 => {
+                tokio::time::sleep(pause).await;
+                let next = if fail {
+                    Err(std::io::Error::other("division by zero"))
+                } else {
+                    Ok(2)
+                };
+                Some((next, 2))
+            }
+            _ => None,
+        }
+    })
+}
+
+fn gzip_request() -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    headers.insert(
+        http::header::ACCEPT_ENCODING,
+        http::HeaderValue::from_static("gzip"),
+    );
+    headers
+}
+
+#[tokio::test(start_paused = true)]
+async fn the_compression_look_ahead_ends_at_flush_interval() {
+    // A small row 1, then the database works for 5 s: the response (and row 1) must not
+    // wait for the next chunk beyond flush_interval.
+    let streamer = Streamer::default();
+    let flush = streamer.config().flush_interval();
+    let chunks = streamer.stream(
+        row_then(Duration::from_secs(5), false),
+        Identity,
+        JsonArray::new(),
+    );
+    let start = Instant::now();
+    let response = rowstream::http::StreamResponse::for_request(&gzip_request())
+        .respond(chunks)
+        .await;
+    assert!(start.elapsed() <= flush, "{:?}", start.elapsed());
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-encoding"], "gzip");
+    let mut body = http_body_util::BodyDataStream::new(response.into_body());
+    let mut decode = Decoder::new(ContentCoding::Gzip);
+    let first = body.next().await.unwrap().unwrap();
+    assert_eq!(decode.feed(&first).await, b"[1");
+    assert!(start.elapsed() <= flush, "{:?}", start.elapsed());
+    let mut rest = Vec::new();
+    while let Some(chunk) = body.next().await {
+        rest.extend(decode.feed(&chunk.unwrap()).await);
+    }
+    assert_eq!(rest, b",2]");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_failure_seen_during_the_look_ahead_is_a_problem_response() {
+    // Nothing has been sent when the look-ahead sees the failure: the answer is a 500
+    // problem+json, not a 200 with the first rows and a cut.
+    let chunks = Streamer::default().stream(
+        row_then(Duration::from_millis(10), true),
+        Identity,
+        JsonArray::new(),
+    );
+    let response = rowstream::http::StreamResponse::for_request(&gzip_request())
+        .respond(chunks)
+        .await;
+    assert_eq!(response.status(), 500);
+    assert_eq!(
+        response.headers()["content-type"],
+        "application/problem+json"
+    );
+}

@@ -85,3 +85,78 @@ async fn no_flush_while_items_keep_coming() {
     }
     assert!(arrivals.len() >= 5, "{arrivals:?}");
 }
+
+/// Yields nothing for `wait`, then fails.
+fn failing_after(
+    wait: Duration,
+) -> impl futures_core::Stream<Item = Result<u32, std::io::Error>> + Send {
+    futures_util::stream::once(async move {
+        tokio::time::sleep(wait).await;
+        Err(std::io::Error::other("statement timeout"))
+    })
+}
+
+#[tokio::test(start_paused = true)]
+async fn framing_alone_is_never_sent_before_the_first_item() {
+    // The opening `[` waits for the first item or the end: sent alone at flush_interval it
+    // would commit a 200 to a stream that then fails before any row.
+    let streamer = Streamer::default();
+    let mut chunks = streamer.stream(
+        failing_after(Duration::from_secs(1)),
+        Identity,
+        JsonArray::new(),
+    );
+    let first = chunks.next().await.unwrap();
+    assert!(first.is_err(), "{first:?}");
+}
+
+#[tokio::test(start_paused = true)]
+async fn an_empty_document_still_arrives_whole() {
+    let streamer = Streamer::default();
+    let start = Instant::now();
+    let empty = futures_util::stream::once(async {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        Ok::<u32, std::convert::Infallible>(0)
+    })
+    .filter(|_| std::future::ready(false));
+    let mut chunks = streamer.stream(empty, Identity, JsonArray::new());
+    let first = chunks.next().await.unwrap().unwrap();
+    assert_eq!(&first[..], b"[]");
+    assert_eq!(start.elapsed(), Duration::from_secs(1));
+    assert!(chunks.next().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn rows_held_by_the_item_rate_leave_within_flush_interval() {
+    // One item a second: each item must reach the consumer about when it is let through,
+    // not wait in the buffer while the producer waits for the next one's turn.
+    let flush = Duration::from_millis(100);
+    let streamer = Streamer::new(ChunkConfig::default().flush_interval(flush))
+        .unwrap()
+        .with_limits(rowstream::Limits::none().items_per_second(1));
+    let start = Instant::now();
+    let mut chunks = streamer.stream(
+        futures_util::stream::iter((1..=5u32).map(Ok::<_, std::convert::Infallible>)),
+        Identity,
+        JsonArray::new(),
+    );
+    let mut arrivals = Vec::new();
+    let mut body = Vec::new();
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.unwrap();
+        if chunk.iter().any(u8::is_ascii_digit) {
+            arrivals.push(start.elapsed());
+        }
+        body.extend_from_slice(&chunk);
+    }
+    assert_eq!(&body[..], b"[1,2,3,4,5]");
+    assert_eq!(arrivals.len(), 5, "one chunk per item: {arrivals:?}");
+    for (i, at) in arrivals.iter().enumerate() {
+        let due = Duration::from_secs(i as u64);
+        assert!(
+            *at <= due + flush + Duration::from_millis(1),
+            "item {} arrived at {at:?}, due by {due:?} + flush_interval: {arrivals:?}",
+            i + 1
+        );
+    }
+}

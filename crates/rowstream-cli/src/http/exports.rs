@@ -4,12 +4,11 @@
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
-use axum::body::{Body, BodyDataStream, Bytes};
+use axum::body::{Body, Bytes};
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::{Stream, StreamExt as _};
 use rowstream::axum::Problem;
 use tokio::sync::OwnedSemaphorePermit;
 
@@ -133,10 +132,12 @@ fn busy(max_streams: usize) -> Response {
 }
 
 /// Keeps `permit` until the response body is finished or dropped (the client left).
+/// Every frame passes through as it is, trailers included: a failed export's
+/// `rowstream-outcome: error` must reach a client that asked for trailers.
 fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
     response.map(|body| {
-        Body::from_stream(Held {
-            body: body.into_data_stream(),
+        Body::new(Held {
+            body,
             _permit: permit,
         })
     })
@@ -144,14 +145,26 @@ fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
 
 /// A response body that holds an export slot for as long as it lives.
 struct Held {
-    body: BodyDataStream,
+    body: Body,
     _permit: OwnedSemaphorePermit,
 }
 
-impl Stream for Held {
-    type Item = Result<Bytes, axum::Error>;
+impl http_body::Body for Held {
+    type Data = Bytes;
+    type Error = axum::Error;
 
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        self.body.poll_next_unpin(cx)
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.body.size_hint()
     }
 }

@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, Version, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -224,7 +224,15 @@ async fn request_span(request: Request, next: Next) -> Response {
         encoding = tracing::field::Empty,
         status = tracing::field::Empty,
     );
+    let version = request.version();
     let mut response = next.run(request).instrument(span.clone()).await;
+    if version == Version::HTTP_10 && !response.headers().contains_key(header::CONTENT_LENGTH) {
+        // An HTTP/1.0 client cannot read chunked bodies: a stream's end is the
+        // connection's, so it is not kept alive whatever the request asked.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
     let status = response.status();
     span.record("status", status.as_u16());
     span.in_scope(|| tracing::debug!(status = status.as_u16(), "responded"));

@@ -14,10 +14,15 @@
 //!
 //! The status line is committed with the first body bytes, and an error after that can
 //! only cut the response. So [`StreamResponse::respond`] (and [`into_response`]) waits for
-//! the first chunk (which the streamer sends as soon as the first item is encoded, or
-//! after `flush_interval` for a slow source) before it decides:
+//! the first chunk before it decides. The streamer sends the first chunk as soon as the
+//! first item is encoded, or at the end of a document without items; the format's
+//! framing alone (`[`, a CSV header) never leaves before then, so a query that fails
+//! before its first row, however late, still gets a real status. With compression the
+//! response also looks at up to two more chunks, for at most `flush_interval`, to tell a
+//! tiny body (sent uncompressed) from a large one; a failure seen then is still a
+//! problem response, since nothing has been sent:
 //!
-//! - the stream failed before its first chunk → a real 4xx/5xx with an
+//! - the stream failed before its first row → a real 4xx/5xx with an
 //!   `application/problem+json` body (RFC 9457, [`Problem`]);
 //! - otherwise → `200 OK`, `Content-Type` from the encoder, `X-Accel-Buffering: no`,
 //!   `Cache-Control: no-store`, `Vary: Accept`, and the chunks as the body.

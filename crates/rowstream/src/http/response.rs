@@ -117,7 +117,10 @@ impl StreamResponse {
     }
 
     /// Waits for the first chunk and answers: problem+json if the stream failed before
-    /// it, otherwise `200 OK` with the streamed body.
+    /// it, otherwise `200 OK` with the streamed body. With compression and a first chunk
+    /// under [`MIN_COMPRESSED_BODY`], it waits for up to two more chunks, at most
+    /// [`ChunkStream::flush_interval`] in all, and a failure among them is a problem
+    /// response too.
     ///
     /// Headers of a streamed response: `Content-Type` (the encoder's),
     /// `X-Accel-Buffering: no` (so nginx-style proxies do not buffer the stream),
@@ -136,22 +139,26 @@ impl StreamResponse {
         let mut ended: Option<Result<(), crate::StreamError>> = None;
         #[cfg(feature = "compression")]
         let compression = match self.compression {
-            // A small start: look at up to two more chunks (each comes within
-            // flush_interval) to tell a tiny body, not worth compressing, from the start
-            // of a large one.
+            // A small start: look at up to two more chunks, for at most flush_interval, to
+            // tell a tiny body, not worth compressing, from the start of a large one. A
+            // source that is still working by then is taken for a large one: row 1 does
+            // not wait for it.
             Some(compression) if lead[0].len() < MIN_COMPRESSED_BODY => {
+                let until = tokio::time::Instant::now() + chunks.flush_interval();
                 let mut total = lead[0].len();
                 for _ in 0..2 {
                     if total >= MIN_COMPRESSED_BODY || ended.is_some() {
                         break;
                     }
-                    match chunks.next().await {
-                        None => ended = Some(Ok(())),
-                        Some(Ok(chunk)) => {
+                    match tokio::time::timeout_at(until, chunks.next()).await {
+                        Err(_) => break,
+                        Ok(None) => ended = Some(Ok(())),
+                        Ok(Some(Ok(chunk))) => {
                             total += chunk.len();
                             lead.push_back(chunk);
                         }
-                        Some(Err(err)) => ended = Some(Err(err)),
+                        // Nothing has been sent: the failure can still be a status.
+                        Ok(Some(Err(err))) => return Problem::for_stream_error(&err).to_response(),
                     }
                 }
                 (ended.is_none() || total >= MIN_COMPRESSED_BODY).then_some(compression)

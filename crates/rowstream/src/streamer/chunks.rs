@@ -30,6 +30,7 @@ pub struct ChunkStream {
     task: Option<JoinHandle<Result<u64, StreamError>>>,
     content_type: String,
     completed_items: Option<u64>,
+    flush_interval: std::time::Duration,
 }
 
 impl ChunkStream {
@@ -41,12 +42,14 @@ impl ChunkStream {
         content_type: String,
         observer: Option<Arc<dyn StreamObserver>>,
         started: tokio::time::Instant,
+        flush_interval: std::time::Duration,
     ) -> Self {
         Self {
             rx,
             task: Some(task),
             content_type,
             completed_items: None,
+            flush_interval,
             observed: observer.map(|observer| Observed::new(observer, started)),
         }
     }
@@ -54,6 +57,13 @@ impl ChunkStream {
     /// The encoder's media type, for a `Content-Type` header.
     pub fn content_type(&self) -> &str {
         &self.content_type
+    }
+
+    /// The longest a chunk's data waits in the producer's buffer
+    /// ([`ChunkConfig::flush_interval`](crate::ChunkConfig::flush_interval)): whoever
+    /// holds chunks back (a response choosing whether to compress) waits no longer.
+    pub fn flush_interval(&self) -> std::time::Duration {
+        self.flush_interval
     }
 
     /// How many items the complete document holds: `Some(n)` once the stream has ended

@@ -163,7 +163,14 @@ impl Streamer {
             ring,
             tx,
         ));
-        ChunkStream::new(rx, task, content_type, self.observer.clone(), started)
+        ChunkStream::new(
+            rx,
+            task,
+            content_type,
+            self.observer.clone(),
+            started,
+            self.config.flush_interval(),
+        )
     }
 
     /// Like [`stream`](Self::stream), with the transformer run on `workers` threads at

@@ -310,7 +310,10 @@ where
     X: Transformer<T>,
     Enc: Encoder,
 {
-    let mut armed = !pipeline.ring.current().is_empty();
+    // The flush timer is armed while the buffer holds items not yet sent. The document's
+    // beginning alone (`[`, a CSV header) does not arm it: it leaves with the first item
+    // or the end, so framing never commits a response's status before there is a row.
+    let mut armed = false;
     loop {
         let next = std::future::poll_fn(|cx| {
             match catch_unwind(AssertUnwindSafe(|| fetcher.as_mut().poll_next(cx))) {
@@ -329,7 +332,24 @@ where
             Ok(Next::Fetched(None)) => break,
             Ok(Next::Fetched(Some(fetched))) => {
                 if let Some(rate) = item_rate.as_deref_mut() {
-                    rate.acquire(1).await;
+                    let mut acquire = pin!(rate.acquire(1));
+                    if armed {
+                        // Items already in the buffer still leave within flush_interval
+                        // while this one waits for its turn.
+                        tokio::select! {
+                            biased;
+                            () = acquire.as_mut() => {}
+                            () = flush.as_mut() => {
+                                armed = false;
+                                if !pipeline.send(tx).await? {
+                                    return Ok(());
+                                }
+                                acquire.await;
+                            }
+                        }
+                    } else {
+                        acquire.await;
+                    }
                 }
                 match pipeline.encode(fetched)? {
                     Encoded::Keep => {
