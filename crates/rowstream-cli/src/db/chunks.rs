@@ -28,9 +28,13 @@ pub fn table_chunks<Enc: Encoder>(
     encoder: Enc,
 ) -> ChunkStream {
     let keyset = |key: &str| {
-        Keyset::new(&table.name, key)
+        let keyset = Keyset::new(&table.name, key)
             .schema(&table.schema)
-            .batch_size(batch_size)
+            .batch_size(batch_size);
+        match &table.select_list {
+            Some(list) => keyset.select_list(list.clone()),
+            None => keyset,
+        }
     };
     match (db, &table.plan) {
         (Database::Sqlite(pool), Plan::Keyset { key }) => {
