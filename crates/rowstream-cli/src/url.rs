@@ -2,11 +2,19 @@
 //! segment, and which query strings it accepts. Depends on nothing else of the crate.
 
 /// Query parameters every export endpoint (`/tables/{table}`, `/queries/{name}`) takes,
-/// read by the server itself: they pick the format and the completion record. A named
+/// read by the server itself: they pick the format, the completion record, and how
+/// values that formats disagree on are written (over the server's `--non-finite`,
+/// `--big-integers` and `--formula-guard`). A named
 /// query may not declare them; any other parameter, unless the named query declares it,
 /// is refused with `400` ([`unknown_param`]). This is the one list: a new export
 /// parameter is added here.
-pub const RESERVED_PARAMS: &[&str] = &["format", "complete"];
+pub const RESERVED_PARAMS: &[&str] = &[
+    "format",
+    "complete",
+    "non_finite",
+    "big_integers",
+    "formula_guard",
+];
 
 /// The first name in `params` that is neither one of [`RESERVED_PARAMS`] nor in
 /// `declared` (a named query's parameters); names are case-sensitive.

@@ -438,6 +438,15 @@ async fn bind_is_checked_before_any_database_is_touched() {
     );
 }
 
+/// The parameters every export takes.
+const RESERVED: [&str; 5] = [
+    "format",
+    "complete",
+    "non_finite",
+    "big_integers",
+    "formula_guard",
+];
+
 const CONFIG: &str = r#"
 [queries.from]
 sql = "SELECT n FROM numbers WHERE n >= ? ORDER BY n LIMIT 2"
@@ -475,30 +484,36 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
     let base = &server.base;
 
     let refused = [
-        (
-            "/tables/numbers?fromat=csv",
-            "fromat",
-            json!(["format", "complete"]),
-        ),
-        (
-            "/tables/numbers?limit=2",
-            "limit",
-            json!(["format", "complete"]),
-        ),
+        ("/tables/numbers?fromat=csv", "fromat", json!(RESERVED)),
+        ("/tables/numbers?limit=2", "limit", json!(RESERVED)),
         (
             "/tables/numbers?format=csv&Format=csv",
             "Format",
-            json!(["format", "complete"]),
+            json!(RESERVED),
         ),
         (
             "/queries/from?start=1&fromat=csv",
             "fromat",
-            json!(["start", "format", "complete"]),
+            json!([
+                "start",
+                "format",
+                "complete",
+                "non_finite",
+                "big_integers",
+                "formula_guard"
+            ]),
         ),
         (
             "/queries/from?start=1&n=2",
             "n",
-            json!(["start", "format", "complete"]),
+            json!([
+                "start",
+                "format",
+                "complete",
+                "non_finite",
+                "big_integers",
+                "formula_guard"
+            ]),
         ),
     ];
     for (path, name, known) in refused {

@@ -29,7 +29,7 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, _) = Wanted::read(&headers, &uri, params, &[])?;
+    let (wanted, _) = Wanted::read(&headers, &uri, params, &[], state.values)?;
     let permit = if method == Method::HEAD {
         None
     } else {
@@ -76,7 +76,8 @@ pub(super) async fn run_query(
             .into_response());
     };
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, mut params) = Wanted::read(&headers, &uri, params, &query.param_names())?;
+    let (wanted, mut params) =
+        Wanted::read(&headers, &uri, params, &query.param_names(), state.values)?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = query.bind_values(&params).map_err(|err| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
