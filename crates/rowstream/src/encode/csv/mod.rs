@@ -603,6 +603,15 @@ mod tests {
             encode(&mut Csv::new().policy(strings), &[row.clone()]).unwrap(),
             "1,2,3,4\r\nInfinity,-Infinity,\"[\"\"NaN\"\"]\",1.5\r\n"
         );
+        #[derive(Serialize, Clone, Copy)]
+        enum Reading {
+            Value(f64),
+        }
+        assert_eq!(
+            encode(&mut Csv::new().policy(strings), &[(Reading::Value(f64::NAN),)]).unwrap(),
+            "1\r\n\"{\"\"Value\"\":\"\"NaN\"\"}\"\r\n",
+            "variant data is nested JSON"
+        );
         let strict = ValuePolicy::default().non_finite(crate::NonFinite::Error);
         let err = encode(&mut Csv::new().policy(strict), &[row]).unwrap_err();
         assert_eq!(err.to_string(), "non-finite float Infinity in field [0]");

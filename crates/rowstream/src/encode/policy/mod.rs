@@ -99,6 +99,7 @@ pub struct ValuePolicy {
 /// Where an encoder writes NaN and ±Infinity as floats of its own format rather than by
 /// the [`NonFinite`] policy (which still applies with [`NonFinite::Error`]).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(not(all(feature = "csv", feature = "msgpack")), allow(dead_code))]
 pub(crate) enum NativeFloats {
     /// Nowhere: the JSON formats.
     #[default]
@@ -129,6 +130,7 @@ impl ValuePolicy {
     }
 
     /// Sets where the encoder writes non-finite floats natively.
+    #[cfg_attr(not(any(feature = "csv", feature = "msgpack")), allow(dead_code))]
     pub(crate) fn native_floats(mut self, native: NativeFloats) -> Self {
         self.native_floats = native;
         self

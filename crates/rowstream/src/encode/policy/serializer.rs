@@ -265,8 +265,13 @@ impl<'a, S: Serializer> Serializer for PolicySerializer<'a, S> {
         value: &T,
     ) -> Result<S::Ok, S::Error> {
         let ctx = self.ctx;
+        // The variant's data is nested, inside `{"variant": …}`.
+        let inner = Ctx {
+            depth: ctx.depth + 1,
+            ..ctx
+        };
         self.inner
-            .serialize_newtype_variant(name, variant_index, variant, &ctx.wrap(value))
+            .serialize_newtype_variant(name, variant_index, variant, &inner.wrap(value))
             .inspect_err(|_| ctx.trace.push(|| Segment::Field(variant.to_owned())))
     }
 

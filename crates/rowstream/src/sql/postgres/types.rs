@@ -429,7 +429,7 @@ mod tests {
         );
         // timestamp '4714-11-24 00:00:00 BC', the first: ISO 8601 year -4713.
         assert_eq!(
-            timestamp(-211_781_952_000_000_000, ""),
+            timestamp(-211_813_488_000_000_000, ""),
             "-4713-11-24T00:00:00"
         );
         assert_eq!(timestamp(i64::MAX, "Z"), "infinity");
