@@ -21,6 +21,7 @@ import math
 import struct
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 try:
@@ -415,8 +416,11 @@ def check_sqlite(got, want, fmt, policy):
 
 def fetch(base, fmt, query=""):
     url = f"{base}/tables/torture?format={fmt}{query}"
-    with urllib.request.urlopen(url, timeout=60) as response:
-        return response.read()
+    try:
+        with urllib.request.urlopen(url, timeout=60) as response:
+            return response.read()
+    except urllib.error.HTTPError as err:
+        sys.exit(f"FAIL {url}: {err.code} {err.read().decode(errors='replace')}")
 
 
 def decode(fmt, body):
