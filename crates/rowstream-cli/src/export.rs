@@ -166,7 +166,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let streamer = Streamer::default();
         let chunks = match &source {
             Source::Table(table) => {
-                chunks::table_chunks(&db, &streamer, table, batch_size, encoder)
+                chunks::table_chunks(&db, &streamer, table, batch_size, None, encoder)
             }
             Source::Query(query, values) => {
                 chunks::query_chunks(&db, &streamer, query, values, encoder)

@@ -138,7 +138,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// completion record, and is a `400` for JSON and MessagePack, which have no records (a
 /// JSON array is complete exactly when it parses: a failed export is never closed);
 /// `?non_finite=null|string|error`, `?big_integers=number|string` and
-/// `?formula_guard=true|false` override the server's [`Settings::values`] for the request; `TE: trailers` adds the outcome and row count as trailers. Any
+/// `?formula_guard=true|false` override the server's [`Settings::values`] for the request;
+/// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`; `TE: trailers` adds the outcome and row count as trailers. Any
 /// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
 /// is a `400` naming it, with the endpoint's parameters in the problem's `known` member
 /// ([`crate::url::RESERVED_PARAMS`]), before anything runs.
@@ -259,8 +260,15 @@ impl AppState {
     }
 
     /// Starts the export of `table`.
-    fn table_chunks(&self, table: &Table, encoder: AnyEncoder) -> ChunkStream {
-        chunks::table_chunks(&self.db, &self.streamer, table, self.batch_size, encoder)
+    fn table_chunks(&self, table: &Table, encoder: AnyEncoder, limit: Option<u64>) -> ChunkStream {
+        chunks::table_chunks(
+            &self.db,
+            &self.streamer,
+            table,
+            self.batch_size,
+            limit,
+            encoder,
+        )
     }
 
     /// Starts a named query with its values bound.

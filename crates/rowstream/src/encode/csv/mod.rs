@@ -608,7 +608,11 @@ mod tests {
             Value(f64),
         }
         assert_eq!(
-            encode(&mut Csv::new().policy(strings), &[(Reading::Value(f64::NAN),)]).unwrap(),
+            encode(
+                &mut Csv::new().policy(strings),
+                &[(Reading::Value(f64::NAN),)]
+            )
+            .unwrap(),
             "1\r\n\"{\"\"Value\"\":\"\"NaN\"\"}\"\r\n",
             "variant data is nested JSON"
         );
