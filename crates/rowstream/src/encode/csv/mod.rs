@@ -595,12 +595,12 @@ mod tests {
     fn non_finite_fields_are_written_natively_and_nested_ones_by_the_policy() {
         let row = (f64::INFINITY, Some(f32::NEG_INFINITY), vec![f64::NAN], 1.5);
         assert_eq!(
-            encode(&mut Csv::new(), &[row.clone()]).unwrap(),
+            encode(&mut Csv::new(), std::slice::from_ref(&row)).unwrap(),
             "1,2,3,4\r\nInfinity,-Infinity,[null],1.5\r\n"
         );
         let strings = ValuePolicy::default().non_finite(crate::NonFinite::String);
         assert_eq!(
-            encode(&mut Csv::new().policy(strings), &[row.clone()]).unwrap(),
+            encode(&mut Csv::new().policy(strings), std::slice::from_ref(&row)).unwrap(),
             "1,2,3,4\r\nInfinity,-Infinity,\"[\"\"NaN\"\"]\",1.5\r\n"
         );
         #[derive(Serialize, Clone, Copy)]
