@@ -322,6 +322,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         metrics: Some(server::install_metrics()?),
         token,
         tables: resolved.config.tables.clone(),
+        values: args.source.values,
     };
     let options = server::ServeOptions {
         grace: SHUTDOWN_GRACE,

@@ -18,7 +18,7 @@ use clap::{ArgGroup, Args, ValueEnum};
 use futures_util::StreamExt as _;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
-use rowstream::{AnyEncoder, ChunkStream, Format, StreamObserver, Streamer};
+use rowstream::{ChunkStream, Format, StreamObserver, Streamer};
 
 use crate::config::ParamError;
 use crate::db::{self, Database, OpenOptions};
@@ -147,7 +147,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let encoder = AnyEncoder::new(args.format)?;
+    let encoder = args.source.values.encoder(args.format)?;
 
     let db = open_database(&args.source, &open).await?;
     let result = async {
@@ -166,7 +166,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let streamer = Streamer::default();
         let chunks = match &source {
             Source::Table(table) => {
-                chunks::table_chunks(&db, &streamer, table, batch_size, encoder)
+                chunks::table_chunks(&db, &streamer, table, batch_size, None, encoder)
             }
             Source::Query(query, values) => {
                 chunks::query_chunks(&db, &streamer, query, values, encoder)

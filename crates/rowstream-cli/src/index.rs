@@ -59,16 +59,32 @@ fn thousands(n: u64) -> String {
     out
 }
 
-/// The links of `path` (already percent-encoded, relative) in every format.
-fn format_links(out: &mut String, path: &str) {
+/// Tables with more rows than this by their estimate, or without an estimate, are
+/// *large*: their links offer a preview and downloads, not a whole table in a tab.
+pub const LARGE_TABLE_ROWS: u64 = 10_000;
+
+/// The rows of a preview link (`?limit=`).
+pub const PREVIEW_ROWS: u64 = 100;
+
+/// The links of `path` (already percent-encoded, relative) in every format; with
+/// `download`, a JSON preview of [`PREVIEW_ROWS`] rows first and every format as a
+/// download (the `download` attribute: saved, not opened in the tab).
+fn format_links(out: &mut String, path: &str, download: bool) {
+    let path = escape_html(path);
+    if download {
+        let _ = write!(
+            out,
+            r#"<a href="{path}?format=json&amp;limit={PREVIEW_ROWS}">preview</a> · download "#
+        );
+    }
+    let attribute = if download { " download" } else { "" };
     for (i, format) in FORMATS.iter().enumerate() {
         if i > 0 {
             out.push_str(" · ");
         }
         let _ = write!(
             out,
-            r#"<a href="{}?format={format}">{format}</a>"#,
-            escape_html(path)
+            r#"<a href="{path}?format={format}"{attribute}>{format}</a>"#
         );
     }
 }
@@ -92,7 +108,8 @@ impl Page<'_> {
         let _ = writeln!(
             out,
             "<p>A {} database: {} {}, {} named {}. Each link streams the whole result in \
-             that format.</p>",
+             that format; tables of more than {} rows (or not counted) offer a preview of \
+             {} rows and downloads.</p>",
             escape_html(self.database),
             self.tables.len(),
             if self.tables.len() == 1 {
@@ -106,6 +123,8 @@ impl Page<'_> {
             } else {
                 "queries"
             },
+            thousands(LARGE_TABLE_ROWS),
+            PREVIEW_ROWS,
         );
         self.render_tables(&mut out);
         self.render_queries(&mut out);
@@ -135,16 +154,25 @@ impl Page<'_> {
             "<table>\n<thead><tr><th>table</th><th>{rows_heading}</th><th>export</th></tr></thead>\n<tbody>"
         );
         for name in self.tables {
-            let rows = match self.estimates.and_then(|e| e.get(name)) {
+            let estimate = self.estimates.and_then(|e| e.get(name));
+            let rows = match estimate {
                 Some(rows) => format!("≈&nbsp;{}", thousands(*rows)),
                 None => "—".to_owned(),
+            };
+            let large = match estimate {
+                Some(rows) => *rows > LARGE_TABLE_ROWS,
+                None => true,
             };
             let _ = write!(
                 out,
                 "<tr><td>{}</td><td class=\"n\">{rows}</td><td>",
                 escape_html(name)
             );
-            format_links(out, &format!("tables/{}", percent_encode_segment(name)));
+            format_links(
+                out,
+                &format!("tables/{}", percent_encode_segment(name)),
+                large,
+            );
             out.push_str("</td></tr>\n");
         }
         out.push_str("</tbody>\n</table>\n");
@@ -174,7 +202,7 @@ impl Page<'_> {
                 }
             }
             if params.is_empty() {
-                format_links(out, &path);
+                format_links(out, &path, false);
             } else {
                 render_form(out, &path, &params);
             }
@@ -246,8 +274,15 @@ mod tests {
              { name = \"min\", type = \"int\" }, { name = \"day\", type = \"date\" }]\n",
         )
         .unwrap();
-        let tables = vec!["a<b&c\"d".to_owned(), "flights".to_owned()];
-        let estimates = BTreeMap::from([("flights".to_owned(), 336_776)]);
+        let tables = vec![
+            "a<b&c\"d".to_owned(),
+            "flights".to_owned(),
+            "small".to_owned(),
+        ];
+        let estimates = BTreeMap::from([
+            ("flights".to_owned(), 336_776),
+            ("small".to_owned(), LARGE_TABLE_ROWS),
+        ]);
         let html = Page {
             database: "postgres",
             tables: &tables,
@@ -261,7 +296,20 @@ mod tests {
             "{html}"
         );
         assert!(
-            html.contains(r#"<a href="tables/a%3Cb%26c%22d?format=csv">csv</a>"#),
+            html.contains(r#"<a href="tables/a%3Cb%26c%22d?format=csv" download>csv</a>"#),
+            "{html}"
+        );
+        // Large (or not estimated): a preview and downloads; small: plain links.
+        assert!(
+            html.contains(r#"<a href="tables/flights?format=json&amp;limit=100">preview</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(r#"<a href="tables/small?format=json">json</a>"#),
+            "{html}"
+        );
+        assert!(
+            !html.contains("tables/small?format=json&amp;limit"),
             "{html}"
         );
         assert!(

@@ -49,6 +49,10 @@ pub struct SourceArgs {
         value_name = "N"
     )]
     pub demo_rows: u64,
+
+    /// How values that formats disagree on are written.
+    #[command(flatten)]
+    pub values: ValueArgs,
 }
 
 /// What a command runs with: flags and environment first, then the config file, then the
@@ -123,5 +127,196 @@ impl SourceArgs {
             batch_size,
             config,
         })
+    }
+}
+
+/// How values that formats disagree on are written: the server's defaults
+/// (`--non-finite`, `--big-integers`, `--formula-guard`), which a request may override
+/// with the query parameters of the same names (`?non_finite=string`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Args)]
+pub struct ValueArgs {
+    /// NaN and ±Infinity in the JSON formats: `null` (the default: every JSON parser
+    /// reads it and a numeric column stays numeric), `string` ("NaN", "Infinity",
+    /// "-Infinity"), or `error` (the export fails at that row, naming the column).
+    /// MessagePack and CSV write them as they are unless `error`.
+    #[arg(
+        long,
+        env = "ROWSTREAM_NON_FINITE",
+        value_enum,
+        default_value_t,
+        value_name = "POLICY"
+    )]
+    pub non_finite: NonFiniteArg,
+
+    /// Integers beyond ±(2^53 − 1) in the JSON formats and MessagePack: `number` (exact
+    /// digits, the default) or `string` (for JavaScript clients, whose numbers round
+    /// them). CSV writes the digits either way.
+    #[arg(
+        long,
+        env = "ROWSTREAM_BIG_INTEGERS",
+        value_enum,
+        default_value_t,
+        value_name = "POLICY"
+    )]
+    pub big_integers: BigIntegersArg,
+
+    /// CSV formula guard: `true` prefixes text fields that start with `=`, `+`, `-`, `@`,
+    /// TAB or CR with `'`, so spreadsheets show them as text instead of running them.
+    /// Default `false` (the data as it is).
+    #[arg(
+        long,
+        env = "ROWSTREAM_FORMULA_GUARD",
+        value_name = "BOOL",
+        default_value_t = false,
+        action = clap::ArgAction::Set
+    )]
+    pub formula_guard: bool,
+}
+
+/// `--non-finite`: [`rowstream::NonFinite`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum NonFiniteArg {
+    /// `null`.
+    #[default]
+    Null,
+    /// `"NaN"`, `"Infinity"`, `"-Infinity"`.
+    String,
+    /// The export fails.
+    Error,
+}
+
+/// `--big-integers`: [`rowstream::BigIntegers`].
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, clap::ValueEnum)]
+pub enum BigIntegersArg {
+    /// Exact digits as a number.
+    #[default]
+    Number,
+    /// Exact digits as a string.
+    String,
+}
+
+impl ValueArgs {
+    /// An encoder for `format` under these settings.
+    ///
+    /// # Errors
+    ///
+    /// The format is not built into this binary.
+    pub fn encoder(
+        &self,
+        format: rowstream::Format,
+    ) -> Result<rowstream::AnyEncoder, rowstream::UnavailableFormat> {
+        let encoder = rowstream::AnyEncoder::new(format)?;
+        Ok(self.apply(encoder))
+    }
+
+    /// `encoder` under these settings: the value policy, and the formula guard if it is
+    /// a CSV encoder.
+    pub fn apply(&self, encoder: rowstream::AnyEncoder) -> rowstream::AnyEncoder {
+        encoder
+            .policy(self.policy())
+            .formula_guard(self.formula_guard)
+    }
+
+    /// The library's value policy for these settings.
+    pub fn policy(&self) -> rowstream::ValuePolicy {
+        rowstream::ValuePolicy::default()
+            .non_finite(match self.non_finite {
+                NonFiniteArg::Null => rowstream::NonFinite::Null,
+                NonFiniteArg::String => rowstream::NonFinite::String,
+                NonFiniteArg::Error => rowstream::NonFinite::Error,
+            })
+            .big_integers(match self.big_integers {
+                BigIntegersArg::Number => rowstream::BigIntegers::Number,
+                BigIntegersArg::String => rowstream::BigIntegers::String,
+            })
+    }
+
+    /// These settings with the request's query parameters `non_finite`, `big_integers`
+    /// and `formula_guard` (the last of each wins) over them.
+    ///
+    /// # Errors
+    ///
+    /// A parameter with a value it does not take: the message names the parameter and
+    /// the values it takes.
+    pub fn with_params(mut self, params: &[(String, String)]) -> Result<Self, String> {
+        use clap::ValueEnum as _;
+        for (name, value) in params {
+            match name.as_str() {
+                "non_finite" => {
+                    self.non_finite = NonFiniteArg::from_str(value, false).map_err(|_| {
+                        format!("non_finite must be null, string or error, not \"{value}\"")
+                    })?;
+                }
+                "big_integers" => {
+                    self.big_integers = BigIntegersArg::from_str(value, false).map_err(|_| {
+                        format!("big_integers must be number or string, not \"{value}\"")
+                    })?;
+                }
+                "formula_guard" => {
+                    self.formula_guard = match value.as_str() {
+                        "" | "true" | "1" => true,
+                        "false" | "0" => false,
+                        _ => {
+                            return Err(format!(
+                                "formula_guard must be true or false, not \"{value}\""
+                            ));
+                        }
+                    };
+                }
+                _ => {}
+            }
+        }
+        Ok(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn params(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn request_parameters_override_the_server_defaults() {
+        let server = ValueArgs {
+            non_finite: NonFiniteArg::Error,
+            big_integers: BigIntegersArg::String,
+            formula_guard: true,
+        };
+        assert_eq!(server.with_params(&[]), Ok(server));
+        let request = server
+            .with_params(&params(&[
+                ("non_finite", "string"),
+                ("big_integers", "number"),
+                ("formula_guard", "false"),
+                ("format", "csv"),
+            ]))
+            .unwrap();
+        assert_eq!(
+            request,
+            ValueArgs {
+                non_finite: NonFiniteArg::String,
+                big_integers: BigIntegersArg::Number,
+                formula_guard: false,
+            }
+        );
+        assert_eq!(
+            request.policy(),
+            rowstream::ValuePolicy::default().non_finite(rowstream::NonFinite::String)
+        );
+        assert_eq!(
+            ValueArgs::default().with_params(&params(&[("non_finite", "NaN")])),
+            Err("non_finite must be null, string or error, not \"NaN\"".to_owned())
+        );
+        assert!(
+            ValueArgs::default()
+                .with_params(&params(&[("formula_guard", "yes")]))
+                .is_err()
+        );
     }
 }

@@ -2,11 +2,44 @@
 //! segment, and which query strings it accepts. Depends on nothing else of the crate.
 
 /// Query parameters every export endpoint (`/tables/{table}`, `/queries/{name}`) takes,
-/// read by the server itself: they pick the format and the completion record. A named
+/// read by the server itself: they pick the format, the completion record, and how
+/// values that formats disagree on are written (over the server's `--non-finite`,
+/// `--big-integers` and `--formula-guard`). A named
 /// query may not declare them; any other parameter, unless the named query declares it,
 /// is refused with `400` ([`unknown_param`]). This is the one list: a new export
 /// parameter is added here.
-pub const RESERVED_PARAMS: &[&str] = &["format", "complete"];
+pub const RESERVED_PARAMS: &[&str] = &[
+    "format",
+    "complete",
+    "non_finite",
+    "big_integers",
+    "formula_guard",
+];
+
+/// Query parameters `/tables/{table}` takes besides [`RESERVED_PARAMS`]: `limit`, the
+/// most rows to send (a preview).
+pub const TABLE_PARAMS: &[&str] = &["limit"];
+
+/// The most rows `?limit=` may ask for (the largest keyset page,
+/// [`rowstream::MAX_BATCH_SIZE`] is the same number).
+pub const MAX_LIMIT: u64 = 1_000_000;
+
+/// The `limit` in `params` (the last one wins): `None` without one.
+///
+/// # Errors
+///
+/// A value that is not a whole number from 1 to [`MAX_LIMIT`]; the message says so.
+pub fn limit(params: &[(String, String)]) -> Result<Option<u64>, String> {
+    let Some((_, value)) = params.iter().rev().find(|(name, _)| name == "limit") else {
+        return Ok(None);
+    };
+    match value.parse::<u64>() {
+        Ok(n) if (1..=MAX_LIMIT).contains(&n) && !value.starts_with('+') => Ok(Some(n)),
+        _ => Err(format!(
+            "limit must be a whole number of rows from 1 to {MAX_LIMIT}, not \"{value}\""
+        )),
+    }
+}
 
 /// The first name in `params` that is neither one of [`RESERVED_PARAMS`] nor in
 /// `declared` (a named query's parameters); names are case-sensitive.
@@ -57,6 +90,26 @@ pub fn query_is_utf8(query: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn limits() {
+        let params = |v: &str| vec![("limit".to_owned(), v.to_owned())];
+        assert_eq!(limit(&[]), Ok(None));
+        assert_eq!(limit(&params("1")), Ok(Some(1)));
+        assert_eq!(limit(&params("1000000")), Ok(Some(MAX_LIMIT)));
+        for bad in [
+            "0",
+            "-1",
+            "+5",
+            "1000001",
+            "",
+            "ten",
+            "1.5",
+            "99999999999999999999",
+        ] {
+            assert!(limit(&params(bad)).is_err(), "{bad:?}");
+        }
+    }
 
     #[test]
     fn encodes_segments() {

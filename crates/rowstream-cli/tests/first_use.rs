@@ -438,6 +438,16 @@ async fn bind_is_checked_before_any_database_is_touched() {
     );
 }
 
+/// The parameters a table export takes.
+const TABLE_KNOWN: [&str; 6] = [
+    "limit",
+    "format",
+    "complete",
+    "non_finite",
+    "big_integers",
+    "formula_guard",
+];
+
 const CONFIG: &str = r#"
 [queries.from]
 sql = "SELECT n FROM numbers WHERE n >= ? ORDER BY n LIMIT 2"
@@ -475,30 +485,36 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
     let base = &server.base;
 
     let refused = [
-        (
-            "/tables/numbers?fromat=csv",
-            "fromat",
-            json!(["format", "complete"]),
-        ),
-        (
-            "/tables/numbers?limit=2",
-            "limit",
-            json!(["format", "complete"]),
-        ),
+        ("/tables/numbers?fromat=csv", "fromat", json!(TABLE_KNOWN)),
+        ("/tables/numbers?offset=2", "offset", json!(TABLE_KNOWN)),
         (
             "/tables/numbers?format=csv&Format=csv",
             "Format",
-            json!(["format", "complete"]),
+            json!(TABLE_KNOWN),
         ),
         (
             "/queries/from?start=1&fromat=csv",
             "fromat",
-            json!(["start", "format", "complete"]),
+            json!([
+                "start",
+                "format",
+                "complete",
+                "non_finite",
+                "big_integers",
+                "formula_guard"
+            ]),
         ),
         (
             "/queries/from?start=1&n=2",
             "n",
-            json!(["start", "format", "complete"]),
+            json!([
+                "start",
+                "format",
+                "complete",
+                "non_finite",
+                "big_integers",
+                "formula_guard"
+            ]),
         ),
     ];
     for (path, name, known) in refused {
@@ -534,4 +550,72 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
         (status, content_type.as_str()),
         (200, "text/csv; charset=utf-8; header=present")
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn large_tables_offer_a_preview_of_limited_rows() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sqlite_file(
+        dir.path().join("preview.sqlite"),
+        &[
+            "CREATE TABLE big (n INTEGER PRIMARY KEY, label TEXT)",
+            "WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 2500) \
+             INSERT INTO big SELECT i, 'row ' || i FROM s",
+            "CREATE VIEW big_view AS SELECT n * 2 AS m FROM big",
+        ],
+    )
+    .await;
+    let db = sqlite_url(&path);
+    let server = Binary::serve(&["--bind", "127.0.0.1:0", "--db", &db], &[]);
+    let base = &server.base;
+
+    // The index page: SQLite keeps no estimates, so every table offers a preview.
+    let index = reqwest::get(format!("{base}/"))
+        .await
+        .expect("index")
+        .text()
+        .await
+        .expect("HTML");
+    assert!(
+        index.contains(r#"<a href="tables/big?format=json&amp;limit=100">preview</a>"#),
+        "{index}"
+    );
+    assert!(
+        index.contains(r#"<a href="tables/big?format=csv" download>csv</a>"#),
+        "{index}"
+    );
+
+    // Keyset pages (a table) and one query (a view), cut at the limit, across pages.
+    for (path, column, step) in [("big", "n", 1_u64), ("big_view", "m", 2)] {
+        for limit in [1_u64, 100, 2_499, 2_500, 1_000_000] {
+            let url = format!("{base}/tables/{path}?format=json&limit={limit}");
+            let (status, _, body) = fetch(reqwest::Method::GET, &url).await;
+            assert_eq!(status, 200, "{url}");
+            let rows = body.as_array().expect("an array");
+            let want = limit.min(2_500);
+            assert_eq!(rows.len() as u64, want, "{url}");
+            assert_eq!(rows[0][column], step, "{url}");
+            assert_eq!(rows.last().unwrap()[column], json!(want * step), "{url}");
+        }
+    }
+    let csv = reqwest::get(format!("{base}/tables/big?format=csv&limit=2"))
+        .await
+        .expect("csv")
+        .text()
+        .await
+        .expect("text");
+    assert_eq!(csv, "n,label\r\n1,row 1\r\n2,row 2\r\n");
+
+    for bad in ["0", "-1", "two", "1000001", ""] {
+        let url = format!("{base}/tables/big?limit={bad}");
+        let (status, content_type, body) = fetch(reqwest::Method::GET, &url).await;
+        assert_eq!(
+            (status, content_type.as_str()),
+            (400, "application/problem+json"),
+            "{url}"
+        );
+        assert_eq!(body["parameter"], "limit", "{url}");
+        let detail = body["detail"].as_str().expect("a detail");
+        assert!(detail.contains("from 1 to 1000000"), "{detail}");
+    }
 }

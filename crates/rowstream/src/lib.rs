@@ -61,7 +61,8 @@
 //! Every format is an [`Encoder`] in its own module, streaming item by item into the
 //! pooled buffer; all of them write values under one [`ValuePolicy`] (NaN/±Infinity,
 //! integers beyond 2^53 − 1, RFC 3339 timestamps), so an export holds the same values in
-//! every format.
+//! every format — except that MessagePack and CSV, which can carry NaN and ±Infinity,
+//! write them as they are unless the policy refuses them ([`NonFinite`]).
 //!
 //! | [`Format`] | encoder | media type | standard |
 //! |---|---|---|---|

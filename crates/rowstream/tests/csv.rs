@@ -185,8 +185,8 @@ async fn dynamic_sqlite_rows_flatten_by_column() {
             vec![s("1"), s("a,\"b\""), s("1.5"), s("AP8=")],
             vec![s("2"), s(""), None, None],
             vec![s("9007199254740993"), None, s("-0.25"), s("")],
-            // +Infinity is NULL by the default value policy.
-            vec![s("4"), s("'=cmd"), None, None],
+            // +Infinity is written as CSV text carries it.
+            vec![s("4"), s("'=cmd"), s("Infinity"), None],
         ]
     );
 }

@@ -126,6 +126,42 @@ async fn type_torture() {
     assert!(text.starts_with(r#"[{"id":1,"i64_min":"#), "{text}");
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn zero_dates_are_zero_dates_not_null() {
+    let Some(pool) = pool(2).await else { return };
+    let mut conn = pool.acquire().await.unwrap();
+    for sql in [
+        "SET SESSION sql_mode = ''",
+        "DROP TABLE IF EXISTS rowstream_zero_dates",
+        "CREATE TABLE rowstream_zero_dates (
+            id INT PRIMARY KEY, d DATE NULL, dt DATETIME NULL, dt6 DATETIME(6) NULL,
+            ts TIMESTAMP NULL DEFAULT NULL, part DATE NULL
+        )",
+        "INSERT INTO rowstream_zero_dates VALUES
+            (1, '0000-00-00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '0000-00-00 00:00:00', '2024-00-00'),
+            (2, NULL, NULL, NULL, NULL, NULL)",
+    ] {
+        sqlx::query(sql).execute(&mut *conn).await.unwrap();
+    }
+    drop(conn);
+    let text = export(
+        pool,
+        "SELECT * FROM rowstream_zero_dates ORDER BY id",
+        RecordOptions::default(),
+    )
+    .await;
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value,
+        json!([
+            {"id": 1, "d": "0000-00-00", "dt": "0000-00-00T00:00:00",
+             "dt6": "0000-00-00T00:00:00", "ts": "0000-00-00T00:00:00", "part": "2024-00-00"},
+            {"id": 2, "d": null, "dt": null, "dt6": null, "ts": null, "part": null},
+        ]),
+        "{text}"
+    );
+}
+
 async fn serve(pool: MySqlPool, sql: &'static str) -> SocketAddr {
     let app = Router::new().route(
         "/",

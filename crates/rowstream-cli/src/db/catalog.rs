@@ -23,6 +23,9 @@ pub struct Table {
     pub plan: Plan,
     /// Text columns that hold JSON (MariaDB `JSON` columns), to embed as JSON.
     pub json_columns: Vec<String>,
+    /// The select list when it is not `*`: PostgreSQL columns of types the library does
+    /// not decode are read as their text form (`"c"::text AS "c"`).
+    pub select_list: Option<String>,
 }
 
 /// How a table is read.
@@ -59,7 +62,8 @@ impl Table {
     pub fn select_sql(&self, db: &Database) -> String {
         let quote = |name: &str| db.quote_ident(name);
         let mut sql = format!(
-            "SELECT * FROM {}.{}",
+            "SELECT {} FROM {}.{}",
+            self.select_list.as_deref().unwrap_or("*"),
             quote(&self.schema),
             quote(&self.name)
         );
@@ -179,6 +183,7 @@ async fn resolve_sqlite(pool: &SqlitePool, name: &str) -> Result<Option<Table>, 
             name,
             plan: Plan::Single { order_by: vec![] },
             json_columns: vec![],
+            select_list: None,
         }));
     }
     let columns: Vec<SqliteColumn> =
@@ -191,6 +196,7 @@ async fn resolve_sqlite(pool: &SqlitePool, name: &str) -> Result<Option<Table>, 
         name,
         plan: sqlite_plan(&columns, without_rowid),
         json_columns: vec![],
+        select_list: None,
     }))
 }
 
@@ -263,6 +269,50 @@ const PG_PRIMARY_KEY: &str = "SELECT a.attname::text, pg_catalog.format_type(a.a
      WHERE i.indrelid = $1::int8::oid AND i.indisprimary \
      ORDER BY k.ord";
 
+/// The oids of the types `rowstream::postgres` decodes from the binary format (see its
+/// value mapping): bool, bytea, "char", name, int8, int2, int4, text, oid, json, xml,
+/// float4, float8, unknown, bpchar, varchar, date, time, timestamp, timestamptz,
+/// interval, timetz, numeric, void, uuid, jsonb.
+const PG_DECODED_TYPES: &[i64] = &[
+    16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 142, 700, 701, 705, 1042, 1043, 1082, 1083, 1114,
+    1184, 1186, 1266, 1700, 2278, 2950, 3802,
+];
+
+/// The columns of the relation with oid `$1` in order, each with whether it must be read
+/// as text: its type (a domain's base type) is none of the decoded types `$2`, not an
+/// enum, and not an array of those.
+const PG_COLUMNS: &str = "SELECT a.attname::text, NOT (b.oid::int8 = ANY($2) OR b.typtype = 'e' \
+       OR (b.typcategory = 'A' AND e.oid IS NOT NULL \
+           AND (e.oid::int8 = ANY($2) OR e.typtype = 'e'))) \
+     FROM pg_catalog.pg_attribute AS a \
+     JOIN pg_catalog.pg_type AS t ON t.oid = a.atttypid \
+     JOIN pg_catalog.pg_type AS b \
+       ON b.oid = CASE WHEN t.typtype = 'd' THEN t.typbasetype ELSE t.oid END \
+     LEFT JOIN pg_catalog.pg_type AS e ON e.oid = b.typelem AND b.typelem <> 0 \
+     WHERE a.attrelid = $1::int8::oid AND a.attnum > 0 AND NOT a.attisdropped \
+     ORDER BY a.attnum";
+
+/// The select list reading `columns` (name, as text?) — `None` (`*`) when none is read as
+/// text; else every column by name, the text ones as `"c"::text AS "c"`: PostgreSQL's own
+/// output function writes them (`inet`, `money`, ranges, composites …).
+fn pg_select_list(columns: &[(String, bool)]) -> Option<String> {
+    if !columns.iter().any(|(_, as_text)| *as_text) {
+        return None;
+    }
+    let list: Vec<String> = columns
+        .iter()
+        .map(|(name, as_text)| {
+            let quoted = quote_ident(name);
+            if *as_text {
+                format!("{quoted}::text AS {quoted}")
+            } else {
+                quoted
+            }
+        })
+        .collect();
+    Some(list.join(", "))
+}
+
 /// Key types keyset pagination binds: integers as `i64`, text as text.
 const PG_KEYSET_TYPES: [&str; 5] = ["smallint", "integer", "bigint", "text", "character varying"];
 
@@ -278,11 +328,17 @@ async fn resolve_postgres(pool: &PgPool, name: &str) -> Result<Option<Table>, sq
         .bind(oid)
         .fetch_all(pool)
         .await?;
+    let columns: Vec<(String, bool)> = sqlx::query_as(PG_COLUMNS)
+        .bind(oid)
+        .bind(PG_DECODED_TYPES)
+        .fetch_all(pool)
+        .await?;
     Ok(Some(Table {
         schema,
         name,
         plan: key_plan(key, &PG_KEYSET_TYPES),
         json_columns: vec![],
+        select_list: pg_select_list(&columns),
     }))
 }
 
@@ -379,6 +435,7 @@ async fn resolve_mysql(
         name,
         plan: key_plan(key, &MYSQL_KEYSET_TYPES),
         json_columns,
+        select_list: None,
     }))
 }
 

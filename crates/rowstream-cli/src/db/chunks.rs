@@ -6,6 +6,7 @@
 //! single query); the encoder is the caller's choice, so the same rows come out in any
 //! format under the encoder's value policy.
 
+use futures_util::{Stream, StreamExt as _};
 use rowstream::keyset::Keyset;
 use rowstream::mysql::RecordOptions;
 use rowstream::{ChunkStream, Encoder, Identity, Streamer};
@@ -15,36 +16,49 @@ use super::Database;
 use super::catalog::{Plan, Table};
 use crate::config::{NamedQuery, Value};
 
-/// Starts the export of `table` from `db` through `streamer`, encoded by `encoder`.
+/// Starts the export of `table` from `db` through `streamer`, encoded by `encoder`: the
+/// first `limit` rows only when there is one (a preview).
 ///
-/// A [`Plan::Keyset`] table is read `batch_size` rows per page (`0` for the default); a
-/// [`Plan::Single`] table in one query, [`Table::select_sql`] — from an SQLite file with
-/// [`rowstream::sqlite::direct::rows`], on a connection of its own.
+/// A [`Plan::Keyset`] table is read `batch_size` rows per page (`0` for the default; no
+/// more than `limit`); a [`Plan::Single`] table in one query, [`Table::select_sql`] —
+/// from an SQLite file with [`rowstream::sqlite::direct::rows`], on a connection of its
+/// own — which is dropped, and so stopped, once `limit` rows are read.
 pub fn table_chunks<Enc: Encoder>(
     db: &Database,
     streamer: &Streamer,
     table: &Table,
     batch_size: usize,
+    limit: Option<u64>,
     encoder: Enc,
 ) -> ChunkStream {
+    let page = match batch_size {
+        0 => rowstream::DEFAULT_BATCH_SIZE,
+        rows => rows,
+    };
+    let limit = limit.map(|n| usize::try_from(n).unwrap_or(usize::MAX));
+    let batch_size = limit.map_or(page, |n| page.min(n));
     let keyset = |key: &str| {
-        Keyset::new(&table.name, key)
+        let keyset = Keyset::new(&table.name, key)
             .schema(&table.schema)
-            .batch_size(batch_size)
+            .batch_size(batch_size);
+        match &table.select_list {
+            Some(list) => keyset.select_list(list.clone()),
+            None => keyset,
+        }
     };
     match (db, &table.plan) {
         (Database::Sqlite(pool), Plan::Keyset { key }) => {
             let pages = rowstream::sqlite::keyset(pool.clone(), keyset(key));
-            streamer.stream_batches(pages, Identity, encoder)
+            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
         }
         (Database::Postgres(pool), Plan::Keyset { key }) => {
             let pages = rowstream::postgres::keyset(pool.clone(), keyset(key));
-            streamer.stream_batches(pages, Identity, encoder)
+            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
         }
         (Database::MySql { pool, .. }, Plan::Keyset { key }) => {
             let options = RecordOptions::default().json_columns(table.json_columns.clone());
             let pages = rowstream::mysql::keyset(pool.clone(), keyset(key), options);
-            streamer.stream_batches(pages, Identity, encoder)
+            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
         }
         (Database::Sqlite(pool), Plan::Single { .. }) => {
             // A database file is read on its own connection, in batches; an in-memory
@@ -53,15 +67,15 @@ pub fn table_chunks<Enc: Encoder>(
             let file = options.get_filename();
             if file.is_file() {
                 let rows = rowstream::sqlite::direct::rows(file, table.select_sql(db));
-                streamer.stream(rows, Identity, encoder)
+                streamer.stream(first_rows(rows, limit), Identity, encoder)
             } else {
                 let rows = rowstream::sqlite::rows(pool.clone(), table.select_sql(db));
-                streamer.stream(rows, Identity, encoder)
+                streamer.stream(first_rows(rows, limit), Identity, encoder)
             }
         }
         (Database::Postgres(pool), Plan::Single { .. }) => {
             let rows = rowstream::postgres::rows(pool.clone(), table.select_sql(db));
-            streamer.stream(rows, Identity, encoder)
+            streamer.stream(first_rows(rows, limit), Identity, encoder)
         }
         (Database::MySql { pool, .. }, Plan::Single { .. }) => {
             let options = RecordOptions::default().json_columns(table.json_columns.clone());
@@ -71,9 +85,38 @@ pub fn table_chunks<Enc: Encoder>(
                 Default::default(),
                 options,
             );
-            streamer.stream(rows, Identity, encoder)
+            streamer.stream(first_rows(rows, limit), Identity, encoder)
         }
     }
+}
+
+/// The first `limit` items of `rows` (all without a limit); the fetcher is dropped, and
+/// its statement stopped, after the last one.
+fn first_rows<T, E>(
+    rows: impl Stream<Item = Result<T, E>> + Send + 'static,
+    limit: Option<usize>,
+) -> impl Stream<Item = Result<T, E>> + Send + 'static {
+    rows.take(limit.unwrap_or(usize::MAX))
+}
+
+/// The pages of `page` rows that hold the first `limit` rows, the last one cut to size
+/// (all pages without a limit): no page past them is queried.
+fn first_pages<T: Send + 'static, E: Send + 'static>(
+    pages: impl Stream<Item = Result<Vec<T>, E>> + Send + 'static,
+    limit: Option<usize>,
+    page: usize,
+) -> impl Stream<Item = Result<Vec<T>, E>> + Send + 'static {
+    let left = limit.unwrap_or(usize::MAX);
+    pages
+        .take(limit.map_or(usize::MAX, |n| n.div_ceil(page.max(1))))
+        .scan(left, |left, page| {
+            let page = page.map(|mut rows| {
+                rows.truncate(*left);
+                *left -= rows.len();
+                rows
+            });
+            std::future::ready(Some(page))
+        })
 }
 
 /// Starts the named `query` from `db` with `values` bound in placeholder order (from

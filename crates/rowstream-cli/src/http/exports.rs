@@ -15,7 +15,7 @@ use tokio::sync::OwnedSemaphorePermit;
 use super::negotiate::Wanted;
 use super::{AppState, RETRY_AFTER_SECS, database_problem};
 use crate::db::catalog;
-use crate::url::RESERVED_PARAMS;
+use crate::url::{RESERVED_PARAMS, TABLE_PARAMS};
 
 /// `GET /tables/{table}`; the error is the response to send.
 pub(super) async fn export_table(
@@ -28,7 +28,13 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, _) = Wanted::read(&headers, &uri, params, &[])?;
+    let (wanted, params) = Wanted::read(&headers, &uri, params, TABLE_PARAMS, state.values)?;
+    let limit = crate::url::limit(&params).map_err(|detail| {
+        Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+            .with_detail(detail)
+            .with_extension("parameter", "limit")
+            .into_response()
+    })?;
     let permit = if method == Method::HEAD {
         None
     } else {
@@ -52,7 +58,7 @@ pub(super) async fn export_table(
         .encoder_for(&state.db, &table.select_sql(&state.db), None)
         .await
         .map_err(|err| database_problem(&err))?;
-    let chunks = state.table_chunks(&table, encoder);
+    let chunks = state.table_chunks(&table, encoder, limit);
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
@@ -75,7 +81,8 @@ pub(super) async fn run_query(
             .into_response());
     };
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, mut params) = Wanted::read(&headers, &uri, params, &query.param_names())?;
+    let (wanted, mut params) =
+        Wanted::read(&headers, &uri, params, &query.param_names(), state.values)?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = query.bind_values(&params).map_err(|err| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")

@@ -31,6 +31,7 @@ use crate::access::{self, TableFilter, Token};
 use crate::config::{NamedQuery, Value};
 use crate::db::catalog::{self, Table};
 use crate::db::{Database, chunks};
+use crate::settings::ValueArgs;
 
 /// Seconds a client is asked to wait (`Retry-After`) when every export slot is taken.
 pub const RETRY_AFTER_SECS: u32 = 1;
@@ -63,6 +64,10 @@ pub struct Settings {
     pub token: Option<Token>,
     /// The tables served; the others answer as if they did not exist.
     pub tables: TableFilter,
+    /// How values that formats disagree on are written, unless a request says otherwise
+    /// (`?non_finite=`, `?big_integers=`, `?formula_guard=`). Default: the library's
+    /// defaults, no formula guard.
+    pub values: ValueArgs,
 }
 
 impl Default for Settings {
@@ -76,6 +81,7 @@ impl Default for Settings {
             metrics: None,
             token: None,
             tables: TableFilter::default(),
+            values: ValueArgs::default(),
         }
     }
 }
@@ -92,6 +98,7 @@ struct AppState {
     compression_level: Level,
     metrics: Option<PrometheusHandle>,
     tables: Arc<TableFilter>,
+    values: ValueArgs,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -128,7 +135,11 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// Exports are negotiated ([`Negotiated`](rowstream::axum::Negotiated)): `Accept` with q-values, or
 /// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
 /// column names, even when empty. `?complete=true` ends NDJSON, JSON-seq and CSV with a
-/// completion record; `TE: trailers` adds the outcome and row count as trailers. Any
+/// completion record, and is a `400` for JSON and MessagePack, which have no records (a
+/// JSON array is complete exactly when it parses: a failed export is never closed);
+/// `?non_finite=null|string|error`, `?big_integers=number|string` and
+/// `?formula_guard=true|false` override the server's [`Settings::values`] for the request;
+/// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`; `TE: trailers` adds the outcome and row count as trailers. Any
 /// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
 /// is a `400` naming it, with the endpoint's parameters in the problem's `known` member
 /// ([`crate::url::RESERVED_PARAMS`]), before anything runs.
@@ -171,6 +182,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             compression_level: settings.compression_level,
             metrics: settings.metrics,
             tables: Arc::new(settings.tables),
+            values: settings.values,
         });
     if let Some(token) = settings.token {
         router = router.layer(middleware::from_fn(move |request, next| {
@@ -256,8 +268,15 @@ impl AppState {
     }
 
     /// Starts the export of `table`.
-    fn table_chunks(&self, table: &Table, encoder: AnyEncoder) -> ChunkStream {
-        chunks::table_chunks(&self.db, &self.streamer, table, self.batch_size, encoder)
+    fn table_chunks(&self, table: &Table, encoder: AnyEncoder, limit: Option<u64>) -> ChunkStream {
+        chunks::table_chunks(
+            &self.db,
+            &self.streamer,
+            table,
+            self.batch_size,
+            limit,
+            encoder,
+        )
     }
 
     /// Starts a named query with its values bound.

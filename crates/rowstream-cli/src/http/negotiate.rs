@@ -14,6 +14,7 @@ use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
 
 use crate::config::Param;
 use crate::db::{Database, column_names};
+use crate::settings::ValueArgs;
 use crate::url::{RESERVED_PARAMS, query_is_utf8, unknown_param};
 
 /// Logs the end of each export in a `stream` span (a child of its request's span, so the
@@ -49,19 +50,22 @@ impl rowstream::StreamObserver for LogObserver {
 pub(super) struct Wanted {
     negotiated: Negotiated,
     complete: bool,
+    values: ValueArgs,
 }
 
 impl Wanted {
     /// The request's query parameters, and what it asks of the export; the error is the
     /// response to send: `400` for a query string that does not parse, or for a
     /// parameter that is neither one of [`RESERVED_PARAMS`] nor in `declared` (a named
-    /// query's parameters), before anything else is looked at.
+    /// query's parameters), before anything else is looked at. `values` are the
+    /// server's value settings, which the request's parameters override.
     #[allow(clippy::result_large_err)]
     pub(super) fn read(
         headers: &HeaderMap,
         uri: &Uri,
         params: Result<Query<Vec<(String, String)>>, QueryRejection>,
         declared: &[&str],
+        values: ValueArgs,
     ) -> Result<(Self, Vec<(String, String)>), Response> {
         let Query(params) = params.map_err(|rejection| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
@@ -79,7 +83,12 @@ impl Wanted {
                 .with_extension("known", known)
                 .into_response());
         }
-        let wanted = Self::from_request(headers, uri, &params)?;
+        let mut wanted = Self::from_request(headers, uri, &params)?;
+        wanted.values = values.with_params(&params).map_err(|detail| {
+            Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+                .with_detail(detail)
+                .into_response()
+        })?;
         Ok((wanted, params))
     }
 
@@ -112,12 +121,24 @@ impl Wanted {
                 }
             },
         };
+        if complete && matches!(negotiated.format(), Format::Json | Format::Msgpack) {
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+                .with_detail(format!(
+                    "complete=true is for ndjson, jsonseq and csv; {} has no records to \
+                     end with one (a JSON array is complete exactly when it parses: a \
+                     failed export is never closed)",
+                    negotiated.format().name()
+                ))
+                .with_extension("parameter", "complete")
+                .into_response());
+        }
         let span = tracing::Span::current();
         span.record("format", negotiated.format().name());
         span.record("encoding", negotiated.coding().as_str());
         Ok(Self {
             negotiated,
             complete,
+            values: ValueArgs::default(),
         })
     }
 
@@ -143,12 +164,13 @@ impl Wanted {
 
     /// The encoder; a CSV one with `columns` as its header.
     fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
-        match (self.format(), columns) {
+        let encoder = match (self.format(), columns) {
             (Format::Csv, Some(columns)) => {
                 AnyEncoder::from(Csv::new().header(columns).completion_record(self.complete))
             }
             _ => self.negotiated.encoder().completion_record(self.complete),
-        }
+        };
+        self.values.apply(encoder)
     }
 
     fn response(&self, level: Level) -> StreamResponse {

@@ -344,6 +344,16 @@ impl AnyEncoder {
             other => other,
         })
     }
+
+    /// Turns CSV's formula guard ([`Csv::formula_guard`](crate::Csv::formula_guard)) on
+    /// or off; the other formats hold no spreadsheet cells and ignore this.
+    pub fn formula_guard(self, on: bool) -> Self {
+        Self(match self.0 {
+            #[cfg(feature = "csv")]
+            Inner::Csv(e) => Inner::Csv(Box::new(e.formula_guard(on))),
+            other => other,
+        })
+    }
 }
 
 impl From<JsonArray> for AnyEncoder {

@@ -4,6 +4,7 @@
 use bytes::BytesMut;
 use serde::Serialize;
 
+use super::policy::NativeFloats;
 use super::{BytesWriter, Encoder, Scratch, ValuePolicy, WithPolicy};
 use crate::EncodeError;
 
@@ -26,9 +27,10 @@ use crate::EncodeError;
 /// **Values.** Structs are written as maps keyed by field name (not as positional
 /// arrays), so every item is self-describing like the JSON formats; integers use the
 /// smallest MessagePack integer that holds them; floats stay `float 64`/`float 32`;
-/// byte buffers are `bin`. The [`ValuePolicy`] applies as in every format: by default
-/// NaN/±Infinity become `nil` even though MessagePack could carry them, so an export
-/// holds the same values in every format.
+/// byte buffers are `bin`. The [`ValuePolicy`] applies as in every format, except that
+/// NaN and ±Infinity are written as the IEEE 754 floats they are (MessagePack carries
+/// them) unless the policy is [`NonFinite::Error`](crate::NonFinite::Error), which fails
+/// the item as in every format.
 ///
 /// MessagePack has no record structure a client could skip, so there is no completion
 /// record: a failed stream is cut and its last value is truncated or missing.
@@ -130,7 +132,7 @@ impl Encoder for Msgpack {
                 )));
             }
         }
-        let value = WithPolicy::new(item, self.policy);
+        let value = WithPolicy::new(item, self.policy.native_floats(NativeFloats::Everywhere));
         self.scratch.write(out, |buf| {
             let mut ser = rmp_serde::Serializer::new(buf).with_struct_map();
             value.serialize(&mut ser).map_err(|e| {
@@ -168,8 +170,19 @@ mod tests {
     #[test]
     fn non_finite_follows_the_policy() {
         let mut out = BytesMut::new();
-        Msgpack::new().item(&f64::NAN, &mut out).unwrap();
-        assert_eq!(&out[..], [0xc0]); // nil
+        // MessagePack carries IEEE 754 floats: NaN and ±Infinity are written as they
+        // are under the null and string policies, at any depth.
+        for policy in [NonFinite::Null, NonFinite::String] {
+            out.clear();
+            let policy = ValuePolicy::default().non_finite(policy);
+            Msgpack::new()
+                .policy(policy)
+                .item(&(f64::NAN, vec![f32::INFINITY]), &mut out)
+                .unwrap();
+            let (nan, inf): (f64, Vec<f32>) = rmp_serde::from_slice(&out).unwrap();
+            assert!(nan.is_nan());
+            assert_eq!(inf, [f32::INFINITY]);
+        }
         out.clear();
         let strict = ValuePolicy::default().non_finite(NonFinite::Error);
         let err = Msgpack::new()

@@ -113,6 +113,7 @@ pub struct Keyset {
     batch_size: usize,
     after: Option<Key>,
     on_page: Option<PageHook>,
+    select_list: Option<String>,
 }
 
 impl fmt::Debug for Keyset {
@@ -124,6 +125,7 @@ impl fmt::Debug for Keyset {
             .field("batch_size", &self.batch_size)
             .field("after", &self.after)
             .field("on_page", &self.on_page.is_some())
+            .field("select_list", &self.select_list)
             .finish()
     }
 }
@@ -140,7 +142,17 @@ impl Keyset {
             batch_size: DEFAULT_BATCH_SIZE,
             after: None,
             on_page: None,
+            select_list: None,
         }
+    }
+
+    /// The select list of every page's `SELECT`, as SQL text written in place of `*`:
+    /// e.g. `"id", "addr"::text AS "addr"` to read a column through a cast. Default: `*`.
+    /// It is SQL, written as it is: build it from catalog names, quoted, never from
+    /// request input. The key column must be among its result columns, under its name.
+    pub fn select_list(mut self, sql: impl Into<String>) -> Self {
+        self.select_list = Some(sql.into());
+        self
     }
 
     /// Qualifies the table with a schema (PostgreSQL), a database (MySQL) or an attached
@@ -205,7 +217,9 @@ impl Keyset {
     /// The `SELECT` of one page: after the last key when `with_key`, else from the start.
     fn page_sql(&self, dialect: Dialect, with_key: bool) -> String {
         let quote = |name: &str| dialect.quote(name);
-        let mut sql = String::from("SELECT * FROM ");
+        let mut sql = String::from("SELECT ");
+        sql.push_str(self.select_list.as_deref().unwrap_or("*"));
+        sql.push_str(" FROM ");
         if let Some(schema) = &self.schema {
             sql.push_str(&quote(schema));
             sql.push('.');
@@ -457,6 +471,12 @@ mod tests {
         assert_eq!(
             Keyset::new("t", "k").batch_size(0).page_sql(sqlite, false),
             r#"SELECT * FROM "t" ORDER BY "k" LIMIT 1000"#
+        );
+        assert_eq!(
+            Keyset::new("t", "k")
+                .select_list(r#""k", "v"::text AS "v""#)
+                .page_sql(sqlite, true),
+            r#"SELECT "k", "v"::text AS "v" FROM "t" WHERE "k" > ? ORDER BY "k" LIMIT 1000"#
         );
     }
 

@@ -15,9 +15,9 @@
 //! | `CHAR`, `VARCHAR`, `TEXT` types, `ENUM`, `SET` | string (invalid UTF-8 replaced by U+FFFD) |
 //! | `BINARY`, `VARBINARY`, `BLOB` types | string, standard base64 with padding (RFC 4648 §4) |
 //! | `BIT(n)` | number |
-//! | `DATE` | `"YYYY-MM-DD"` (a zero date as `"0000-00-00"`) |
-//! | `DATETIME` | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` — ISO 8601 local date-time **without an offset** (DATETIME has no zone) |
-//! | `TIMESTAMP` | RFC 3339 in UTC, `"…Z"`: the fetchers set the session's `time_zone` to `+00:00` |
+//! | `DATE` | `"YYYY-MM-DD"`; a zero date as `"0000-00-00"` and a date with zero parts as they are (`"2024-00-00"`), never `null` |
+//! | `DATETIME` | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` — ISO 8601 local date-time **without an offset** (DATETIME has no zone); a zero one as `"0000-00-00T00:00:00"` |
+//! | `TIMESTAMP` | RFC 3339 in UTC, `"…Z"`: the fetchers set the session's `time_zone` to `+00:00`; a zero one as `"0000-00-00T00:00:00"` (no instant, no `Z`) |
 //! | `TIME` | `"[-]HH:MM:SS[.ffffff]"`, hours beyond 24 kept (it is a duration in MySQL) |
 //! | `JSON` (MySQL), and the columns named in [`RecordOptions::json_columns`] | embedded JSON (not a string) |
 //! | `NULL` | `null` |
@@ -185,7 +185,9 @@ impl Serialize for Cell<'_> {
             S::Error::custom(format_args!("column \"{}\" ({ty}): {e}", column.name()))
         };
         let value = self.row.try_get_raw(self.index).map_err(|e| context(&e))?;
-        if value.is_null() {
+        // sqlx reports zero dates (`0000-00-00`) as NULL too: only a value without bytes
+        // is SQL NULL.
+        if value.is_null() && <&[u8] as Decode<MySql>>::decode(value).is_err() {
             return serializer.serialize_unit();
         }
         match self.write(serializer, ty) {
@@ -232,7 +234,8 @@ fn datetime_text(bytes: &[u8], ty: &str) -> Result<String, String> {
         u64::from(s),
         u64::from(micros),
     );
-    if ty == "TIMESTAMP" {
+    // A zero TIMESTAMP is no instant: no `Z`.
+    if ty == "TIMESTAMP" && len > 0 {
         out.push('Z');
     }
     Ok(out)

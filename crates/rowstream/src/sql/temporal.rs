@@ -61,12 +61,14 @@ pub(crate) fn write_fraction(out: &mut String, micros: u64) {
     out.push_str(&digits);
 }
 
-/// Appends a date-time from microseconds since 1970-01-01T00:00:00, as
-/// `YYYY-MM-DDTHH:MM:SS[.ffffff]` followed by `suffix` (`"Z"` for UTC, `""` for none).
+/// Appends a date-time from microseconds since the midnight that starts day `epoch_days`
+/// (days since 1970-01-01), as `YYYY-MM-DDTHH:MM:SS[.ffffff]` followed by `suffix` (`"Z"`
+/// for UTC, `""` for none). Every `i64` of microseconds is exact: the days are counted
+/// apart, so no sum overflows.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn write_datetime_micros(out: &mut String, micros: i64, suffix: &str) {
+pub(crate) fn write_datetime_micros(out: &mut String, epoch_days: i64, micros: i64, suffix: &str) {
     const DAY: i64 = 86_400_000_000;
-    let (y, m, d) = civil_from_days(micros.div_euclid(DAY));
+    let (y, m, d) = civil_from_days(epoch_days + micros.div_euclid(DAY));
     write_date(out, y, m, d);
     out.push('T');
     write_time_of_day(out, micros.rem_euclid(DAY) as u64);
@@ -120,7 +122,7 @@ mod tests {
 
     fn dt(micros: i64, suffix: &str) -> String {
         let mut s = String::new();
-        write_datetime_micros(&mut s, micros, suffix);
+        write_datetime_micros(&mut s, 0, micros, suffix);
         s
     }
 

@@ -7,6 +7,10 @@ use serde::ser;
 use super::field_format::FieldFormat;
 use super::record::CsvError;
 
+/// The struct name by which `serde_json::value::RawValue` (JSON text kept as it is)
+/// identifies itself to a serializer.
+const RAW_JSON: &str = "$serde_json::private::RawValue";
+
 /// Writes one field's content; `Ok(true)` when the field is NULL (empty).
 pub(super) struct FieldSerializer<'a> {
     out: &'a mut Vec<u8>,
@@ -39,6 +43,7 @@ impl<'a> FieldSerializer<'a> {
             field: self,
             first: true,
             close,
+            raw: false,
         }
     }
 }
@@ -94,14 +99,17 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<bool, CsvError> {
         if !v.is_finite() {
-            return Ok(true); // the value policy has already rewritten these
+            return self.serialize_f64(f64::from(v));
         }
         self.number(ryu::Buffer::new().format_finite(v))
     }
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<bool, CsvError> {
-        if !v.is_finite() {
-            return Ok(true);
+        if v.is_nan() {
+            return self.number("NaN");
+        }
+        if v.is_infinite() {
+            return self.number(if v > 0.0 { "Infinity" } else { "-Infinity" });
         }
         self.number(ryu::Buffer::new().format_finite(v))
     }
@@ -190,11 +198,14 @@ impl<'a> ser::Serializer for FieldSerializer<'a> {
     fn serialize_map(self, _len: Option<usize>) -> Result<NestedJson<'a>, CsvError> {
         Ok(self.nested(b"{", b"}"))
     }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<NestedJson<'a>, CsvError> {
+    fn serialize_struct(self, name: &'static str, _len: usize) -> Result<NestedJson<'a>, CsvError> {
+        if name == RAW_JSON {
+            // JSON text (a JSON column): its text is the field, written by serde_json's
+            // own raw value path.
+            let mut nested = self.nested(b"", b"");
+            nested.raw = true;
+            return Ok(nested);
+        }
         Ok(self.nested(b"{", b"}"))
     }
     fn serialize_struct_variant(
@@ -215,6 +226,8 @@ pub(super) struct NestedJson<'a> {
     field: FieldSerializer<'a>,
     first: bool,
     close: &'static [u8],
+    /// A `serde_json` raw value: the one field is JSON text, written as it is.
+    raw: bool,
 }
 
 impl NestedJson<'_> {
@@ -294,6 +307,13 @@ macro_rules! nested_fields {
                 key: &'static str,
                 value: &T,
             ) -> Result<(), CsvError> {
+                if self.raw {
+                    use ser::Serializer as _;
+                    let mut json = serde_json::Serializer::new(&mut *self.field.json);
+                    let mut raw = (&mut json).serialize_struct(RAW_JSON, 1)?;
+                    ser::SerializeStruct::serialize_field(&mut raw, key, value)?;
+                    return Ok(ser::SerializeStruct::end(raw)?);
+                }
                 self.key(key)?;
                 serde_json::to_writer(&mut *self.field.json, value)?;
                 Ok(())

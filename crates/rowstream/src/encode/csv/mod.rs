@@ -16,6 +16,7 @@ mod record;
 use bytes::BytesMut;
 use serde::Serialize;
 
+use super::policy::NativeFloats;
 use super::{BigIntegers, Encoder, Scratch as ItemScratch, ValuePolicy, WithPolicy, terminal};
 use crate::{EncodeError, StreamError};
 use field_format::FieldFormat;
@@ -86,9 +87,10 @@ enum Header {
 /// | empty string | `""` |
 /// | NULL (`None`, `()`, SQL NULL) | empty (nothing between the delimiters) |
 /// | integer | its exact digits |
-/// | float | shortest round-trip form (`1.5`, `1e16`); NaN/±Infinity by the [`ValuePolicy`] (default NULL) |
+/// | float | shortest round-trip form (`1.5`, `1e16`); NaN/±Infinity as `NaN`, `Infinity`, `-Infinity` (what PostgreSQL prints and Python's `float()`, pandas and JavaScript's `Number()` read), or an error with [`NonFinite::Error`](crate::NonFinite::Error) |
 /// | bool | `true` / `false` |
-/// | array, object, enum variant with data, bytes | its compact JSON text (quoted as any field) |
+/// | array, object, enum variant with data, bytes | its compact JSON text (quoted as any field); non-finite floats inside by the [`ValuePolicy`] |
+/// | JSON text (`serde_json::value::RawValue`, e.g. a JSON column) | the text as it is, one field |
 ///
 /// Lines end with CRLF. In a record with exactly one field a NULL is written as `""`,
 /// the same as the empty string, because an empty line is skipped by most readers and
@@ -228,9 +230,13 @@ impl Csv {
         self.columns.as_deref()
     }
 
-    /// The policy applied to fields: CSV has no types, so big integers stay digits.
+    /// The policy applied to fields: CSV has no types, so big integers stay digits, and
+    /// non-finite floats are written as the text `NaN`, `Infinity`, `-Infinity` (except
+    /// inside nested JSON, and with [`NonFinite::Error`](crate::NonFinite::Error)).
     fn field_policy(&self) -> ValuePolicy {
-        self.policy.big_integers(BigIntegers::Number)
+        self.policy
+            .big_integers(BigIntegers::Number)
+            .native_floats(NativeFloats::Fields)
     }
 
     /// Writes the terminal row: the JSON record as the first field, then empty fields.
@@ -372,7 +378,7 @@ mod tests {
         ];
         assert_eq!(
             encode(&mut Csv::new(), &rows).unwrap(),
-            "a,b\r\n,1.5\r\n\"\",-0.0\r\n\" x\r\ny, \"\"z\"\" \",\r\n"
+            "a,b\r\n,1.5\r\n\"\",-0.0\r\n\" x\r\ny, \"\"z\"\" \",NaN\r\n"
         );
     }
 
@@ -581,7 +587,57 @@ mod tests {
                 &[(i64::MIN, u64::MAX, f64::NEG_INFINITY, f64::NAN)]
             )
             .unwrap(),
-            "1,2,3,4\r\n-9223372036854775808,18446744073709551615,'-Infinity,NaN\r\n"
+            "1,2,3,4\r\n-9223372036854775808,18446744073709551615,-Infinity,NaN\r\n"
+        );
+    }
+
+    #[test]
+    fn non_finite_fields_are_written_natively_and_nested_ones_by_the_policy() {
+        let row = (f64::INFINITY, Some(f32::NEG_INFINITY), vec![f64::NAN], 1.5);
+        assert_eq!(
+            encode(&mut Csv::new(), std::slice::from_ref(&row)).unwrap(),
+            "1,2,3,4\r\nInfinity,-Infinity,[null],1.5\r\n"
+        );
+        let strings = ValuePolicy::default().non_finite(crate::NonFinite::String);
+        assert_eq!(
+            encode(&mut Csv::new().policy(strings), std::slice::from_ref(&row)).unwrap(),
+            "1,2,3,4\r\nInfinity,-Infinity,\"[\"\"NaN\"\"]\",1.5\r\n"
+        );
+        #[derive(Serialize, Clone, Copy)]
+        enum Reading {
+            Value(f64),
+        }
+        assert_eq!(
+            encode(
+                &mut Csv::new().policy(strings),
+                &[(Reading::Value(f64::NAN),)]
+            )
+            .unwrap(),
+            "1\r\n\"{\"\"Value\"\":\"\"NaN\"\"}\"\r\n",
+            "variant data is nested JSON"
+        );
+        let strict = ValuePolicy::default().non_finite(crate::NonFinite::Error);
+        let err = encode(&mut Csv::new().policy(strict), &[row]).unwrap_err();
+        assert_eq!(err.to_string(), "non-finite float Infinity in field [0]");
+    }
+
+    #[test]
+    fn json_text_is_one_field_of_its_json() {
+        #[derive(Serialize)]
+        struct Doc {
+            id: u32,
+            doc: Box<serde_json::value::RawValue>,
+            docs: Vec<Box<serde_json::value::RawValue>>,
+        }
+        let raw = |s: &str| serde_json::value::RawValue::from_string(s.to_owned()).unwrap();
+        let doc = Doc {
+            id: 1,
+            doc: raw(r#"{"a": 1, "b": [12345678901234567890123, "x,y"]}"#),
+            docs: vec![raw("1"), raw(r#"{"c":null}"#)],
+        };
+        assert_eq!(
+            encode(&mut Csv::new(), &[doc]).unwrap(),
+            "id,doc,docs\r\n1,\"{\"\"a\"\": 1, \"\"b\"\": [12345678901234567890123, \"\"x,y\"\"]}\",\"[1,{\"\"c\"\":null}]\"\r\n"
         );
     }
 }

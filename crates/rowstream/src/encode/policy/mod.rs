@@ -21,14 +21,25 @@ pub const MAX_SAFE_INTEGER: u64 = (1 << 53) - 1;
 
 /// What to write for a float that is NaN, +Infinity or −Infinity, which JSON (RFC 8259
 /// §6) cannot represent as a number.
+///
+/// It decides what the JSON formats (JSON, NDJSON, JSON-seq, and the JSON text of nested
+/// values in CSV) write. Formats that carry non-finite floats write them as they are
+/// under [`Null`](Self::Null) and [`String`](Self::String): MessagePack as IEEE 754
+/// floats, CSV fields as the text `NaN`, `Infinity`, `-Infinity`. [`Error`](Self::Error)
+/// fails the item in every format.
+///
+/// `Null` is the default because it keeps every JSON document readable by every JSON
+/// parser and a numeric column numeric (it is what JavaScript's `JSON.stringify` and
+/// `serde_json` write); the cost is that NaN and NULL look the same in JSON. Choose
+/// `String` when the difference matters, `Error` when such a value is a bug.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 #[non_exhaustive]
 pub enum NonFinite {
-    /// `null` in JSON formats, an empty field (NULL) in CSV, `nil` in MessagePack.
-    /// The default.
+    /// `null` in JSON formats (native in MessagePack and CSV). The default.
     #[default]
     Null,
-    /// The strings `"NaN"`, `"Infinity"` and `"-Infinity"` (the spellings JavaScript's
+    /// The strings `"NaN"`, `"Infinity"` and `"-Infinity"` in JSON formats (native in
+    /// MessagePack and CSV; the spellings JavaScript's
     /// `Number()` and Python's `float()` read back).
     String,
     /// The item fails with an [`EncodeError`] naming the field, e.g.
@@ -55,7 +66,7 @@ pub enum BigIntegers {
 ///
 /// | value | default | options |
 /// |---|---|---|
-/// | NaN, ±Infinity | `null` ([`NonFinite::Null`]) | strings `"NaN"`, `"Infinity"`, `"-Infinity"`; or an item error naming the field |
+/// | NaN, ±Infinity | `null` ([`NonFinite::Null`]) in JSON formats, native in MessagePack and CSV | strings `"NaN"`, `"Infinity"`, `"-Infinity"`; or an item error naming the field |
 /// | integers with \|v\| > 2^53 − 1 (`i64`, `u64`, `i128`, `u128`) | exact digits ([`BigIntegers::Number`]) | strings of the digits |
 ///
 /// **Timestamps** are written as RFC 3339 text with an offset (e.g.
@@ -82,6 +93,22 @@ pub enum BigIntegers {
 pub struct ValuePolicy {
     non_finite: NonFinite,
     big_integers: BigIntegers,
+    native_floats: NativeFloats,
+}
+
+/// Where an encoder writes NaN and ±Infinity as floats of its own format rather than by
+/// the [`NonFinite`] policy (which still applies with [`NonFinite::Error`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(not(all(feature = "csv", feature = "msgpack")), allow(dead_code))]
+pub(crate) enum NativeFloats {
+    /// Nowhere: the JSON formats.
+    #[default]
+    Never,
+    /// At any depth: MessagePack's IEEE 754 floats.
+    Everywhere,
+    /// In the item and its direct fields, not in nested values: CSV, whose fields are
+    /// text (`NaN`, `Infinity`, `-Infinity`) but whose nested arrays and objects are JSON.
+    Fields,
 }
 
 impl ValuePolicy {
@@ -102,6 +129,25 @@ impl ValuePolicy {
         self
     }
 
+    /// Sets where the encoder writes non-finite floats natively.
+    #[cfg_attr(not(any(feature = "csv", feature = "msgpack")), allow(dead_code))]
+    pub(crate) fn native_floats(mut self, native: NativeFloats) -> Self {
+        self.native_floats = native;
+        self
+    }
+
+    /// Whether a non-finite float `depth` levels into the item (0: the item, 1: its
+    /// fields) is written as it is.
+    #[inline]
+    pub(crate) fn writes_natively(&self, depth: usize) -> bool {
+        self.non_finite != NonFinite::Error
+            && match self.native_floats {
+                NativeFloats::Never => false,
+                NativeFloats::Everywhere => true,
+                NativeFloats::Fields => depth <= 1,
+            }
+    }
+
     /// The non-finite float policy.
     pub fn get_non_finite(&self) -> NonFinite {
         self.non_finite
@@ -117,7 +163,9 @@ impl ValuePolicy {
     /// the adapter.
     #[inline]
     pub(crate) fn is_json_native(&self) -> bool {
-        self.non_finite == NonFinite::Null && self.big_integers == BigIntegers::Number
+        self.non_finite == NonFinite::Null
+            && self.big_integers == BigIntegers::Number
+            && self.native_floats == NativeFloats::Never
     }
 }
 

@@ -22,7 +22,11 @@ pub(super) fn serialize<T: Serialize + ?Sized, S: Serializer>(
 ) -> Result<S::Ok, S::Error> {
     value.serialize(PolicySerializer {
         inner: serializer,
-        ctx: Ctx { policy, trace },
+        ctx: Ctx {
+            policy,
+            trace,
+            depth: 0,
+        },
     })
 }
 
@@ -30,6 +34,8 @@ pub(super) fn serialize<T: Serialize + ?Sized, S: Serializer>(
 struct Ctx<'a> {
     policy: ValuePolicy,
     trace: &'a Trace,
+    /// How many sequences, maps or structs the value is inside (0: the item itself).
+    depth: usize,
 }
 
 impl<'a> Ctx<'a> {
@@ -48,7 +54,10 @@ struct Policed<'v, 'a, T: ?Sized> {
 impl<T: Serialize + ?Sized> Serialize for Policed<'_, '_, T> {
     #[inline]
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serialize(self.value, serializer, self.ctx.policy, self.ctx.trace)
+        self.value.serialize(PolicySerializer {
+            inner: serializer,
+            ctx: self.ctx,
+        })
     }
 }
 
@@ -69,7 +78,10 @@ impl<'a, C> Compound<'a, C> {
     fn new(inner: C, ctx: Ctx<'a>) -> Self {
         Self {
             inner,
-            ctx,
+            ctx: Ctx {
+                depth: ctx.depth + 1,
+                ..ctx
+            },
             index: 0,
         }
     }
@@ -217,7 +229,7 @@ impl<'a, S: Serializer> Serializer for PolicySerializer<'a, S> {
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
+        if v.is_finite() || self.ctx.policy.writes_natively(self.ctx.depth) {
             self.inner.serialize_f32(v)
         } else {
             self.non_finite(f64::from(v))
@@ -225,7 +237,7 @@ impl<'a, S: Serializer> Serializer for PolicySerializer<'a, S> {
     }
     #[inline]
     fn serialize_f64(self, v: f64) -> Result<S::Ok, S::Error> {
-        if v.is_finite() {
+        if v.is_finite() || self.ctx.policy.writes_natively(self.ctx.depth) {
             self.inner.serialize_f64(v)
         } else {
             self.non_finite(v)
@@ -253,8 +265,13 @@ impl<'a, S: Serializer> Serializer for PolicySerializer<'a, S> {
         value: &T,
     ) -> Result<S::Ok, S::Error> {
         let ctx = self.ctx;
+        // The variant's data is nested, inside `{"variant": …}`.
+        let inner = Ctx {
+            depth: ctx.depth + 1,
+            ..ctx
+        };
         self.inner
-            .serialize_newtype_variant(name, variant_index, variant, &ctx.wrap(value))
+            .serialize_newtype_variant(name, variant_index, variant, &inner.wrap(value))
             .inspect_err(|_| ctx.trace.push(|| Segment::Field(variant.to_owned())))
     }
 

@@ -8,19 +8,19 @@
 //! | PostgreSQL | JSON |
 //! |---|---|
 //! | `smallint`, `integer`, `bigint`, `oid` | number, exact digits |
-//! | `real`, `double precision` | number; NaN/±Infinity by the encoder's float policy (default `null`) |
+//! | `real`, `double precision` | number; NaN/±Infinity by the encoder's [`NonFinite`](crate::NonFinite) policy (`null` in JSON by default, native in MessagePack and CSV) |
 //! | `numeric`/`decimal` | string with the exact decimal digits and the column's scale (`"12.50"`), never through `f64`; NaN/±Infinity by the float policy |
 //! | `text`, `varchar`, `char(n)`, `name`, `"char"`, `xml` | string |
 //! | `bytea` | string, standard base64 with padding (RFC 4648 §4) |
 //! | `boolean` | `true`/`false` |
-//! | `date` | `"YYYY-MM-DD"`; `"infinity"`/`"-infinity"` |
+//! | `date` | `"YYYY-MM-DD"`; `"infinity"`/`"-infinity"`; years before 1 AD and after 9999 in ISO 8601's expanded form with astronomical numbering (1 BC is `0000`, 4713 BC is `-4712`; `+10000-01-01`), every date PostgreSQL holds (4713 BC to 5874897 AD) exact |
 //! | `time` | `"HH:MM:SS[.ffffff]"` |
 //! | `timetz` | `"HH:MM:SS[.ffffff]+hh:mm"` |
-//! | `timestamp` (without time zone) | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` — ISO 8601 local date-time **without an offset**, since the zone is unknown; `"infinity"`/`"-infinity"` |
+//! | `timestamp` (without time zone) | `"YYYY-MM-DDTHH:MM:SS[.ffffff]"` — ISO 8601 local date-time **without an offset**, since the zone is unknown; `"infinity"`/`"-infinity"`; years as for `date`, exact from 4713 BC to 294276 AD |
 //! | `timestamptz` | RFC 3339 in UTC: `"YYYY-MM-DDTHH:MM:SS[.ffffff]Z"` |
 //! | `interval` | ISO 8601 duration as PostgreSQL's `iso_8601` style writes it: `"P1Y2M3DT4H5M6.5S"` |
 //! | `uuid` | string, lowercase hyphenated |
-//! | `json`, `jsonb` | embedded JSON (not a string) |
+//! | `json`, `jsonb` | embedded JSON (not a string), the text as PostgreSQL returns it; in CSV the JSON text as one field; in MessagePack maps and arrays, integers beyond 64 bits as strings of their digits |
 //! | arrays of any of these | arrays, nested for several dimensions, `null` elements kept |
 //! | enums | string (the label) |
 //! | domains | as their base type |
@@ -29,7 +29,8 @@
 //!
 //! Fractions of a second are written without trailing zeros. Any other type (geometric,
 //! network, range, composite, money …) fails the row with an error naming the column and
-//! the type — never a silent `null`; cast it in SQL (`col::text`) to export it.
+//! the type — never a silent `null`; cast it in SQL (`col::text`) to export it in
+//! PostgreSQL's own text form (the `rowstream` binary does so for tables by itself).
 //!
 //! # Cancellation
 //!

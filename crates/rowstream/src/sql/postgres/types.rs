@@ -7,8 +7,6 @@ use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
 use crate::sql::temporal;
 
-/// Microseconds between 1970-01-01 and 2000-01-01, PostgreSQL's epoch.
-const PG_EPOCH_MICROS: i64 = 946_684_800_000_000;
 /// Days between 1970-01-01 and 2000-01-01.
 const PG_EPOCH_DAYS: i64 = 10_957;
 
@@ -198,11 +196,7 @@ fn serialize_timestamp<S: Serializer>(
         i64::MIN => serializer.serialize_str("-infinity"),
         _ => {
             let mut s = String::with_capacity(28);
-            temporal::write_datetime_micros(
-                &mut s,
-                pg_micros.saturating_add(PG_EPOCH_MICROS),
-                suffix,
-            );
+            temporal::write_datetime_micros(&mut s, PG_EPOCH_DAYS, pg_micros, suffix);
             serializer.serialize_str(&s)
         }
     }
@@ -416,5 +410,30 @@ mod tests {
             0x12, 0x34, 0x56, 0x78, 0x9a, 0xbc, 0xde, 0xf0, 0, 1, 2, 3, 4, 5, 6, 7,
         ];
         assert_eq!(uuid_text(&raw), "12345678-9abc-def0-0001-020304050607");
+    }
+
+    fn timestamp(pg_micros: i64, suffix: &str) -> String {
+        serialize_timestamp(serde_json::value::Serializer, pg_micros, suffix)
+            .unwrap()
+            .as_str()
+            .unwrap()
+            .to_owned()
+    }
+
+    #[test]
+    fn timestamps_at_the_ends_of_postgresql_range_are_exact() {
+        // timestamptz '294276-12-31 23:59:59.999999+00', PostgreSQL's last instant.
+        assert_eq!(
+            timestamp(9_223_371_331_199_999_999, "Z"),
+            "+294276-12-31T23:59:59.999999Z"
+        );
+        // timestamp '4714-11-24 00:00:00 BC', the first: ISO 8601 year -4713.
+        assert_eq!(
+            timestamp(-211_813_488_000_000_000, ""),
+            "-4713-11-24T00:00:00"
+        );
+        assert_eq!(timestamp(i64::MAX, "Z"), "infinity");
+        assert_eq!(timestamp(i64::MIN, ""), "-infinity");
+        assert_eq!(timestamp(0, "Z"), "2000-01-01T00:00:00Z");
     }
 }

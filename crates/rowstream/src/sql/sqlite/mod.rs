@@ -13,7 +13,7 @@
 //! | storage class | JSON |
 //! |---|---|
 //! | `INTEGER` | number, exact 64-bit digits |
-//! | `REAL` | number (shortest round-trip form); ±Infinity → `null` |
+//! | `REAL` | number (shortest round-trip form); ±Infinity by the encoder's [`NonFinite`](crate::NonFinite) policy (`null` in JSON by default, native in MessagePack and CSV) |
 //! | `TEXT` | string; invalid UTF-8 is replaced by U+FFFD (the one policy: never a panic, never an error) |
 //! | `BLOB` | string, standard base64 with padding (RFC 4648 §4) |
 //! | `NULL` | `null` |
