@@ -2,7 +2,7 @@
 
 #![cfg(feature = "sqlite")]
 
-use futures_util::TryStreamExt;
+use futures_util::{StreamExt, TryStreamExt};
 use rowstream::{Identity, JsonArray, StreamErrorKind, Streamer};
 use serde_json::json;
 use sqlx::sqlite::SqlitePoolOptions;
@@ -33,7 +33,7 @@ async fn storage_classes_map_to_json() {
         "INSERT INTO t VALUES
            (9223372036854775807, -9223372036854775808, 9007199254740993, 0, NULL),
            (1.5, -0.0, 1e308, 2.5e-7, 9e999),
-           ('text \"q\" \\ \n', '', 'émoji 😀', CAST(x'41ff42' AS TEXT), NULL),
+           ('text \"q\" \\ \n', '', 'émoji 😀', CAST(x'41c3a942' AS TEXT), NULL),
            (x'00ff10', x'', NULL, 'NULL', '')",
     )
     .execute(&pool)
@@ -55,13 +55,41 @@ async fn storage_classes_map_to_json() {
         json!([
             {"a": 9223372036854775807_i64, "b": -9223372036854775808_i64, "c": 9007199254740993_i64, "d": 0, "e": null},
             {"a": 1.5, "b": -0.0, "c": 1e308, "d": 2.5e-7, "e": null},
-            {"a": "text \"q\" \\ \n", "b": "", "c": "émoji 😀", "d": "A\u{FFFD}B", "e": null},
+            {"a": "text \"q\" \\ \n", "b": "", "c": "émoji 😀", "d": "AéB", "e": null},
             {"a": "AP8Q", "b": "", "c": null, "d": "NULL", "e": ""},
         ])
     );
     // Column order is the query's.
     let first_keys: Vec<&str> = text[2..].split(':').take(1).collect();
     assert_eq!(first_keys, ["\"a\""]);
+}
+
+#[tokio::test]
+async fn text_that_is_not_utf8_fails_its_row_naming_the_column() {
+    // Never replaced by U+FFFD: a changed value must come with an error.
+    let pool = pool().await;
+    sqlx::query("CREATE TABLE t (id INTEGER, name TEXT)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t VALUES (1, 'fine'), (2, CAST(x'41ff42' AS TEXT)), (3, 'never')")
+        .execute(&pool)
+        .await
+        .unwrap();
+    let rows = rowstream::sqlite::rows(pool, "SELECT * FROM t ORDER BY id");
+    let mut chunks = Streamer::default().stream(rows, Identity, rowstream::Ndjson::new());
+    let mut body = Vec::new();
+    let err = loop {
+        match chunks.next().await {
+            Some(Ok(chunk)) => body.extend_from_slice(&chunk),
+            Some(Err(err)) => break err,
+            None => panic!("the export completed: {}", String::from_utf8_lossy(&body)),
+        }
+    };
+    assert_eq!(body, b"{\"id\":1,\"name\":\"fine\"}\n");
+    assert_eq!(err.items_before(), 1);
+    let text = err.to_string();
+    assert!(text.contains("\"name\"") && text.contains("UTF-8"), "{text}");
 }
 
 #[tokio::test]

@@ -127,7 +127,7 @@ SQLITE_ROWS = [
     "(1, -9223372036854775808, 9e999, 'ünï \"q\" , line\nbreak', X'00FF', 1)",
     "(2, 9223372036854775807, -9e999, '', X'', 1.5)",
     "(3, 9007199254740993, 0.1, '=1+2', X'DEADBEEF', 'text')",
-    "(4, 0, -0.0, CAST(X'61FF62' AS TEXT), NULL, X'01')",
+    "(4, 0, -0.0, CAST(X'61C3A962' AS TEXT), NULL, X'01')",
     "(5, NULL, NULL, NULL, NULL, NULL)",
 ]
 
@@ -154,6 +154,9 @@ def setup_sql(kind):
     return (
         f"CREATE TABLE torture (id INTEGER PRIMARY KEY, {cols});\n"
         f"INSERT INTO torture VALUES {', '.join(SQLITE_ROWS)};\n"
+        # Text that is not UTF-8 cannot be exported exactly: the export must fail.
+        "CREATE TABLE torture_bad (id INTEGER PRIMARY KEY, t TEXT);\n"
+        "INSERT INTO torture_bad VALUES (1, CAST(X'61FF62' AS TEXT));\n"
     )
 
 
@@ -404,8 +407,7 @@ def check_sqlite(got, want, fmt, policy):
         try:
             return got == raw.decode("utf-8"), "text"
         except UnicodeDecodeError:
-            # Not UTF-8: U+FFFD for each invalid sequence (documented).
-            return got == raw.decode("utf-8", "replace"), "text, invalid UTF-8 as U+FFFD"
+            return False, "text that is not UTF-8 (must fail the export, see torture_bad)"
     if cls == "blob":
         return base64.b64decode(got) == bytes.fromhex(hexed), "base64"
     return False, cls
@@ -478,6 +480,20 @@ def main():
                               f"got {got!r}, the client printed {want!r} (expected as {form})")
                     elif not policy and want_row["id"] == 1:
                         table.setdefault((c, sql_type), {})[fmt] = got
+    if kind == "sqlite":
+        # Not UTF-8: never a changed value; the export fails, naming the column.
+        for fmt in FORMATS:
+            url = f"{base}/tables/torture_bad?format={fmt}"
+            try:
+                with urllib.request.urlopen(url, timeout=60) as response:
+                    failures += 1
+                    print(f"FAIL {url}: {response.status}, expected a 500 for text that is not UTF-8")
+            except urllib.error.HTTPError as err:
+                detail = err.read().decode(errors="replace")
+                if err.code != 500 or '\\"t\\"' not in detail or "UTF-8" not in detail:
+                    failures += 1
+                    print(f"FAIL {url}: {err.code} {detail}")
+            checked += 1
     print(f"{kind}: {checked} values checked in {len(FORMATS)} formats x {len(POLICIES)} policies, {failures} mismatches")
     print(f"| {kind} column | type | JSON (id=1) | CSV | MessagePack |")
     print("|---|---|---|---|---|")

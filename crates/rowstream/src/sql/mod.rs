@@ -118,3 +118,13 @@ fn debug_row<R: sqlx::Row>(f: &mut fmt::Formatter<'_>, name: &str, row: &R) -> f
     let names: Vec<&str> = row.columns().iter().map(|column| column.name()).collect();
     f.debug_struct(name).field("columns", &names).finish()
 }
+
+/// The error for text that is not valid UTF-8: never replaced (a changed value), it fails
+/// the export at that row.
+#[cfg(any(feature = "sqlite", feature = "mysql"))]
+fn invalid_utf8(err: &std::str::Utf8Error) -> String {
+    format!(
+        "text that is not valid UTF-8 ({err}); cast the column to a binary type to export \
+         its bytes as base64"
+    )
+}

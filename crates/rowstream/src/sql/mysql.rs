@@ -12,7 +12,7 @@
 //! | `BOOLEAN` (`TINYINT(1)`) | `true`/`false` for 1/0; any other value as a number |
 //! | `FLOAT`, `DOUBLE` | number |
 //! | `DECIMAL` | string with the exact digits and scale (`"12.50"`), never through `f64` |
-//! | `CHAR`, `VARCHAR`, `TEXT` types, `ENUM`, `SET` | string (invalid UTF-8 replaced by U+FFFD) |
+//! | `CHAR`, `VARCHAR`, `TEXT` types, `ENUM`, `SET` | string; text that is not valid UTF-8 fails the export at that row, naming the column (cast it to `BINARY` to export its bytes as base64) |
 //! | `BINARY`, `VARBINARY`, `BLOB` types | string, standard base64 with padding (RFC 4648 §4) |
 //! | `BIT(n)` | number |
 //! | `DATE` | `"YYYY-MM-DD"`; a zero date as `"0000-00-00"` and a date with zero parts as they are (`"2024-00-00"`), never `null` |
@@ -150,7 +150,7 @@ impl Cell<'_> {
             "DECIMAL" | "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT"
             | "ENUM" | "SET" => match std::str::from_utf8(bytes) {
                 Ok(text) => ok(serializer.serialize_str(text)),
-                Err(_) => ok(serializer.serialize_str(&String::from_utf8_lossy(bytes))),
+                Err(err) => Err(CellError::Decode(super::invalid_utf8(&err).into())),
             },
             "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
                 use base64::Engine as _;

@@ -244,14 +244,22 @@ impl Reader {
                     ValueRef::Integer(value) => Cell::Integer(value),
                     ValueRef::Real(value) => Cell::Real(value),
                     ValueRef::Text(bytes) => {
-                        let (start, len) = match std::str::from_utf8(bytes) {
-                            Ok(_) => push(&mut batch.bytes, bytes)?,
-                            Err(_) => {
-                                // Invalid UTF-8 is replaced by U+FFFD, as sqlx's rows do.
-                                let text = String::from_utf8_lossy(bytes);
-                                push(&mut batch.bytes, text.as_bytes())?
+                        if let Err(err) = std::str::from_utf8(bytes) {
+                            // The rows before this one still reach the export.
+                            batch.cells.truncate(batch.cells.len() - index);
+                            if !batch.cells.is_empty() {
+                                let _ = self.tx.blocking_send(Ok(batch));
                             }
-                        };
+                            return Err(DirectError(rusqlite::Error::ToSqlConversionFailure(
+                                format!(
+                                    "column \"{}\": {}",
+                                    columns[index],
+                                    super::super::invalid_utf8(&err)
+                                )
+                                .into(),
+                            )));
+                        }
+                        let (start, len) = push(&mut batch.bytes, bytes)?;
                         Cell::Text(start, len)
                     }
                     ValueRef::Blob(bytes) => {
@@ -397,7 +405,7 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn invalid_utf8_is_replaced_and_the_file_is_not_written() {
+    async fn invalid_utf8_fails_naming_the_column_and_the_file_is_not_written() {
         let (_guard, path) = database(0);
         {
             let conn = Connection::open(&path).expect("open");
@@ -408,8 +416,13 @@ mod tests {
             .expect("insert");
         }
         let read: Vec<_> = rows(&path, "SELECT id, name FROM t").collect().await;
-        let json = serde_json::to_string(read[0].as_ref().expect("a row")).expect("json");
-        assert_eq!(json, "{\"id\":1,\"name\":\"A\u{fffd}B\"}");
+        match read.as_slice() {
+            [Err(err)] => assert!(
+                err.to_string().contains("\"name\"") && err.to_string().contains("UTF-8"),
+                "{err}"
+            ),
+            other => panic!("{other:?}"),
+        }
         let write: Vec<_> = rows(&path, "DELETE FROM t").collect().await;
         assert!(matches!(write.as_slice(), [Err(_)]), "{write:?}");
     }

@@ -14,7 +14,7 @@
 //! |---|---|
 //! | `INTEGER` | number, exact 64-bit digits |
 //! | `REAL` | number (shortest round-trip form); ±Infinity by the encoder's [`NonFinite`](crate::NonFinite) policy (`null` in JSON by default, native in MessagePack and CSV) |
-//! | `TEXT` | string; invalid UTF-8 is replaced by U+FFFD (the one policy: never a panic, never an error) |
+//! | `TEXT` | string; text that is not valid UTF-8 fails the export at that row, naming the column (never a changed value; `CAST(col AS BLOB)` exports its bytes as base64) |
 //! | `BLOB` | string, standard base64 with padding (RFC 4648 §4) |
 //! | `NULL` | `null` |
 //!
@@ -116,7 +116,11 @@ impl Serialize for Cell<'_> {
                 let bytes = self.decode::<&[u8], S::Error>()?;
                 match std::str::from_utf8(bytes) {
                     Ok(text) => serializer.serialize_str(text),
-                    Err(_) => serializer.serialize_str(&String::from_utf8_lossy(bytes)),
+                    Err(err) => Err(S::Error::custom(format_args!(
+                        "column \"{}\": {}",
+                        sqlx::Column::name(&self.row.columns()[self.index]),
+                        super::invalid_utf8(&err)
+                    ))),
                 }
             }
             "BLOB" => {
