@@ -200,7 +200,7 @@ impl ServeArgs {
         if let Some(rate) = self.rate_bytes {
             limits = limits.bytes_per_second(rate);
         }
-        limits
+        self.source.limits(limits)
     }
 }
 

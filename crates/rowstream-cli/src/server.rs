@@ -55,12 +55,59 @@ pub fn install_metrics() -> anyhow::Result<PrometheusHandle> {
         metrics::Unit::Count,
         "Database pool connections, by state: in_use or idle (sampled at each scrape)."
     );
+    metrics::describe_gauge!(
+        "rowstream_stream_memory_bound_bytes",
+        metrics::Unit::Bytes,
+        "What one export may hold: its buffers, channel slots and encoder scratch \
+         (ValidConfig::memory_bound) plus its reader's batches and page cache."
+    );
+    metrics::describe_gauge!(
+        "rowstream_memory_bound_bytes",
+        metrics::Unit::Bytes,
+        "rowstream_stream_memory_bound_bytes times max_streams: what the exports in flight \
+         may hold at once."
+    );
+    metrics::describe_gauge!(
+        "process_resident_memory_bytes",
+        metrics::Unit::Bytes,
+        "Resident memory of the process (VmRSS, sampled at each scrape)."
+    );
+    metrics::describe_gauge!(
+        "process_resident_memory_peak_bytes",
+        metrics::Unit::Bytes,
+        "Highest resident memory of the process since it started (VmHWM)."
+    );
     metrics::describe_counter!(
         "rowstream_requests_rejected_total",
         metrics::Unit::Count,
         "Exports refused before running, by reason (max_streams: 503 with Retry-After)."
     );
     Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// The process's resident memory, from `/proc/self/status` (Linux).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ProcessMemory {
+    /// Resident now (`VmRSS`), in bytes.
+    pub resident: u64,
+    /// Highest resident since the process started (`VmHWM`), in bytes.
+    pub peak: u64,
+}
+
+impl ProcessMemory {
+    /// Reads it; `None` where `/proc/self/status` does not exist or lacks the fields.
+    pub fn read() -> Option<Self> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let kib = |key: &str| -> Option<u64> {
+            let line = status.lines().find(|line| line.starts_with(key))?;
+            let value = line[key.len()..].trim().strip_suffix("kB")?.trim();
+            value.parse::<u64>().ok()?.checked_mul(1024)
+        };
+        Some(Self {
+            resident: kib("VmRSS:")?,
+            peak: kib("VmHWM:")?,
+        })
+    }
 }
 
 /// How [`serve_with`] treats connections.

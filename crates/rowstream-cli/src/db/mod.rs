@@ -108,6 +108,21 @@ impl Database {
         }
     }
 
+    /// What one export's reader holds at most, in bytes, besides its rows: for an SQLite
+    /// file read in one query, the direct reader's page cache and batches
+    /// ([`rowstream::sqlite::direct::MEMORY_BOUND`], about 1.3 MiB); for PostgreSQL and
+    /// MySQL/MariaDB, the connection's read and write buffers (8 KiB each, given back
+    /// after a larger row when the export ends). A table read by keyset pagination adds
+    /// up to three pages of `batch_size` rows (the page being encoded and two read
+    /// ahead), which depends on its rows' size and is not counted here.
+    pub fn reader_memory_bound(&self) -> usize {
+        const DRIVER_BUFFERS: usize = 2 * 8 * 1024;
+        match self {
+            Self::Sqlite(_) => rowstream::sqlite::direct::MEMORY_BOUND,
+            Self::Postgres(_) | Self::MySql { .. } => DRIVER_BUFFERS,
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         match self {
