@@ -166,7 +166,8 @@ def metric(name):
     return None
 
 idle = status("VmRSS")
-bound = metric("rowstream_memory_bound_bytes")
+bound = metric("rowstream_stream_memory_bound_bytes")
+bound_all = metric("rowstream_memory_bound_bytes")
 stop = time.monotonic() + duration
 lock = threading.Lock()
 counts = {"complete": 0, "aborted": 0, "wrong": 0, "failed": 0}
@@ -222,11 +223,12 @@ print()
 print(f"Requests: {sum(counts.values())} ({counts['complete']} complete with every row, "
       f"{counts['aborted']} aborted on purpose, {counts['wrong']} wrong, {counts['failed']} failed).")
 print()
-print("| idle RSS (MiB) | RSS during, median (MiB) | peak RSS (MiB) | per stream above idle (MiB) | published bound per stream (KiB) | RSS 10 s after (MiB) | back within 16 MiB of idle after (s) |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
+print("| idle RSS (MiB) | RSS during, median (MiB) | peak RSS (MiB) | per stream above idle (MiB) | published bound per stream (KiB) | published bound, all streams (MiB) | RSS 10 s after (MiB) | back within 16 MiB of idle after (s) |")
+print("|---:|---:|---:|---:|---:|---:|---:|---:|")
 median = sorted(late)[len(late) // 2]
 print(f"| {idle:.1f} | {median:.1f} | {peak:.1f} | {(median - idle) / clients:.1f} | "
-      f"{'n/a' if bound is None else f'{bound / 1024:.0f}'} | {after[-1][1]:.1f} | "
+      f"{'n/a' if bound is None else f'{bound / 1024:.0f}'} | "
+      f"{'n/a' if bound_all is None else f'{bound_all / 1048576:.1f}'} | {after[-1][1]:.1f} | "
       f"{'never' if back is None else f'{back:.1f}'} |")
 PY
     stop_server

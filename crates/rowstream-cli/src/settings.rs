@@ -82,7 +82,9 @@ pub fn parse_size(text: &str) -> Result<usize, String> {
         }
     };
     if number.is_empty() {
-        return Err(format!("{text:?} is not a size such as 65536, 64KiB or 1MiB"));
+        return Err(format!(
+            "{text:?} is not a size such as 65536, 64KiB or 1MiB"
+        ));
     }
     number
         .parse::<usize>()

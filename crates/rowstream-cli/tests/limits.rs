@@ -353,10 +353,13 @@ async fn max_item_size_flag_refuses_a_large_value_before_encoding_it() {
             "application/problem+json",
             "{format}"
         );
-        let problem: Value = response.json().await.expect("problem+json");
+        let problem: Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("problem+json");
         let detail = problem["detail"].as_str().expect("a detail");
         assert!(
-            detail.contains(&format!("a value of {BIG} bytes exceeds max_item_size (1048576 bytes)")),
+            detail.contains(&format!(
+                "a value of {BIG} bytes exceeds max_item_size (1048576 bytes)"
+            )),
             "{problem}"
         );
     }
@@ -390,7 +393,8 @@ async fn max_item_size_is_read_from_the_environment_and_checked() {
     // A malformed size is refused before anything starts, naming the flag.
     for bad in ["1XB", "MiB", "-5", "99999999999999999999"] {
         let output = Command::new(env!("CARGO_BIN_EXE_rowstream"))
-            .args(["serve", "--bind", "127.0.0.1:0", "--db", &db, "--max-item-size", bad])
+            .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
+            .arg(format!("--max-item-size={bad}"))
             .stdin(Stdio::null())
             .output()
             .expect("run rowstream");
@@ -402,7 +406,15 @@ async fn max_item_size_is_read_from_the_environment_and_checked() {
     // ROWSTREAM_MAX_ITEM_SIZE, in bytes.
     let config = dir.path().join("rowstream.toml");
     let mut child = Command::new(env!("CARGO_BIN_EXE_rowstream"))
-        .args(["export", "--db", &db, "--table", "big_first", "--format", "ndjson"])
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--table",
+            "big_first",
+            "--format",
+            "ndjson",
+        ])
         .arg("--config")
         .arg(&config)
         .env("ROWSTREAM_MAX_ITEM_SIZE", "65536")
@@ -423,19 +435,36 @@ async fn max_item_size_is_read_from_the_environment_and_checked() {
     assert!(stdout.is_empty(), "{} bytes written", stdout.len());
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        stderr.contains(&format!("a value of {BIG} bytes exceeds max_item_size (65536 bytes)")),
+        stderr.contains(&format!(
+            "a value of {BIG} bytes exceeds max_item_size (65536 bytes)"
+        )),
         "{stderr}"
     );
 
     // `0` is no limit: the whole table.
     let output = Command::new(env!("CARGO_BIN_EXE_rowstream"))
-        .args(["export", "--db", &db, "--table", "big_second", "--format", "ndjson"])
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--table",
+            "big_second",
+            "--format",
+            "ndjson",
+        ])
         .args(["--max-item-size", "0"])
         .stdin(Stdio::null())
         .output()
         .expect("run rowstream export");
-    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
-    assert_eq!(output.stdout.len(), BIG + "{\"id\":1,\"v\":\"small\"}\n{\"id\":2,\"v\":\"\"}\n".len());
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.stdout.len(),
+        BIG + "{\"id\":1,\"v\":\"small\"}\n{\"id\":2,\"v\":\"\"}\n".len()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -449,7 +478,9 @@ async fn metrics_expose_the_memory_bound_and_the_resident_memory() {
     let per_stream = (352 * 1024 + rowstream::sqlite::direct::MEMORY_BOUND) as f64;
     assert_eq!(rowstream::ValidConfig::default().memory_bound(), 352 * 1024);
     assert_eq!(
-        server.metric("rowstream_stream_memory_bound_bytes", &[]).await,
+        server
+            .metric("rowstream_stream_memory_bound_bytes", &[])
+            .await,
         per_stream
     );
     assert_eq!(
@@ -457,7 +488,9 @@ async fn metrics_expose_the_memory_bound_and_the_resident_memory() {
         4.0 * per_stream
     );
     let resident = server.metric("process_resident_memory_bytes", &[]).await;
-    let peak = server.metric("process_resident_memory_peak_bytes", &[]).await;
+    let peak = server
+        .metric("process_resident_memory_peak_bytes", &[])
+        .await;
     assert!(resident > 1024.0 * 1024.0, "{resident}");
     assert!(peak >= resident, "{peak} < {resident}");
 }
