@@ -110,8 +110,8 @@ impl ProcessMemory {
     }
 }
 
-/// How often [`give_back_memory`] looks at the resident memory: every 2 s.
-pub const TRIM_PERIOD: Duration = Duration::from_secs(2);
+/// How often [`give_back_memory`] looks at the resident memory: every second.
+pub const TRIM_PERIOD: Duration = Duration::from_secs(1);
 
 /// Resident memory above the lowest seen after a trim that makes [`give_back_memory`]
 /// trim again: 4 MiB.

@@ -473,9 +473,12 @@ async fn metrics_expose_the_memory_bound_and_the_resident_memory() {
     let db = fixture(dir.path()).await;
     let server = Serve::start(dir.path(), &db, &["--pool-size", "5"]);
 
-    // The pipeline's 352 KiB and the SQLite reader's bound, per stream; times the 4
-    // exports in flight at most.
-    let per_stream = (352 * 1024 + rowstream::sqlite::direct::MEMORY_BOUND) as f64;
+    // The pipeline's 352 KiB and the SQLite reader's 832 + 768 KiB, per stream; times the
+    // 4 exports in flight at most.
+    let per_stream = (352 * 1024
+        + rowstream::sqlite::direct::MEMORY_BOUND
+        + rowstream_cli::db::SQLITE_READER_OVERHEAD) as f64;
+    assert_eq!(per_stream, 1952.0 * 1024.0);
     assert_eq!(rowstream::ValidConfig::default().memory_bound(), 352 * 1024);
     assert_eq!(
         server

@@ -42,20 +42,20 @@ pub const BATCH_BYTES: usize = 64 * 1024;
 /// Batches the reader may hold ready ahead of the export.
 pub const BATCHES_AHEAD: usize = 2;
 /// Cells (values) after which a batch is handed over early, whatever the width of the
-/// rows: 8,192 cells of 16 bytes, 128 KiB (a table of 16 columns or more gets batches
-/// of fewer than [`BATCH_ROWS`] rows).
-pub const BATCH_CELLS: usize = 8 * 1024;
-/// SQLite's page cache of the reader's connection, in KiB: 512 KiB (`PRAGMA cache_size
-/// = -512`), against SQLite's default of 2,000 KiB. An export reads each page once, so a
+/// rows: 4,096 cells of 16 bytes, 64 KiB (a table of 9 columns or more gets batches of
+/// fewer than [`BATCH_ROWS`] rows).
+pub const BATCH_CELLS: usize = 4 * 1024;
+/// SQLite's page cache of the reader's connection, in KiB: 256 KiB (`PRAGMA cache_size
+/// = -256`), against SQLite's default of 2,000 KiB. An export reads each page once, so a
 /// larger cache buys nothing but memory per stream; the operating system's file cache
 /// still keeps the file warm. It also bounds what a sort (`ORDER BY` without an index)
 /// holds in memory before it spills to a temporary file.
-pub const PAGE_CACHE_KIB: usize = 512;
+pub const PAGE_CACHE_KIB: usize = 256;
 /// What one reader may hold, in bytes, besides a single text or blob larger than
 /// [`BATCH_BYTES`] and SQLite's own per-connection state (schema, lookaside, a few
 /// hundred KiB): the page cache ([`PAGE_CACHE_KIB`]) and `BATCHES_AHEAD + 2` batches
 /// (queued, being filled, being encoded) of at most [`BATCH_CELLS`] cells and
-/// `BATCH_BYTES × 1.25` bytes of text each. About 1.3 MiB.
+/// `BATCH_BYTES × 1.25` bytes of text each: 832 KiB.
 pub const MEMORY_BOUND: usize =
     PAGE_CACHE_KIB * 1024 + (BATCHES_AHEAD + 2) * (BATCH_CELLS * 16 + BATCH_BYTES * 5 / 4);
 /// SQLite virtual-machine steps between two checks that the export is still there.
