@@ -123,7 +123,7 @@ pub const TRIM_SLACK: u64 = 4 * 1024 * 1024;
 /// glibc's allocator keeps what a thread freed in that thread's arena, and returns pages
 /// only from the top of a heap: after a burst of exports — each SQLite export reads on a
 /// blocking thread of its own, with an arena of its own — tens of MiB stayed resident
-/// for good (69 MiB above an idle 13 MiB after 12 concurrent flights exports). Every
+/// for good (69 MiB resident against 13 MiB idle after 12 concurrent flights exports). Every
 /// [`TRIM_PERIOD`], when the resident memory is more than [`TRIM_SLACK`] above the lowest
 /// it was after a trim, this asks glibc to return every free page of every arena
 /// (`malloc_trim(0)`, on a blocking thread). Other allocators (musl, macOS) return memory
