@@ -206,7 +206,7 @@ impl ServeArgs {
         if let Some(rate) = self.rate_bytes {
             limits = limits.bytes_per_second(rate);
         }
-        limits
+        self.source.limits(limits)
     }
 }
 
@@ -337,14 +337,16 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
             () = stdout::closed() => tracing::info!("stdout was closed; stopping"),
         }
     };
-    server::serve_with(
+    let trimmer = tokio::spawn(server::give_back_memory());
+    let served = server::serve_with(
         listener,
         http::router_with(db.clone(), settings),
         shutdown,
         options,
     )
-    .await
-    .context("the server failed")?;
+    .await;
+    trimmer.abort();
+    served.context("the server failed")?;
     db.close().await;
     tracing::info!("stopped");
     Ok(())

@@ -164,6 +164,8 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             _ => Output::Stdout(std::io::stdout()),
         };
         let streamer = Streamer::default();
+        let limits = args.source.limits(*streamer.limits());
+        let streamer = streamer.with_limits(limits);
         let chunks = match &source {
             Source::Table(table) => {
                 chunks::table_chunks(&db, &streamer, table, batch_size, None, encoder)

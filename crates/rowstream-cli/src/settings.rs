@@ -53,6 +53,48 @@ pub struct SourceArgs {
     /// How values that formats disagree on are written.
     #[command(flatten)]
     pub values: ValueArgs,
+
+    /// Largest encoded size of one row, in bytes (`1048576`) or with a unit (`64KiB`,
+    /// `1MiB`, `1GiB`): a larger row fails the export as soon as it passes the limit,
+    /// before it is read into a buffer of its size — a `500` problem+json naming the
+    /// limit when it is the first row, a cut transfer after. Default: none; `0` for none.
+    #[arg(long, env = "ROWSTREAM_MAX_ITEM_SIZE", value_name = "BYTES", value_parser = parse_size)]
+    pub max_item_size: Option<usize>,
+}
+
+/// Parses a size in bytes: a whole number with an optional unit `B`, `KiB`, `MiB` or
+/// `GiB` (powers of 1,024; `K`, `M`, `G`, `KB`, `MB`, `GB` mean the same).
+///
+/// # Errors
+///
+/// If the text is not such a size, or is too large for this machine.
+pub fn parse_size(text: &str) -> Result<usize, String> {
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(text.len());
+    let (number, unit) = text.split_at(split);
+    let scale: usize = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1 << 10,
+        "m" | "mb" | "mib" => 1 << 20,
+        "g" | "gb" | "gib" => 1 << 30,
+        _ => {
+            return Err(format!(
+                "{text:?} is not a size such as 65536, 64KiB or 1MiB"
+            ));
+        }
+    };
+    if number.is_empty() {
+        return Err(format!(
+            "{text:?} is not a size such as 65536, 64KiB or 1MiB"
+        ));
+    }
+    number
+        .parse::<usize>()
+        .ok()
+        .and_then(|n| n.checked_mul(scale))
+        .ok_or_else(|| format!("{text:?} is out of range"))
 }
 
 /// What a command runs with: flags and environment first, then the config file, then the
@@ -70,6 +112,14 @@ pub struct Resolved {
 }
 
 impl SourceArgs {
+    /// `limits` with `--max-item-size` applied (`0` leaves it off).
+    pub fn limits(&self, limits: rowstream::Limits) -> rowstream::Limits {
+        match self.max_item_size {
+            Some(bytes) => limits.max_item_size(bytes),
+            None => limits,
+        }
+    }
+
     /// Reads the config file, if any, and settles every setting; `pool_size` and
     /// `max_streams` are the command's own (flags of `serve`, fixed for `export`), and
     /// win over the config file's.

@@ -15,6 +15,9 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 /// Rows of `numbers`: about 9 MB as NDJSON, far more than socket buffers hold.
 const NUMBERS: u64 = 200_000;
 
+/// The size of the one large value of `big_first` and `big_second`: 4 MiB.
+const BIG: usize = 4 * 1024 * 1024;
+
 const CONFIG: &str = r#"
 [queries.paced]
 sql = "SELECT n FROM numbers WHERE n <= ? ORDER BY n"
@@ -46,6 +49,22 @@ async fn fixture(dir: &Path) -> String {
     .execute(&mut conn)
     .await
     .expect("insert");
+    // Tables without a key (read by the direct reader) with one value of BIG bytes: in
+    // the first row, and after a small one.
+    for (table, rows) in [
+        ("big_first", "(1, ?), (2, 'small')"),
+        ("big_second", "(1, 'small'), (2, ?)"),
+    ] {
+        sqlx::query(&format!("CREATE TABLE {table} (id INTEGER, v TEXT)"))
+            .execute(&mut conn)
+            .await
+            .expect("create table");
+        sqlx::query(&format!("INSERT INTO {table} VALUES {rows}"))
+            .bind("x".repeat(BIG))
+            .execute(&mut conn)
+            .await
+            .expect("insert");
+    }
     conn.close().await.expect("close");
     std::fs::write(dir.join("rowstream.toml"), CONFIG).expect("write the config");
     format!("sqlite://{}", path.display())
@@ -71,6 +90,7 @@ impl Serve {
             .env_remove("ROWSTREAM_MAX_ROWS")
             .env_remove("ROWSTREAM_RATE_ITEMS")
             .env_remove("ROWSTREAM_RATE_BYTES")
+            .env_remove("ROWSTREAM_MAX_ITEM_SIZE")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
@@ -314,4 +334,166 @@ async fn named_queries_carry_their_own_limits() {
     let lines = ndjson(&body);
     assert_eq!(lines.len(), 11);
     assert_failed_with(&lines[10], "limit_reached", 10);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_item_size_flag_refuses_a_large_value_before_encoding_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = fixture(dir.path()).await;
+    let server = Serve::start(dir.path(), &db, &["--max-item-size", "1MiB"]);
+
+    // The first row: nothing was sent, so the client gets a 500 naming the limit.
+    for format in ["json", "ndjson", "csv"] {
+        let response = reqwest::get(server.url(&format!("/tables/big_first?format={format}")))
+            .await
+            .expect("request");
+        assert_eq!(response.status().as_u16(), 500, "{format}");
+        assert_eq!(
+            response.headers()["content-type"],
+            "application/problem+json",
+            "{format}"
+        );
+        let problem: Value =
+            serde_json::from_slice(&response.bytes().await.expect("body")).expect("problem+json");
+        let detail = problem["detail"].as_str().expect("a detail");
+        assert!(
+            detail.contains(&format!(
+                "a value of {BIG} bytes exceeds max_item_size (1048576 bytes)"
+            )),
+            "{problem}"
+        );
+    }
+
+    // After the first row: a cut transfer, with the error record when asked for.
+    let (status, body, clean) = server
+        .get("/tables/big_second?format=ndjson&complete=true")
+        .await;
+    assert_eq!(status, 200);
+    assert!(!clean, "the transfer must be cut");
+    let lines = ndjson(&body);
+    assert_eq!(lines.len(), 2, "the small row and the error record");
+    assert_eq!(lines[0]["v"], "small");
+    assert_failed_with(&lines[1], "limit_reached", 1);
+    let message = lines[1]["$rowstream"]["error"]["message"]
+        .as_str()
+        .expect("a message");
+    assert!(message.contains("not encoded"), "{message}");
+
+    // Rows within the limit stream as before.
+    let (status, body, clean) = server.get("/tables/numbers?format=ndjson").await;
+    assert_eq!((status, clean), (200, true));
+    assert_eq!(ndjson(&body).len() as u64, NUMBERS);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn max_item_size_is_read_from_the_environment_and_checked() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = fixture(dir.path()).await;
+
+    // A malformed size is refused before anything starts, naming the flag.
+    for bad in ["1XB", "MiB", "-5", "99999999999999999999"] {
+        let output = Command::new(env!("CARGO_BIN_EXE_rowstream"))
+            .args(["serve", "--bind", "127.0.0.1:0", "--db", &db])
+            .arg(format!("--max-item-size={bad}"))
+            .stdin(Stdio::null())
+            .output()
+            .expect("run rowstream");
+        assert!(!output.status.success(), "{bad} accepted");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(stderr.contains("--max-item-size"), "{bad}: {stderr}");
+    }
+
+    // ROWSTREAM_MAX_ITEM_SIZE, in bytes.
+    let config = dir.path().join("rowstream.toml");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_rowstream"))
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--table",
+            "big_first",
+            "--format",
+            "ndjson",
+        ])
+        .arg("--config")
+        .arg(&config)
+        .env("ROWSTREAM_MAX_ITEM_SIZE", "65536")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run rowstream export");
+    let mut stdout = Vec::new();
+    child
+        .stdout
+        .take()
+        .expect("stdout")
+        .read_to_end(&mut stdout)
+        .expect("read stdout");
+    let output = child.wait_with_output().expect("wait");
+    assert!(!output.status.success(), "the export must fail");
+    assert!(stdout.is_empty(), "{} bytes written", stdout.len());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "a value of {BIG} bytes exceeds max_item_size (65536 bytes)"
+        )),
+        "{stderr}"
+    );
+
+    // `0` is no limit: the whole table.
+    let output = Command::new(env!("CARGO_BIN_EXE_rowstream"))
+        .args([
+            "export",
+            "--db",
+            &db,
+            "--table",
+            "big_second",
+            "--format",
+            "ndjson",
+        ])
+        .args(["--max-item-size", "0"])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run rowstream export");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(
+        output.stdout.len(),
+        BIG + "{\"id\":1,\"v\":\"small\"}\n{\"id\":2,\"v\":\"\"}\n".len()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_expose_the_memory_bound_and_the_resident_memory() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = fixture(dir.path()).await;
+    let server = Serve::start(dir.path(), &db, &["--pool-size", "5"]);
+
+    // The pipeline's 352 KiB and the SQLite reader's 832 + 768 KiB, per stream; times the
+    // 4 exports in flight at most.
+    let per_stream = (352 * 1024
+        + rowstream::sqlite::direct::MEMORY_BOUND
+        + rowstream_cli::db::SQLITE_READER_OVERHEAD) as f64;
+    assert_eq!(per_stream, 1952.0 * 1024.0);
+    assert_eq!(rowstream::ValidConfig::default().memory_bound(), 352 * 1024);
+    assert_eq!(
+        server
+            .metric("rowstream_stream_memory_bound_bytes", &[])
+            .await,
+        per_stream
+    );
+    assert_eq!(
+        server.metric("rowstream_memory_bound_bytes", &[]).await,
+        4.0 * per_stream
+    );
+    let resident = server.metric("process_resident_memory_bytes", &[]).await;
+    let peak = server
+        .metric("process_resident_memory_peak_bytes", &[])
+        .await;
+    assert!(resident > 1024.0 * 1024.0, "{resident}");
+    assert!(peak >= resident, "{peak} < {resident}");
 }

@@ -260,3 +260,51 @@ async fn keyset_errors_name_the_key() {
         .unwrap_err();
     assert!(err.to_string().contains("nope"), "{err}");
 }
+
+/// A text or blob value whose length alone passes `max_item_size` is refused before it is
+/// encoded, in every format: the stream fails with `LimitReached`, naming the value's
+/// size, after the rows before it.
+#[tokio::test]
+async fn a_value_above_max_item_size_is_refused_before_it_is_encoded() {
+    use rowstream::{AnyEncoder, Format, Limits};
+
+    const BIG: usize = 4 * 1024 * 1024;
+    let pool = pool().await;
+    sqlx::query("CREATE TABLE t (id INTEGER PRIMARY KEY, v)")
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query("INSERT INTO t VALUES (1, 'small'), (2, ?), (3, ?)")
+        .bind("x".repeat(BIG))
+        .bind(vec![7_u8; BIG])
+        .execute(&pool)
+        .await
+        .unwrap();
+    let streamer = Streamer::default().with_limits(Limits::default().max_item_size(1024 * 1024));
+    for format in [Format::Json, Format::Ndjson, Format::Csv, Format::Msgpack] {
+        for id in [2, 3] {
+            let sql = format!("SELECT * FROM t WHERE id IN (1, {id}) ORDER BY id");
+            let rows = rowstream::sqlite::rows(pool.clone(), sql);
+            let chunks = streamer.stream(rows, Identity, AnyEncoder::new(format).unwrap());
+            let out: Vec<_> = futures_util::StreamExt::collect(chunks).await;
+            let err = out.last().unwrap().as_ref().unwrap_err();
+            assert_eq!(err.kind(), StreamErrorKind::LimitReached, "{format}: {err}");
+            assert_eq!(err.items_before(), 1, "{format}: {err}");
+            let text = err.to_string();
+            assert!(
+                text.contains(&format!(
+                    "a value of {BIG} bytes exceeds max_item_size (1048576 bytes)"
+                )) && text.contains("not encoded"),
+                "{format}: {text}"
+            );
+        }
+    }
+    // Under the limit, the same value streams.
+    let rows = rowstream::sqlite::rows(pool, "SELECT * FROM t WHERE id = 2");
+    let limits = Limits::default().max_item_size(BIG + 100);
+    let chunks = Streamer::default()
+        .with_limits(limits)
+        .stream(rows, Identity, JsonArray::new());
+    let value = body(chunks).await.unwrap();
+    assert_eq!(value[0]["v"].as_str().unwrap().len(), BIG);
+}

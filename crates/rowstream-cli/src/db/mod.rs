@@ -63,6 +63,13 @@ impl From<PgPool> for Database {
     }
 }
 
+/// What an SQLite export's reader holds besides its page cache and batches, in bytes:
+/// 768 KiB. SQLite's own state of the reader's connection (lookaside slots, 120 KiB; the
+/// schema; the prepared statement), the touched part of the reader thread's stack, and
+/// what glibc's arena of that thread keeps free between two trims (up to 256 KiB at the
+/// top of its heap, and free chunks smaller than a page in between).
+pub const SQLITE_READER_OVERHEAD: usize = 768 * 1024;
+
 impl Database {
     /// `sqlite`, `postgres`, `mysql` or `mariadb`.
     pub fn kind(&self) -> &'static str {
@@ -105,6 +112,22 @@ impl Database {
         match self {
             Self::MySql { .. } => catalog::quote_mysql_ident(name),
             Self::Sqlite(_) | Self::Postgres(_) => catalog::quote_ident(name),
+        }
+    }
+
+    /// What one export's reader holds at most, in bytes, besides its rows: for an SQLite
+    /// file read in one query, the direct reader's page cache and batches
+    /// ([`rowstream::sqlite::direct::MEMORY_BOUND`], 832 KiB) and
+    /// [`SQLITE_READER_OVERHEAD`] (768 KiB); for PostgreSQL and
+    /// MySQL/MariaDB, the connection's read and write buffers (8 KiB each, given back
+    /// after a larger row when the export ends). A table read by keyset pagination adds
+    /// up to three pages of `batch_size` rows (the page being encoded and two read
+    /// ahead), which depends on its rows' size and is not counted here.
+    pub fn reader_memory_bound(&self) -> usize {
+        const DRIVER_BUFFERS: usize = 2 * 8 * 1024;
+        match self {
+            Self::Sqlite(_) => rowstream::sqlite::direct::MEMORY_BOUND + SQLITE_READER_OVERHEAD,
+            Self::Postgres(_) | Self::MySql { .. } => DRIVER_BUFFERS,
         }
     }
 

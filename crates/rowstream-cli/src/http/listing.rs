@@ -20,6 +20,14 @@ pub(super) async fn render_metrics(State(state): State<AppState>) -> Response {
     metrics::gauge!("rowstream_db_connections", "state" => "idle").set(f64::from(connections.idle));
     metrics::gauge!("rowstream_db_connections", "state" => "in_use")
         .set(f64::from(connections.in_use));
+    let per_stream = state.streamer.config().memory_bound() + state.db.reader_memory_bound();
+    metrics::gauge!("rowstream_stream_memory_bound_bytes").set(per_stream as f64);
+    metrics::gauge!("rowstream_memory_bound_bytes")
+        .set(per_stream.saturating_mul(state.max_streams) as f64);
+    if let Some(memory) = crate::server::ProcessMemory::read() {
+        metrics::gauge!("process_resident_memory_bytes").set(memory.resident as f64);
+        metrics::gauge!("process_resident_memory_peak_bytes").set(memory.peak as f64);
+    }
     let mut response = handle.render().into_response();
     response.headers_mut().insert(
         header::CONTENT_TYPE,

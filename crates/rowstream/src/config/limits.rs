@@ -117,9 +117,21 @@ impl Limits {
     }
 
     /// Largest encoded size of one item in bytes, with its separator or framing (a JSON
-    /// array item's `,`, an NDJSON line's `\n`); a larger item fails the stream instead
-    /// of growing a buffer to its size. Default: none (an item of any size streams
-    /// through, in a chunk of its own); `0` means none.
+    /// array item's `,`, an NDJSON line's `\n`). Default: none (an item of any size
+    /// streams through, in a chunk of its own); `0` means none.
+    ///
+    /// Checked at two points, each failing the stream with
+    /// [`LimitReached`](crate::StreamErrorKind::LimitReached):
+    ///
+    /// - **before a value is encoded**, for the text and binary values of this crate's SQL
+    ///   fetchers (features `sqlite`, `postgres`, `mysql`): a value whose length alone
+    ///   passes the limit — every format writes at least that many bytes for it — is
+    ///   refused before any of it is encoded, and the error names the value's size;
+    /// - **after the item is encoded**, for every item: a larger one is removed from the
+    ///   buffer before it is sent.
+    ///
+    /// It bounds what the stream encodes and holds, not what the fetcher read: a database
+    /// driver has received the whole row by then.
     pub fn max_item_size(mut self, bytes: usize) -> Self {
         self.max_item_size = (bytes > 0).then_some(bytes);
         self

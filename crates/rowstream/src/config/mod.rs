@@ -24,6 +24,11 @@ pub const DEFAULT_CHANNEL_BUFFER: usize = 4;
 /// Default [`ChunkConfig::flush_interval`]: 100 ms.
 pub const DEFAULT_FLUSH_INTERVAL: Duration = Duration::from_millis(100);
 
+/// Scratch space an encoder keeps between items to serialize one item into, in bytes:
+/// 64 KiB. A larger item's scratch space leaves with the item (no copy) and is freed
+/// once it has been written. Part of [`ValidConfig::memory_bound`].
+pub const SCRATCH_BYTES: usize = 64 * 1024;
+
 /// Largest accepted [`ChunkConfig::chunk_threshold`]: 64 MiB.
 pub const MAX_CHUNK_THRESHOLD: usize = 64 * 1024 * 1024;
 /// Largest accepted [`ChunkConfig::channel_buffer`]: 1,024 chunks.
@@ -43,9 +48,10 @@ pub const MAX_BATCH_SIZE: usize = 1_000_000;
 /// [`Limits`](crate::Limits) for limits that can be off). Values are checked by
 /// [`ChunkConfig::validate`], which [`Streamer::new`](crate::Streamer::new) calls.
 ///
-/// Memory per stream is bounded by about
-/// `buffer_size × (channel_buffer + 2) + the largest single encoded item`: one buffer being
-/// filled, `channel_buffer` chunks queued, one chunk being written to the socket.
+/// Memory per stream is bounded by [`ValidConfig::memory_bound`]: `buffer_size ×
+/// (channel_buffer + 2)` (one buffer being filled, `channel_buffer` chunks queued, one
+/// chunk being written to the socket) plus the encoder's scratch space, and the largest
+/// single encoded item while it is in flight.
 ///
 /// ```
 /// use std::time::Duration;
@@ -209,10 +215,24 @@ impl ValidConfig {
     pub fn flush_interval(&self) -> Duration {
         self.flush_interval
     }
-    /// The memory bound of one stream in bytes, not counting an item larger than the
-    /// threshold: `buffer_size × (channel_buffer + 2)`.
+    /// What the pipeline of one stream holds at most, in bytes, while its items are
+    /// smaller than `buffer_size − chunk_threshold` (16 KiB with the defaults):
+    /// `buffer_size × (channel_buffer + 2) + 64 KiB`, that is 352 KiB with the defaults.
+    ///
+    /// - `channel_buffer + 2` buffers of `buffer_size` bytes, the stream's ring: one being
+    ///   filled, `channel_buffer` chunks queued, one chunk being written to the client;
+    /// - the encoder's scratch space, at most [`SCRATCH_BYTES`] kept between items.
+    ///
+    /// Not counted, because the pipeline does not own it: what the fetcher holds (a
+    /// database driver's rows and read-ahead, a connection's caches) and the HTTP
+    /// layer's compressor. An item larger than `buffer_size − chunk_threshold` grows the
+    /// buffer it is encoded into: a buffer up to 4 × `buffer_size` is kept for later
+    /// chunks, a larger one leaves with its chunk and is freed once written, so one huge
+    /// item costs about its encoded size once (plus its size in the fetcher), for as long
+    /// as it is in flight. [`Limits::max_item_size`](crate::Limits::max_item_size)
+    /// bounds that too.
     pub fn memory_bound(&self) -> usize {
-        self.buffer_size * (self.channel_buffer + 2)
+        self.buffer_size * (self.channel_buffer + 2) + SCRATCH_BYTES
     }
 }
 
@@ -258,7 +278,8 @@ mod tests {
         assert_eq!(v.channel_buffer(), 4);
         assert_eq!(v.flush_interval(), Duration::from_millis(100));
         assert_eq!(ValidConfig::default(), v);
-        assert_eq!(v.memory_bound(), 48 * 1024 * 6);
+        assert_eq!(v.memory_bound(), 48 * 1024 * 6 + 64 * 1024);
+        assert_eq!(v.memory_bound(), 352 * 1024);
     }
 
     #[test]
@@ -313,7 +334,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             largest.memory_bound(),
-            MAX_BUFFER_SIZE * (MAX_CHANNEL_BUFFER + 2)
+            MAX_BUFFER_SIZE * (MAX_CHANNEL_BUFFER + 2) + SCRATCH_BYTES
         );
     }
 

@@ -28,6 +28,7 @@
 mod csv;
 mod envelope;
 mod format;
+pub(crate) mod item_limit;
 mod json_array;
 mod line_delimited;
 #[cfg(feature = "msgpack")]
@@ -187,9 +188,10 @@ pub(crate) fn write_json_with<T: Serialize + ?Sized>(
 /// Serializers write many pieces of a few bytes (a marker, a quote, a separator); a
 /// `Vec<u8>` takes those measurably faster than a `BytesMut` (MessagePack encodes about
 /// 1.4× faster this way, JSON a few percent), and the single `extend_from_slice` per item
-/// is cheap. A failed item never reaches the output. After an item larger than
-/// [`Scratch::KEEP`] bytes the space is released, so a rare huge row is not held for the
-/// rest of the stream.
+/// is cheap. A failed item never reaches the output. An item larger than
+/// [`Scratch::KEEP`] bytes is not copied: its allocation becomes the output buffer
+/// ([`Scratch::hand_over`]) and the scratch space starts afresh, so a rare huge row is
+/// neither held for the rest of the stream nor copied.
 #[derive(Clone, Default)]
 pub(crate) struct Scratch(Vec<u8>);
 
@@ -203,7 +205,7 @@ impl std::fmt::Debug for Scratch {
 
 impl Scratch {
     /// Capacity kept between items: 64 KiB.
-    pub(crate) const KEEP: usize = 64 * 1024;
+    pub(crate) const KEEP: usize = crate::config::SCRATCH_BYTES;
 
     /// Runs `write` on the cleared scratch space and appends what it wrote to `out` if
     /// it succeeded.
@@ -215,13 +217,29 @@ impl Scratch {
     ) -> Result<(), E> {
         self.0.clear();
         let result = write(&mut self.0);
-        if result.is_ok() {
+        if self.0.capacity() > Self::KEEP {
+            let item = std::mem::take(&mut self.0);
+            if result.is_ok() {
+                Self::hand_over(item, out);
+            }
+        } else if result.is_ok() {
             out.extend_from_slice(&self.0);
         }
-        if self.0.capacity() > Self::KEEP {
-            self.0 = Vec::new();
-        }
         result
+    }
+}
+
+impl Scratch {
+    /// Appends a large item to `out` without copying it: what `out` held moves in front
+    /// of the item in its own allocation (a move of the item within it, no second
+    /// allocation of the item's size), which becomes `out`. A huge value then costs one
+    /// buffer of its encoded size, not two.
+    fn hand_over(mut item: Vec<u8>, out: &mut BytesMut) {
+        if !out.is_empty() {
+            item.splice(0..0, out.iter().copied());
+        }
+        // Unique, so the conversion keeps the allocation (`Bytes::try_into_mut`).
+        *out = BytesMut::from(bytes::Bytes::from(item));
     }
 }
 
@@ -245,5 +263,50 @@ impl std::io::Write for BytesWriter<'_> {
     #[inline]
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_large_item_becomes_the_output_buffer_without_a_copy() {
+        let mut scratch = Scratch::default();
+        let mut out = BytesMut::from(&b"[1,"[..]);
+        let mut written = std::ptr::null();
+        scratch
+            .write(&mut out, |buf| {
+                buf.extend_from_slice(&vec![b'x'; 1 << 20]);
+                written = buf.as_ptr();
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        // The item's allocation, with what `out` held moved in front of it.
+        assert_eq!(out.as_ptr(), written);
+        assert_eq!(out.len(), 3 + (1 << 20));
+        assert_eq!(&out[..4], b"[1,x");
+        assert!(out[3..].iter().all(|&b| b == b'x'));
+        // The scratch space starts afresh.
+        assert_eq!(scratch.0.capacity(), 0);
+
+        // A small item is copied, and the scratch space kept.
+        scratch
+            .write(&mut out, |buf| {
+                buf.extend_from_slice(b",2");
+                Ok::<(), ()>(())
+            })
+            .unwrap();
+        assert!(out.ends_with(b"x,2"));
+        assert!(scratch.0.capacity() > 0);
+
+        // A failed large item leaves `out` as it was.
+        let before = out.len();
+        let failed = scratch.write(&mut out, |buf| {
+            buf.extend_from_slice(&vec![b'y'; 1 << 20]);
+            Err(())
+        });
+        assert_eq!(failed, Err(()));
+        assert_eq!(out.len(), before);
     }
 }

@@ -328,11 +328,17 @@ where
                 None => None,
             };
             let more = keyset.page_done(number, page.len(), last_key.as_ref());
+            if !more {
+                // Before the last page is encoded: what the driver grew for its rows is
+                // freed now, not while the rows are encoded.
+                session.end().await;
+                if !page.is_empty() {
+                    yield Ok(page);
+                }
+                return;
+            }
             if !page.is_empty() {
                 yield Ok(page);
-            }
-            if !more {
-                return;
             }
             after = last_key;
         }

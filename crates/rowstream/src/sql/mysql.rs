@@ -34,6 +34,7 @@
 //! pooled connection instead of returning it: a MySQL connection abandoned in the middle of
 //! a result is never handed to the next request.
 
+use crate::encode::item_limit::admit;
 use std::sync::Arc;
 
 use futures_core::Stream;
@@ -148,12 +149,16 @@ impl Cell<'_> {
                 ok(serializer.serialize_u64(value))
             }
             "DECIMAL" | "CHAR" | "VARCHAR" | "TEXT" | "TINYTEXT" | "MEDIUMTEXT" | "LONGTEXT"
-            | "ENUM" | "SET" => match std::str::from_utf8(bytes) {
+            | "ENUM" | "SET" => match admit::<S::Error>(bytes.len())
+                .map_err(CellError::Output)
+                .map(|()| std::str::from_utf8(bytes))?
+            {
                 Ok(text) => ok(serializer.serialize_str(text)),
                 Err(err) => Err(CellError::Decode(super::invalid_utf8(&err).into())),
             },
             "BINARY" | "VARBINARY" | "BLOB" | "TINYBLOB" | "MEDIUMBLOB" | "LONGBLOB" => {
                 use base64::Engine as _;
+                admit::<S::Error>(bytes.len()).map_err(CellError::Output)?;
                 ok(serializer
                     .serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes)))
             }

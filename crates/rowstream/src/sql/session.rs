@@ -47,15 +47,41 @@ impl<DB: Backend> Session<DB> {
         }
     }
 
-    /// The statement ran to its end: nothing to stop.
+    /// The statement ran to its end: nothing to stop. A read buffer the driver grew for
+    /// a large row is let go (`shrink_buffers`): it is freed at the connection's next read
+    /// instead of being kept, and reused, for the connection's life.
     pub(crate) fn finish(&mut self) {
+        use sqlx::Connection as _;
         self.busy = false;
+        if let Some(conn) = self.conn.as_mut() {
+            conn.shrink_buffers();
+        }
+    }
+
+    /// Ends the session after its last statement ran to its end, letting go of the memory
+    /// its connection's buffers grew to for a large row before the connection rests in the
+    /// pool: the driver's read buffer keeps the allocation of the largest message it ever
+    /// read (a 64 MiB value: 64 MiB per pooled connection, for as long as it lives) until
+    /// it is shrunk ([`finish`](Self::finish)) and one more message is read. Costs one
+    /// round trip (a ping) per stream; a connection that fails it is closed instead of
+    /// pooled.
+    pub(crate) async fn end(mut self) {
+        use sqlx::Connection as _;
+        self.finish();
+        let Some(conn) = self.conn.as_mut() else {
+            return;
+        };
+        if conn.ping().await.is_err() {
+            conn.close_on_drop();
+        }
     }
 }
 
 impl<DB: Backend> Drop for Session<DB> {
     fn drop(&mut self) {
-        let Some(conn) = self.conn.take() else { return };
+        let Some(mut conn) = self.conn.take() else {
+            return;
+        };
         if !self.busy {
             return; // back to the pool as usual
         }
@@ -70,6 +96,8 @@ impl<DB: Backend> Drop for Session<DB> {
                     return;
                 };
                 runtime.spawn(async move {
+                    // The statement's end, read on release, replaces a grown read buffer.
+                    sqlx::Connection::shrink_buffers(&mut *conn);
                     if DB::cancel(&options, id).await.is_err() {
                         // The cancel did not get through: never hand out a busy connection.
                         let _ = conn.close().await;
@@ -132,6 +160,6 @@ where
                 }
             }
         }
-        session.finish();
+        session.end().await;
     }
 }

@@ -13,6 +13,7 @@ use tokio::sync::mpsc;
 
 use super::chunks::Chunk;
 use crate::config::rate::RateLimiter;
+use crate::encode::item_limit;
 use crate::pool::Ring;
 use crate::{BoxError, Encoder, Limits, StreamError, StreamErrorKind, Transformer, ValidConfig};
 
@@ -78,14 +79,30 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         let encoder = &mut self.encoder;
         let buf = self.ring.current();
         let mark = buf.len();
-        let encoded = match guard(items, || encoder.item(&output, buf)) {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(err)) => Err(StreamError::new(
+        let max_item_size = self.limits.max_item_size;
+        let (encoded, refused) = item_limit::scope(max_item_size, || {
+            guard(items, || encoder.item(&output, buf))
+        });
+        let encoded = match (encoded, refused, max_item_size) {
+            (Ok(Ok(())), _, _) => Ok(()),
+            // A value refused to be encoded: its size alone passes the limit.
+            (Ok(Err(_)), Some(size), Some(max)) => Err(StreamError::new(
+                StreamErrorKind::LimitReached,
+                items,
+                Some(
+                    format!(
+                        "a value of {size} bytes exceeds max_item_size ({max} bytes); \
+                         it was not encoded"
+                    )
+                    .into(),
+                ),
+            )),
+            (Ok(Err(err)), _, _) => Err(StreamError::new(
                 StreamErrorKind::Encode,
                 items,
                 Some(err.into()),
             )),
-            Err(panic) => Err(panic),
+            (Err(panic), _, _) => Err(panic),
         };
         if let Err(err) = encoded {
             buf.truncate(mark);

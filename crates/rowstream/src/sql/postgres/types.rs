@@ -5,6 +5,7 @@ use serde::{Serialize, Serializer};
 use sqlx::TypeInfo;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
+use crate::encode::item_limit::admit;
 use crate::sql::temporal;
 
 /// Days between 1970-01-01 and 2000-01-01.
@@ -72,7 +73,10 @@ pub(crate) fn serialize_value<S: Serializer>(
     bytes: &[u8],
 ) -> Result<S::Ok, S::Error> {
     match ty.kind() {
-        PgTypeKind::Enum(_) => return serializer.serialize_str(text::<S::Error>(ty, bytes)?),
+        PgTypeKind::Enum(_) => {
+            admit::<S::Error>(bytes.len())?;
+            return serializer.serialize_str(text::<S::Error>(ty, bytes)?);
+        }
         PgTypeKind::Domain(base) => return serialize_value(serializer, base, bytes),
         PgTypeKind::Array(elem) => return serialize_array(serializer, ty, elem, bytes),
         _ => {}
@@ -88,10 +92,12 @@ pub(crate) fn serialize_value<S: Serializer>(
         // bytea
         17 => {
             use base64::Engine as _;
+            admit::<S::Error>(bytes.len())?;
             serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
         }
         // "char" (one byte), name, text, bpchar, varchar, xml, citext-like unknown text
         18 | 19 | 25 | 142 | 1042 | 1043 | 705 => {
+            admit::<S::Error>(bytes.len())?;
             serializer.serialize_str(text::<S::Error>(ty, bytes)?)
         }
         // int8, int2, int4, oid

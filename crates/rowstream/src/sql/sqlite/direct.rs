@@ -3,8 +3,9 @@
 //!
 //! [`rows`] opens the file read-only with SQLite's own API (through `rusqlite`, on the
 //! same bundled SQLite as sqlx), steps the statement on a blocking thread and hands the
-//! rows over in batches of up to [`BATCH_ROWS`] rows (or about [`BATCH_BYTES`] of text),
-//! at most [`BATCHES_AHEAD`] batches ahead of the export. A batch is two allocations —
+//! rows over in batches of up to [`BATCH_ROWS`] rows (or about [`BATCH_BYTES`] of text,
+//! or [`BATCH_CELLS`] values), at most [`BATCHES_AHEAD`] batches ahead of the export,
+//! within [`MEMORY_BOUND`] per reader. A batch is two allocations —
 //! its cells and one buffer holding every text and blob of its rows — where sqlx's
 //! driver copies and reference-counts each value and hands rows over one at a time:
 //! a whole-table export reads several times faster (BENCHMARKS.md).
@@ -21,6 +22,7 @@
 //! 10,000 virtual-machine steps, interrupts the statement once the stream is gone (even
 //! one still sorting or scanning before its first row), and the connection is closed.
 
+use crate::encode::item_limit::admit;
 use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -39,6 +41,23 @@ pub const BATCH_ROWS: usize = 512;
 pub const BATCH_BYTES: usize = 64 * 1024;
 /// Batches the reader may hold ready ahead of the export.
 pub const BATCHES_AHEAD: usize = 2;
+/// Cells (values) after which a batch is handed over early, whatever the width of the
+/// rows: 4,096 cells of 16 bytes, 64 KiB (a table of 9 columns or more gets batches of
+/// fewer than [`BATCH_ROWS`] rows).
+pub const BATCH_CELLS: usize = 4 * 1024;
+/// SQLite's page cache of the reader's connection, in KiB: 256 KiB (`PRAGMA cache_size
+/// = -256`), against SQLite's default of 2,000 KiB. An export reads each page once, so a
+/// larger cache buys nothing but memory per stream; the operating system's file cache
+/// still keeps the file warm. It also bounds what a sort (`ORDER BY` without an index)
+/// holds in memory before it spills to a temporary file.
+pub const PAGE_CACHE_KIB: usize = 256;
+/// What one reader may hold, in bytes, besides a single text or blob larger than
+/// [`BATCH_BYTES`] and SQLite's own per-connection state (schema, lookaside, a few
+/// hundred KiB): the page cache ([`PAGE_CACHE_KIB`]) and `BATCHES_AHEAD + 2` batches
+/// (queued, being filled, being encoded) of at most [`BATCH_CELLS`] cells and
+/// `BATCH_BYTES × 1.25` bytes of text each: 832 KiB.
+pub const MEMORY_BOUND: usize =
+    PAGE_CACHE_KIB * 1024 + (BATCHES_AHEAD + 2) * (BATCH_CELLS * 16 + BATCH_BYTES * 5 / 4);
 /// SQLite virtual-machine steps between two checks that the export is still there.
 const PROGRESS_OPS: std::os::raw::c_int = 10_000;
 
@@ -58,6 +77,9 @@ enum Cell {
     /// A blob at `start..start + len` of the batch's bytes.
     Blob(u32, u32),
 }
+
+// `MEMORY_BOUND` counts 16 bytes per cell.
+const _: () = assert!(std::mem::size_of::<Cell>() == 16);
 
 /// Rows read together: `width` cells per row, their text and blobs in one buffer.
 #[derive(Debug)]
@@ -127,13 +149,16 @@ impl Serialize for Value<'_> {
             Cell::Null => serializer.serialize_unit(),
             Cell::Integer(value) => serializer.serialize_i64(value),
             Cell::Real(value) => serializer.serialize_f64(value),
-            Cell::Text(start, len) => match std::str::from_utf8(slice(start, len)) {
+            Cell::Text(start, len) => match admit::<S::Error>(len as usize)
+                .map(|()| std::str::from_utf8(slice(start, len)))?
+            {
                 Ok(text) => serializer.serialize_str(text),
                 // Text is made valid when read; this cannot happen, but is no panic.
                 Err(e) => Err(S::Error::custom(e)),
             },
             Cell::Blob(start, len) => {
                 use base64::Engine as _;
+                admit::<S::Error>(len as usize)?;
                 let encoded = base64::engine::general_purpose::STANDARD.encode(slice(start, len));
                 serializer.serialize_str(&encoded)
             }
@@ -223,6 +248,7 @@ impl Reader {
             | OpenFlags::SQLITE_OPEN_NO_MUTEX
             | OpenFlags::SQLITE_OPEN_URI;
         let connection = Connection::open_with_flags(&self.path, flags)?;
+        connection.pragma_update(None, "cache_size", -(PAGE_CACHE_KIB as i64))?;
         // A statement can step a long time before its next row (a sort, a scan that
         // filters everything out): every PROGRESS_OPS steps SQLite asks whether the
         // export is still there, and interrupts the statement when it is not.
@@ -269,7 +295,10 @@ impl Reader {
                 };
                 batch.cells.push(cell);
             }
-            if batch.rows() >= BATCH_ROWS || batch.bytes.len() >= BATCH_BYTES {
+            if batch.rows() >= BATCH_ROWS
+                || batch.bytes.len() >= BATCH_BYTES
+                || batch.cells.len() >= BATCH_CELLS
+            {
                 let full = std::mem::replace(&mut batch, new_batch(&columns));
                 if self.tx.blocking_send(Ok(full)).is_err() {
                     // The export is gone: stop reading.
@@ -287,7 +316,7 @@ impl Reader {
 fn new_batch(columns: &Arc<[String]>) -> Batch {
     Batch {
         columns: Arc::clone(columns),
-        cells: Vec::with_capacity(BATCH_ROWS * columns.len()),
+        cells: Vec::with_capacity((BATCH_ROWS * columns.len()).min(BATCH_CELLS + columns.len())),
         bytes: Vec::with_capacity(BATCH_BYTES + BATCH_BYTES / 4),
     }
 }

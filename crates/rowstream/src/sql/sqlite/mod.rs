@@ -36,6 +36,7 @@
 //! A database error is a fetch error whose text — the database's message — is the
 //! `detail` of the problem+json answer (the `http` module docs show how to hide it).
 
+use crate::encode::item_limit::admit;
 use futures_core::Stream;
 use futures_util::StreamExt;
 use serde::ser::Error as _;
@@ -114,6 +115,7 @@ impl Serialize for Cell<'_> {
             "REAL" => serializer.serialize_f64(self.decode::<f64, S::Error>()?),
             "TEXT" => {
                 let bytes = self.decode::<&[u8], S::Error>()?;
+                admit::<S::Error>(bytes.len())?;
                 match std::str::from_utf8(bytes) {
                     Ok(text) => serializer.serialize_str(text),
                     Err(err) => Err(S::Error::custom(format_args!(
@@ -126,6 +128,7 @@ impl Serialize for Cell<'_> {
             "BLOB" => {
                 use base64::Engine as _;
                 let bytes = self.decode::<&[u8], S::Error>()?;
+                admit::<S::Error>(bytes.len())?;
                 serializer.serialize_str(&base64::engine::general_purpose::STANDARD.encode(bytes))
             }
             other => Err(S::Error::custom(format_args!(
