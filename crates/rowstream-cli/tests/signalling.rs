@@ -218,6 +218,25 @@ fn http2_failure_resets_the_stream() {
     );
     assert!(failed.head.starts_with("HTTP/2 200"), "{}", failed.head);
     assert_ne!(failed.exit, 0, "a failed HTTP/2 export ended cleanly");
+    // The reset must not drop the data frames still queued for the stream.
+    assert_eq!(failed.lines(), 100_000);
+    for _ in 0..3 {
+        let record = curl(
+            &format!(
+                "{}/queries/fail_late?format=ndjson&complete=true",
+                server.base
+            ),
+            &["--http2-prior-knowledge"],
+        );
+        assert_ne!(record.exit, 0);
+        let text = String::from_utf8_lossy(&record.body);
+        let last = text.lines().last().unwrap_or_default();
+        assert!(
+            last.contains("\"complete\":false"),
+            "the error record is missing: {} lines, last {last:?}",
+            record.lines()
+        );
+    }
     let complete = curl(
         &format!("{}/queries/complete?format=ndjson", server.base),
         &["--http2-prior-knowledge"],

@@ -37,13 +37,13 @@ pub(crate) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows,
 /// - **Failed, without trailers**: the body yields the [`StreamError`], and the server
 ///   cuts the transfer (HTTP/1.1: no terminating zero-length chunk; HTTP/2: a reset).
 ///   hyper buffers body chunks while the body is ready and flushes when it is not, and an
-///   error drops whatever is still buffered, head included; so on an error this body
-///   first answers `Pending` once (waking itself at once): hyper flushes what it holds,
-///   then sees the error. The client receives the status, the headers and every chunk
-///   before the failure. A compressed body waits [`CUT_LINGER`] after that flush before
-///   the cut: clients that decompress on a pipeline of their own (Node's `fetch`) drop
-///   what their decoder still holds when the connection closes under it, the error
-///   record included.
+///   error drops whatever is still buffered, head included; over HTTP/2 the reset drops
+///   the data frames still queued for the stream. So on an error this body waits
+///   [`CUT_LINGER`] (answering `Pending`) before it yields the error: hyper flushes what
+///   it holds and HTTP/2 sends the queued frames, and the client receives the status, the
+///   headers and every chunk before the failure. The wait also serves clients that
+///   decompress on a pipeline of their own (Node's `fetch`), which drop what their
+///   decoder still holds when the connection closes under it, the error record included.
 /// - **Failed, with trailers**: a trailers frame `rowstream-outcome: error`,
 ///   `rowstream-rows: N`, `rowstream-error: …` instead of an error: the transfer
 ///   completes at the HTTP level, and the trailer is the client's signal.
@@ -77,7 +77,7 @@ pub struct StreamBody {
     state: State,
 }
 
-/// How long a compressed body that failed waits, after its last bytes were flushed,
+/// How long a body that failed waits, after its last bytes were handed to the server,
 /// before the transfer is cut: 50 ms.
 pub const CUT_LINGER: std::time::Duration = std::time::Duration::from_millis(50);
 
@@ -95,13 +95,11 @@ enum State {
     Finishing,
     /// Trailers (if any), then the end.
     Finished,
-    /// An error to hand over: to hyper on the next poll, after it flushed (no trailers),
-    /// or as the error trailers.
+    /// An error to hand over: to hyper after [`CUT_LINGER`] (no trailers), or as the
+    /// error trailers.
     Failed(StreamError),
-    /// A compressed body's error, after [`CUT_LINGER`].
+    /// A failed body's error, after [`CUT_LINGER`].
     Lingering(StreamError, Pin<Box<tokio::time::Sleep>>),
-    /// An error for hyper, now.
-    Error(StreamError),
     Done,
 }
 
@@ -217,17 +215,11 @@ impl Body for StreamBody {
             }
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Done => return Poll::Ready(None),
-                State::Error(err) => return Poll::Ready(Some(Err(err))),
                 State::Failed(err) if this.trailers => {
                     return Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))));
                 }
-                State::Failed(err) if this.compressor.is_some() => {
-                    this.state = State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
-                }
                 State::Failed(err) => {
-                    this.state = State::Error(err);
-                    cx.waker().wake_by_ref();
-                    return Poll::Pending;
+                    this.state = State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
                 }
                 State::Lingering(err, mut linger) => {
                     if linger.as_mut().poll(cx).is_ready() {
