@@ -24,7 +24,7 @@ pub struct Table {
     /// Text columns that hold JSON (MariaDB `JSON` columns), to embed as JSON.
     pub json_columns: Vec<String>,
     /// The select list when it is not `*`: PostgreSQL columns of types the library does
-    /// not decode are read as their text form (`"c"::text AS "c"`).
+    /// not decode are read as their text form (`format('%s', "c") AS "c"`).
     pub select_list: Option<String>,
 }
 
@@ -293,8 +293,9 @@ const PG_COLUMNS: &str = "SELECT a.attname::text, NOT (b.oid::int8 = ANY($2) OR 
      ORDER BY a.attnum";
 
 /// The select list reading `columns` (name, as text?) — `None` (`*`) when none is read as
-/// text; else every column by name, the text ones as `"c"::text AS "c"`: PostgreSQL's own
-/// output function writes them (`inet`, `money`, ranges, composites …).
+/// text; else every column by name, the text ones as `format('%s', "c") AS "c"` (NULL
+/// kept): PostgreSQL's own output function writes them (`inet`, `money`, ranges,
+/// composites …), exactly as psql shows them.
 fn pg_select_list(columns: &[(String, bool)]) -> Option<String> {
     if !columns.iter().any(|(_, as_text)| *as_text) {
         return None;
@@ -304,7 +305,9 @@ fn pg_select_list(columns: &[(String, bool)]) -> Option<String> {
         .map(|(name, as_text)| {
             let quoted = quote_ident(name);
             if *as_text {
-                format!("{quoted}::text AS {quoted}")
+                // format('%s') runs the type's output function, as psql shows the value
+                // (`::text` differs for inet: `::1/128` for `::1`); it makes NULL ''.
+                format!("CASE WHEN {quoted} IS NULL THEN NULL ELSE format('%s', {quoted}) END AS {quoted}")
             } else {
                 quoted
             }

@@ -168,13 +168,16 @@ def columns(kind):
 
 
 def expected_postgres(psql):
-    """Each row as {column: the value's ::text, or None}, printed by psql; arrays as the
-    list of their elements' ::text."""
+    """Each row as {column: the value as psql shows it (its output function), or None};
+    arrays as the list of their elements' ::text."""
     parts = []
     for c, _, k in POSTGRES:
         if k.startswith("array:"):
             e = f"(SELECT json_agg(e::text ORDER BY n) FROM unnest({c}) WITH ORDINALITY AS u(e, n))"
             parts.append(f"'{c}', CASE WHEN {c} IS NULL THEN NULL ELSE coalesce({e}, '[]') END")
+        elif k == "text":
+            # Read as text: the output function's text, as psql shows the value.
+            parts.append(f"'{c}', CASE WHEN {c} IS NULL THEN NULL ELSE format('%s', {c}) END")
         else:
             parts.append(f"'{c}', {c}::text")
     sql = f"SELECT json_agg(json_build_object('id', id, {', '.join(parts)}) ORDER BY id) FROM torture"
