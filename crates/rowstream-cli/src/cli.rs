@@ -240,10 +240,27 @@ pub fn finish(result: anyhow::Result<()>) -> ExitCode {
         Err(err) if stdout::is_closed(&err) => ExitCode::SUCCESS,
         Err(err) => {
             // Nothing more to do if stderr is gone too.
-            let _ = writeln!(std::io::stderr(), "error: {err:#}");
+            let _ = writeln!(std::io::stderr(), "error: {}", one_line(&err));
             ExitCode::FAILURE
         }
     }
+}
+
+/// `err` and its causes as `what: why: …`, leaving out a cause whose text the message
+/// before it already ends with (errors that print their source in their own message).
+fn one_line(err: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in err.chain() {
+        let text = cause.to_string();
+        if line.ends_with(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
 }
 
 impl ServeArgs {
@@ -420,6 +437,30 @@ async fn print_banner(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_error_line_says_each_cause_once() {
+        #[derive(Debug)]
+        struct Outer(std::io::Error);
+        impl std::fmt::Display for Outer {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                write!(f, "fetch error after 3 items: {}", self.0)
+            }
+        }
+        impl std::error::Error for Outer {
+            fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+        let err = anyhow::Error::new(Outer(std::io::Error::other("division by zero")))
+            .context("out.ndjson was not written");
+        assert_eq!(
+            one_line(&err),
+            "out.ndjson was not written: fetch error after 3 items: division by zero"
+        );
+        let plain = anyhow::anyhow!("no such table").context("cannot export");
+        assert_eq!(one_line(&plain), "cannot export: no such table");
+    }
 
     #[test]
     fn parses_serve() {

@@ -288,27 +288,37 @@ impl ValueArgs {
     ///
     /// A parameter with a value it does not take: the message names the parameter and
     /// the values it takes.
-    pub fn with_params(mut self, params: &[(String, String)]) -> Result<Self, String> {
+    pub fn with_params(
+        mut self,
+        params: &[(String, String)],
+    ) -> Result<Self, (&'static str, String)> {
         use clap::ValueEnum as _;
         for (name, value) in params {
             match name.as_str() {
                 "non_finite" => {
                     self.non_finite = NonFiniteArg::from_str(value, false).map_err(|_| {
-                        format!("non_finite must be null, string or error, not \"{value}\"")
+                        (
+                            "non_finite",
+                            format!("non_finite must be null, string or error, not \"{value}\""),
+                        )
                     })?;
                 }
                 "big_integers" => {
                     self.big_integers = BigIntegersArg::from_str(value, false).map_err(|_| {
-                        format!("big_integers must be number or string, not \"{value}\"")
+                        (
+                            "big_integers",
+                            format!("big_integers must be number or string, not \"{value}\""),
+                        )
                     })?;
                 }
                 "formula_guard" => {
                     self.formula_guard = match value.as_str() {
-                        "" | "true" | "1" => true,
-                        "false" | "0" => false,
+                        "true" => true,
+                        "false" => false,
                         _ => {
-                            return Err(format!(
-                                "formula_guard must be true or false, not \"{value}\""
+                            return Err((
+                                "formula_guard",
+                                format!("formula_guard must be true or false, not \"{value}\""),
                             ));
                         }
                     };
@@ -361,12 +371,20 @@ mod tests {
         );
         assert_eq!(
             ValueArgs::default().with_params(&params(&[("non_finite", "NaN")])),
-            Err("non_finite must be null, string or error, not \"NaN\"".to_owned())
+            Err((
+                "non_finite",
+                "non_finite must be null, string or error, not \"NaN\"".to_owned()
+            ))
         );
-        assert!(
-            ValueArgs::default()
-                .with_params(&params(&[("formula_guard", "yes")]))
-                .is_err()
-        );
+        // Only `true` and `false`: an empty value or `1` is not a guess the server makes.
+        for value in ["yes", "", "1", "TRUE"] {
+            assert_eq!(
+                ValueArgs::default()
+                    .with_params(&params(&[("formula_guard", value)]))
+                    .map_err(|(name, _)| name),
+                Err("formula_guard"),
+                "{value:?}"
+            );
+        }
     }
 }

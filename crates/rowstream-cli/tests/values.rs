@@ -104,18 +104,59 @@ async fn defaults_and_request_parameters() {
     );
 
     // Values a parameter does not take, and `complete` where there is no record.
-    for (query, parameter) in [
-        ("non_finite=NaN", "non_finite must be null, string or error"),
-        ("big_integers=yes", "big_integers must be number or string"),
-        ("formula_guard=on", "formula_guard must be true or false"),
+    for (query, parameter, name) in [
+        (
+            "non_finite=NaN",
+            "non_finite must be null, string or error",
+            "non_finite",
+        ),
+        (
+            "non_finite=",
+            "non_finite must be null, string or error",
+            "non_finite",
+        ),
+        (
+            "big_integers=yes",
+            "big_integers must be number or string",
+            "big_integers",
+        ),
+        (
+            "formula_guard=on",
+            "formula_guard must be true or false",
+            "formula_guard",
+        ),
+        (
+            "formula_guard=",
+            "formula_guard must be true or false",
+            "formula_guard",
+        ),
+        (
+            "formula_guard=1",
+            "formula_guard must be true or false",
+            "formula_guard",
+        ),
+        (
+            "format=ndjson&complete=yes",
+            "complete must be true or false",
+            "complete",
+        ),
         (
             "format=json&complete=true",
             "complete=true is for ndjson, jsonseq and csv",
+            "complete",
         ),
         (
             "format=msgpack&complete=true",
-            "complete=true is for ndjson, jsonseq and csv",
+            "a failed MessagePack export is cut",
+            "complete",
         ),
+        ("limit=2&limit=3", "given more than once", "limit"),
+        (
+            "non_finite=null&non_finite=string",
+            "given more than once",
+            "non_finite",
+        ),
+        ("format=csv&format=json", "given more than once", "format"),
     ] {
         let (status, content_type, body) = get(&format!("{table}?{query}")).await;
         let body: Value = serde_json::from_slice(&body).expect("problem+json");
@@ -126,6 +167,7 @@ async fn defaults_and_request_parameters() {
         );
         let detail = body["detail"].as_str().expect("a detail");
         assert!(detail.contains(parameter), "{query}: {detail}");
+        assert_eq!(body["parameter"], name, "{query}: {body}");
     }
     let (status, _, _) = get(&format!("{table}?format=json&complete=false")).await;
     assert_eq!(status, 200);

@@ -89,7 +89,10 @@ async fn text_that_is_not_utf8_fails_its_row_naming_the_column() {
     assert_eq!(body, b"{\"id\":1,\"name\":\"fine\"}\n");
     assert_eq!(err.items_before(), 1);
     let text = err.to_string();
-    assert!(text.contains("\"name\"") && text.contains("UTF-8"), "{text}");
+    assert!(
+        text.contains("\"name\"") && text.contains("UTF-8"),
+        "{text}"
+    );
 }
 
 #[tokio::test]

@@ -83,10 +83,19 @@ impl Wanted {
                 .with_extension("known", known)
                 .into_response());
         }
+        if let Some(name) = repeated_param(&params) {
+            return Err(Problem::new(StatusCode::BAD_REQUEST, "Repeated parameter")
+                .with_detail(format!(
+                    "\"{name}\" is given more than once; give each parameter once"
+                ))
+                .with_extension("parameter", name)
+                .into_response());
+        }
         let mut wanted = Self::from_request(headers, uri, &params)?;
-        wanted.values = values.with_params(&params).map_err(|detail| {
+        wanted.values = values.with_params(&params).map_err(|(name, detail)| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
                 .with_detail(detail)
+                .with_extension("parameter", name)
                 .into_response()
         })?;
         Ok((wanted, params))
@@ -116,7 +125,11 @@ impl Wanted {
                 "false" | "0" => false,
                 _ => {
                     return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-                        .with_detail("complete must be true or false")
+                        .with_detail(format!(
+                            "complete must be true or false (1 and 0 too; empty means true), \
+                             not \"{v}\""
+                        ))
+                        .with_extension("parameter", "complete")
                         .into_response());
                 }
             },
@@ -125,9 +138,15 @@ impl Wanted {
             return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
                 .with_detail(format!(
                     "complete=true is for ndjson, jsonseq and csv; {} has no records to \
-                     end with one (a JSON array is complete exactly when it parses: a \
-                     failed export is never closed)",
-                    negotiated.format().name()
+                     end with one ({})",
+                    negotiated.format().name(),
+                    if negotiated.format() == Format::Json {
+                        "a JSON array is complete exactly when it parses: a failed export \
+                         is never closed"
+                    } else {
+                        "a failed MessagePack export is cut: curl exits non-zero, and with \
+                         TE: trailers the rowstream-outcome trailer says error"
+                    }
                 ))
                 .with_extension("parameter", "complete")
                 .into_response());
@@ -209,4 +228,14 @@ impl Wanted {
         let chunks = chunks.with_observer(Arc::new((observer, log)));
         self.response(level).respond(chunks).await.into_response()
     }
+}
+
+/// The first parameter given more than once, if any: which one would win is a guess the
+/// server does not make.
+fn repeated_param(params: &[(String, String)]) -> Option<String> {
+    let mut seen = std::collections::HashSet::new();
+    params
+        .iter()
+        .find(|(name, _)| !seen.insert(name.as_str()))
+        .map(|(name, _)| name.clone())
 }
