@@ -122,6 +122,8 @@ impl Problem {
             StreamErrorKind::Transform => "An item could not be transformed",
             StreamErrorKind::Encode => "An item could not be encoded",
             StreamErrorKind::Panic => "The export failed unexpectedly",
+            StreamErrorKind::TimedOut => "The export timed out",
+            StreamErrorKind::LimitReached => "The export passed a limit",
             _ => "The export was cancelled",
         };
         Problem::new(StatusCode::INTERNAL_SERVER_ERROR, title).with_detail(err.to_string())
@@ -194,5 +196,38 @@ impl serde::Serialize for Body<'_> {
             map.serialize_entry(name, value)?;
         }
         map.end()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_early_failure_is_titled_by_its_kind() {
+        let limit = StreamError::new(
+            StreamErrorKind::LimitReached,
+            0,
+            Some("a value of 9 bytes exceeds max_item_size (4 bytes)".into()),
+        );
+        let problem = Problem::for_stream_error(&limit);
+        assert_eq!(problem.title, "The export passed a limit");
+        assert!(
+            problem
+                .detail
+                .as_deref()
+                .is_some_and(|d| d.contains("max_item_size")),
+            "{problem}"
+        );
+        let timed_out = StreamError::new(StreamErrorKind::TimedOut, 0, None);
+        assert_eq!(
+            Problem::for_stream_error(&timed_out).title,
+            "The export timed out"
+        );
+        let cancelled = StreamError::new(StreamErrorKind::Cancelled, 0, None);
+        assert_eq!(
+            Problem::for_stream_error(&cancelled).title,
+            "The export was cancelled"
+        );
     }
 }
