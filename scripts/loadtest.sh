@@ -51,49 +51,9 @@ os.replace(dst + ".tmp", dst)
 PY
   fi
 
-  # SQLite: columns without declared types, each value bound with its storage class as in
-  # crates/rowstream-cli/tests/common/flights.rs (NA → NULL, integers, reals, text;
-  # time_hour text); no key, so `rowstream serve` reads it in one query, in rowid order.
+  # SQLite: typed as the tests load it, no key (see scripts/lib/flights-sqlite.py).
   if [ ! -f "$out/flights.sqlite" ]; then
-    python3 - "$out/flights.csv" "$out/flights.sqlite" <<'PY'
-import csv, math, os, sqlite3, sys
-src, dst = sys.argv[1:]
-
-def typed(column, field):
-    if field == "NA":
-        return None
-    if column == "time_hour":
-        return field
-    try:
-        return int(field)
-    except ValueError:
-        pass
-    try:
-        real = float(field)
-        if math.isfinite(real):
-            return real
-    except ValueError:
-        pass
-    return field
-
-tmp = dst + ".tmp"
-if os.path.exists(tmp):
-    os.remove(tmp)
-db = sqlite3.connect(tmp)
-db.execute("PRAGMA journal_mode = OFF")
-db.execute("PRAGMA synchronous = OFF")
-with open(src, newline="") as f:
-    reader = csv.reader(f)
-    columns = next(reader)
-    db.execute("CREATE TABLE flights (%s)" % ", ".join('"%s"' % c for c in columns))
-    insert = "INSERT INTO flights VALUES (%s)" % ", ".join("?" * len(columns))
-    db.executemany(insert, ([typed(c, v) for c, v in zip(columns, row)] for row in reader))
-db.commit()
-rows = db.execute("SELECT count(*) FROM flights").fetchone()[0]
-db.close()
-os.replace(tmp, dst)
-print(f"loaded {rows} flights into {dst}", file=sys.stderr)
-PY
+    python3 scripts/lib/flights-sqlite.py "$out/flights.csv" "$out/flights.sqlite"
   fi
   if command -v sqlite3 >/dev/null; then
     run_args+=(--flights-sqlite "$out/flights.sqlite")

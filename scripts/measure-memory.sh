@@ -101,42 +101,7 @@ SQL
   concurrent)
     flights="$target/measure/flights.sqlite"
     if [ ! -f "$flights" ]; then
-      python3 - "$FLIGHTS_ZIP" "$flights" <<'PY'
-import csv, io, math, os, sqlite3, sys, zipfile
-src, dst = sys.argv[1:]
-
-def typed(column, field):
-    if field == "NA":
-        return None
-    if column == "time_hour":
-        return field
-    try:
-        return int(field)
-    except ValueError:
-        pass
-    try:
-        real = float(field)
-        if math.isfinite(real):
-            return real
-    except ValueError:
-        pass
-    return field
-
-tmp = dst + ".tmp"
-if os.path.exists(tmp):
-    os.remove(tmp)
-db = sqlite3.connect(tmp)
-db.execute("PRAGMA journal_mode = OFF")
-with zipfile.ZipFile(src) as z, z.open("flights.csv") as raw:
-    reader = csv.reader(io.TextIOWrapper(raw, newline=""))
-    columns = next(reader)
-    db.execute("CREATE TABLE flights (%s)" % ", ".join('"%s"' % c for c in columns))
-    insert = "INSERT INTO flights VALUES (%s)" % ", ".join("?" * len(columns))
-    db.executemany(insert, ([typed(c, v) for c, v in zip(columns, row)] for row in reader))
-db.commit()
-db.close()
-os.replace(tmp, dst)
-PY
+      python3 scripts/lib/flights-sqlite.py "$FLIGHTS_ZIP" "$flights"
     fi
     rows=$(sqlite3 "$flights" "SELECT count(*) FROM flights")
     start_server --db "sqlite://$flights" --pool-size $((CLIENTS + 2))

@@ -40,8 +40,9 @@ BEGIN RAISE NOTICE 'pausing'; PERFORM pg_sleep(secs); RETURN 0; END $$";
 /// What a test keeps alive: the server, its config's folder, the scratch schema.
 type Running = (Binary, tempfile::TempDir, sql::Scratch);
 
-/// One `rowstream serve` on PostgreSQL with [`QUERIES`], with HTTP/2 beside HTTP/1.
-fn server() -> Option<Running> {
+/// The PostgreSQL URL, a scratch schema holding the pause function, and a config file
+/// with [`QUERIES`] in a temporary folder.
+fn setup() -> Option<(String, sql::Scratch, tempfile::TempDir, std::path::PathBuf)> {
     let url = sql::postgres_url()?;
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let scratch = runtime.block_on(async {
@@ -57,6 +58,12 @@ fn server() -> Option<Running> {
     let dir = tempfile::tempdir().expect("a temporary folder");
     let config = dir.path().join("rowstream.toml");
     std::fs::write(&config, QUERIES.replace("@SCHEMA@", &scratch.name)).expect("write the config");
+    Some((url, scratch, dir, config))
+}
+
+/// One `rowstream serve` on PostgreSQL with [`QUERIES`], with HTTP/2 beside HTTP/1.
+fn server() -> Option<Running> {
+    let (url, scratch, dir, config) = setup()?;
     let server = Binary::serve(
         &[
             "--db",
@@ -302,25 +309,9 @@ fn compressed_row_1_does_not_wait_for_the_rest() {
 fn export_compressed_to_a_pipe_sends_row_1_before_the_pause_ends() {
     use std::io::Read as _;
 
-    let Some(url) = sql::postgres_url() else {
+    let Some((url, _scratch, _dir, config)) = setup() else {
         return;
     };
-    let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let Some(scratch) = runtime.block_on(async {
-        let scratch = sql::Scratch::postgres("rowstream_signal").await?;
-        let pool = scratch.pg_pool(1).await;
-        sqlx::query(PAUSE)
-            .execute(&pool)
-            .await
-            .expect("create the function");
-        pool.close().await;
-        Some(scratch)
-    }) else {
-        return;
-    };
-    let dir = tempfile::tempdir().expect("a temporary folder");
-    let config = dir.path().join("rowstream.toml");
-    std::fs::write(&config, QUERIES.replace("@SCHEMA@", &scratch.name)).expect("write the config");
     for coding in ["gzip", "zstd"] {
         let started = Instant::now();
         let mut child = common::binary::command(&[

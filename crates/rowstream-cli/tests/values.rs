@@ -224,7 +224,7 @@ async fn server_flags_set_the_defaults() {
 async fn export_takes_the_same_flags() {
     let dir = tempfile::tempdir().expect("tempdir");
     let db = cells(dir.path()).await;
-    let out = common::binary::command(&[
+    let out = export_stdout(&[
         "export",
         "--db",
         &db,
@@ -234,20 +234,13 @@ async fn export_takes_the_same_flags() {
         "csv",
         "--formula-guard",
         "true",
-    ])
-    .output()
-    .expect("run rowstream export");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    ]);
     assert_eq!(
-        String::from_utf8(out.stdout).expect("UTF-8"),
+        out,
         "id,r,big,t\r\n1,Infinity,9223372036854775807,\"'=HYPERLINK(\"\"x\"\")\"\r\n\
          2,-Infinity,42,'@SUM(A1)\r\n3,1.5,,'+1\r\n"
     );
-    let out = common::binary::command(&[
+    let out = export_stdout(&[
         "export",
         "--db",
         &db,
@@ -259,24 +252,23 @@ async fn export_takes_the_same_flags() {
         "string",
         "--big-integers",
         "string",
-    ])
-    .output()
-    .expect("run rowstream export");
+    ]);
+    let first: Value = serde_json::from_str(out.lines().next().expect("a line")).expect("JSON");
+    assert_eq!(
+        first,
+        json!({"id": 1, "r": "Infinity", "big": "9223372036854775807", "t": "=HYPERLINK(\"x\")"})
+    );
+}
+
+/// `rowstream ARGS…`'s stdout, once it has exited successfully.
+fn export_stdout(args: &[&str]) -> String {
+    let out = common::binary::command(args)
+        .output()
+        .expect("run rowstream export");
     assert!(
         out.status.success(),
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let first: Value = serde_json::from_str(
-        String::from_utf8(out.stdout)
-            .expect("UTF-8")
-            .lines()
-            .next()
-            .expect("a line"),
-    )
-    .expect("JSON");
-    assert_eq!(
-        first,
-        json!({"id": 1, "r": "Infinity", "big": "9223372036854775807", "t": "=HYPERLINK(\"x\")"})
-    );
+    String::from_utf8(out.stdout).expect("UTF-8")
 }
