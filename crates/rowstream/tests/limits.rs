@@ -159,11 +159,10 @@ async fn huge_item_streams_in_a_chunk_of_its_own_and_is_not_pooled() {
         sizes.push(chunk.len());
         body.extend_from_slice(&chunk);
     }
-    // `[` + first item; the nine small items before the huge one, flushed first; the huge
-    // item (with its separator) alone; the tail.
-    assert_eq!(sizes[0], 1 + 1026);
-    assert_eq!(sizes[1], 9 * 1027);
-    assert_eq!(sizes[2], 1 + HUGE + 2);
+    // `[` + the ten small items before the huge one (all ready at once: the first chunk
+    // takes them), flushed first; the huge item (with its separator) alone; the tail.
+    assert_eq!(sizes[0], 1 + 1026 + 9 * 1027);
+    assert_eq!(sizes[1], 1 + HUGE + 2);
     let parsed: Vec<String> = serde_json::from_slice(&body).unwrap();
     assert_eq!(parsed.len(), 21);
     assert_eq!(parsed[10].len(), HUGE);

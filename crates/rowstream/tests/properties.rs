@@ -111,24 +111,21 @@ proptest! {
                 let k = ends.iter().position(|&e| e == end);
                 prop_assert!(k.is_some(), "chunk {} ends inside an item", c);
                 let k = k.unwrap();
-                if c == 0 {
-                    // ... the first one right after the first item, without waiting.
-                    prop_assert_eq!(k, 0);
-                } else {
-                    // ... and was below the threshold before its last item was added.
-                    let before_last = chunk.len() - lens[k] - 1;
-                    prop_assert!(
-                        before_last < threshold,
-                        "chunk {} had {} bytes before its last item (threshold {})", c, before_last, threshold
-                    );
-                    // A chunk is cut below the threshold only to let an item larger than
-                    // the threshold travel in a chunk of its own.
-                    let next_is_huge = lens.get(k + 1).is_some_and(|&len| len + 1 > threshold);
-                    prop_assert!(
-                        chunk.len() >= threshold || next_is_huge,
-                        "chunk {} cut below the threshold", c
-                    );
-                }
+                // ... and was below the threshold before its last item was added (the
+                // first chunk too: it takes every item ready, up to the threshold).
+                let sep = usize::from(k > 0);
+                let before_last = chunk.len() - lens[k] - sep;
+                prop_assert!(
+                    before_last < threshold,
+                    "chunk {} had {} bytes before its last item (threshold {})", c, before_last, threshold
+                );
+                // A chunk is cut below the threshold only to let an item larger than
+                // the threshold travel in a chunk of its own.
+                let next_is_huge = lens.get(k + 1).is_some_and(|&len| len + 1 > threshold);
+                prop_assert!(
+                    chunk.len() >= threshold || next_is_huge,
+                    "chunk {} cut below the threshold", c
+                );
             } else {
                 // The tail holds less than the threshold plus the closing bracket.
                 prop_assert!(chunk.len() <= threshold, "tail of {} bytes", chunk.len());

@@ -1,13 +1,14 @@
 //! Time behaviour on tokio's paused clock: a slow source still delivers within
-//! `flush_interval`, and the first item leaves at once.
+//! `flush_interval`, and the first chunk leaves at once with what is ready.
 
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use rowstream::{ChunkConfig, Identity, JsonArray, Streamer};
+use futures_util::TryStreamExt;
+use rowstream::{ChunkConfig, Identity, JsonArray, Streamer, fetch};
 use tokio::time::Instant;
 
-/// Yields `a`, `b` at once, then waits `pause` before `c`.
+/// Yields `a`, `b` at once, `c` after 1 ms, then waits `pause` before `d`.
 fn slow_source(
     pause: Duration,
 ) -> impl futures_core::Stream<Item = Result<&'static str, std::convert::Infallible>> + Send {
@@ -16,8 +17,12 @@ fn slow_source(
             0 => Some((Ok("a"), 1)),
             1 => Some((Ok("b"), 2)),
             2 => {
-                tokio::time::sleep(pause).await;
+                tokio::time::sleep(Duration::from_millis(1)).await;
                 Some((Ok("c"), 3))
+            }
+            3 => {
+                tokio::time::sleep(pause).await;
+                Some((Ok("d"), 4))
             }
             _ => None,
         }
@@ -35,21 +40,60 @@ async fn slow_source_is_flushed_within_flush_interval() {
         JsonArray::new(),
     );
 
-    // The first item leaves at once, without waiting for the 32 KiB threshold.
+    // The first chunk leaves at once, without waiting for the 32 KiB threshold, with
+    // every item that was ready: `a` and `b`, not `c`, which takes 1 ms.
     let first = chunks.next().await.unwrap().unwrap();
-    assert_eq!(&first[..], b"[\"a\"");
+    assert_eq!(&first[..], b"[\"a\",\"b\"");
     assert_eq!(start.elapsed(), Duration::ZERO);
 
-    // `b` is below the threshold, and the source then stalls for 10 s: the buffer is
+    // `c` is below the threshold, and the source then stalls for 10 s: the buffer is
     // flushed when flush_interval has passed, not when the next item comes.
     let second = chunks.next().await.unwrap().unwrap();
-    assert_eq!(&second[..], b",\"b\"");
-    assert_eq!(start.elapsed(), flush);
+    assert_eq!(&second[..], b",\"c\"");
+    assert_eq!(start.elapsed(), Duration::from_millis(1) + flush);
 
     let rest = chunks.next().await.unwrap().unwrap();
-    assert_eq!(&rest[..], b",\"c\"]");
-    assert_eq!(start.elapsed(), Duration::from_secs(10));
+    assert_eq!(&rest[..], b",\"d\"]");
+    assert_eq!(
+        start.elapsed(),
+        Duration::from_millis(1) + Duration::from_secs(10)
+    );
     assert!(chunks.next().await.is_none());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_small_ready_result_is_one_chunk() {
+    // Everything is ready at once and fits under the threshold: one write, so the
+    // response never meets Nagle's algorithm between a lone first item and the rest.
+    let items: Vec<u32> = (0..100).collect();
+    let chunks: Vec<bytes::Bytes> = Streamer::default()
+        .stream(fetch::from_iter(items.clone()), Identity, JsonArray::new())
+        .try_collect()
+        .await
+        .unwrap();
+    assert_eq!(chunks.len(), 1);
+    assert_eq!(&chunks[0][..], &serde_json::to_vec(&items).unwrap()[..]);
+}
+
+#[tokio::test]
+async fn an_always_ready_but_slow_source_still_sends_its_first_chunk_within_flush_interval() {
+    // Each item is ready when polled but costs 10 ms of work first (a CPU-bound
+    // generator): the first chunk leaves once flush_interval has passed, with the items
+    // made by then, not after all 200 items (2 s) that fit under the 32 KiB threshold.
+    let flush = Duration::from_millis(100);
+    let streamer = Streamer::new(ChunkConfig::default().flush_interval(flush)).unwrap();
+    let busy = futures_util::stream::iter(0..200u32).map(|i| {
+        std::thread::sleep(Duration::from_millis(10));
+        Ok::<_, std::convert::Infallible>(i)
+    });
+    let mut chunks = streamer.stream(busy, Identity, JsonArray::new());
+    let first = chunks.next().await.unwrap().unwrap();
+    let items = first.iter().filter(|&&b| b == b',').count() + 1;
+    assert!(
+        (1..100).contains(&items),
+        "{items} items in the first chunk"
+    );
+    assert!(first.starts_with(b"[0,1"));
 }
 
 #[tokio::test(start_paused = true)]

@@ -30,6 +30,7 @@ mod envelope;
 mod format;
 pub(crate) mod item_limit;
 mod json_array;
+mod json_writer;
 mod line_delimited;
 #[cfg(feature = "msgpack")]
 mod msgpack;
@@ -154,8 +155,7 @@ pub trait Encoder: Send + 'static {
 /// An [`EncodeError`] if `value`'s `Serialize` implementation fails or produces something
 /// JSON cannot hold (a map with non-string keys).
 pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Result<(), EncodeError> {
-    let mut ser = serde_json::Serializer::new(BytesWriter(out));
-    value.serialize(&mut ser)?;
+    json_writer::to_buf(out, value)?;
     Ok(())
 }
 
@@ -174,12 +174,12 @@ pub(crate) fn write_json_with<T: Serialize + ?Sized>(
 ) -> Result<(), EncodeError> {
     scratch.write(out, |buf| {
         if policy.is_json_native() {
-            // serde_json alone already writes NaN/±Infinity as null and exact digits.
-            serde_json::to_writer(buf, value)?;
+            // The JSON writer alone already writes NaN/±Infinity as null and exact digits.
+            json_writer::to_buf(buf, value)?;
             return Ok(());
         }
         let value = WithPolicy::new(value, policy);
-        serde_json::to_writer(buf, &value).map_err(|e| value.map_err(e))
+        json_writer::to_buf(buf, &value).map_err(|e| value.map_err(e))
     })
 }
 
@@ -245,8 +245,10 @@ impl Scratch {
 
 /// An `io::Write` that appends to a `BytesMut` without the bookkeeping of
 /// `bytes::buf::Writer`.
+#[cfg(feature = "msgpack")]
 struct BytesWriter<'a>(&'a mut BytesMut);
 
+#[cfg(feature = "msgpack")]
 impl std::io::Write for BytesWriter<'_> {
     #[inline]
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

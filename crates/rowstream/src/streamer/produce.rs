@@ -17,16 +17,21 @@ use crate::encode::item_limit;
 use crate::pool::Ring;
 use crate::{BoxError, Encoder, Limits, StreamError, StreamErrorKind, Transformer, ValidConfig};
 
-/// What the producer's wait returned: an item from the fetcher, or the flush timer.
+/// What the producer's wait returned: an item from the fetcher, the flush timer, or (while
+/// the first chunk gathers what is ready) a fetcher with nothing ready.
 enum Next<T> {
     Fetched(Option<T>),
     Flush,
+    Idle,
 }
 
 /// What to do after an item was encoded.
 enum Encoded {
-    /// The buffer should leave as a chunk now (first item, or threshold reached).
+    /// The buffer should leave as a chunk now (threshold reached).
     SendChunk,
+    /// An item of the first chunk: the chunk takes what else the fetcher has ready and
+    /// leaves as soon as it has nothing more at hand (or at the threshold).
+    First,
     /// The item alone exceeds the threshold: send what came before it (up to this byte
     /// offset) as one chunk, then the item as the next.
     SendSplit(usize),
@@ -123,10 +128,14 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
             }
         }
         self.items += 1;
-        if self.chunks > 0 && mark > 0 && size > self.threshold {
+        // Items before this one in the buffer, not yet sent.
+        let earlier = self.items - self.items_sent > 1;
+        if earlier && size > self.threshold {
             Ok(Encoded::SendSplit(mark))
-        } else if self.chunks == 0 || buf.len() >= self.threshold {
+        } else if buf.len() >= self.threshold {
             Ok(Encoded::SendChunk)
+        } else if self.chunks == 0 {
+            Ok(Encoded::First)
         } else {
             Ok(Encoded::Keep)
         }
@@ -296,9 +305,10 @@ where
     };
     if let Err(err) = result {
         // Deliver the complete items encoded before the failure and the encoder's error
-        // record, unless nothing was sent yet: then the error alone reaches the consumer
-        // and can become a real status.
-        if pipeline.chunks > 0 {
+        // record, unless there are none yet: then the error alone reaches the consumer
+        // and can become a real status. (Items the first chunk gathered count: the
+        // first item commits the response, whether or not its chunk had left.)
+        if pipeline.chunks > 0 || pipeline.items > 0 {
             pipeline.error_record(&err);
             if !pipeline.ring.current().is_empty() {
                 // Best effort: a stalled client gets the error without this chunk.
@@ -331,12 +341,22 @@ where
     // beginning alone (`[`, a CSV header) does not arm it: it leaves with the first item
     // or the end, so framing never commits a response's status before there is a row.
     let mut armed = false;
+    // The first chunk holds items and waits only for what the fetcher has ready: it
+    // leaves the moment the fetcher would make it wait (or at the threshold, or when
+    // flush_interval passes). A small or fast result is then one write, so the response
+    // never leaves as a lone first item followed by a second small write that Nagle's
+    // algorithm holds until the client's delayed ACK. Under an item rate the first item
+    // leaves alone at once, as the next one must wait for its turn anyway.
+    let mut gathering = false;
     loop {
         let next = std::future::poll_fn(|cx| {
             match catch_unwind(AssertUnwindSafe(|| fetcher.as_mut().poll_next(cx))) {
                 Ok(Poll::Ready(item)) => return Poll::Ready(Ok(Next::Fetched(item))),
                 Ok(Poll::Pending) => {}
                 Err(payload) => return Poll::Ready(Err(payload)),
+            }
+            if gathering {
+                return Poll::Ready(Ok(Next::Idle));
             }
             if armed && flush.as_mut().poll(cx).is_ready() {
                 return Poll::Ready(Ok(Next::Flush));
@@ -369,6 +389,19 @@ where
                     }
                 }
                 match pipeline.encode(fetched)? {
+                    Encoded::First if item_rate.is_some() => Some(Encoded::SendChunk),
+                    Encoded::First => {
+                        if !gathering {
+                            flush
+                                .as_mut()
+                                .reset(tokio::time::Instant::now() + flush_interval);
+                            gathering = true;
+                        }
+                        // A fetcher that is always ready but slow still lets the first
+                        // chunk go within flush_interval.
+                        (tokio::time::Instant::now() >= flush.deadline())
+                            .then_some(Encoded::SendChunk)
+                    }
                     Encoded::Keep => {
                         if !armed {
                             flush
@@ -385,6 +418,7 @@ where
                 armed = false;
                 (!pipeline.ring.current().is_empty()).then_some(Encoded::SendChunk)
             }
+            Ok(Next::Idle) => Some(Encoded::SendChunk),
         };
         let delivered = match action {
             None => true,
@@ -393,6 +427,7 @@ where
         };
         if action.is_some() {
             armed = false;
+            gathering = false;
         }
         if !delivered {
             return Ok(());

@@ -1,0 +1,190 @@
+//! The serializer writes exactly what serde_json writes, for every case of serde's data
+//! model, and refuses what serde_json refuses.
+
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+use serde::Serialize;
+use serde_json::Value;
+use serde_json::value::RawValue;
+
+use super::to_buf;
+
+fn ours<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    let mut out = Vec::new();
+    to_buf(&mut out, value).map_err(|e| e.to_string())?;
+    Ok(String::from_utf8(out).expect("UTF-8"))
+}
+
+fn theirs<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
+    serde_json::to_string(value).map_err(|e| e.to_string())
+}
+
+fn same<T: Serialize + ?Sized>(value: &T) {
+    assert_eq!(ours(value), theirs(value));
+}
+
+#[derive(Serialize)]
+struct Unit;
+
+#[derive(Serialize)]
+struct Newtype(i32);
+
+#[derive(Serialize)]
+struct Tuple(i32, &'static str);
+
+#[derive(Serialize)]
+enum Kind {
+    Plain,
+    Wrapped(u8),
+    Pair(i8, bool),
+    Named { x: f32, label: char },
+}
+
+#[derive(Serialize)]
+struct Everything<'a> {
+    b: bool,
+    i8: i8,
+    i16: i16,
+    i32: i32,
+    i64: i64,
+    i128: i128,
+    u8: u8,
+    u16: u16,
+    u32: u32,
+    u64: u64,
+    u128: u128,
+    f32: f32,
+    f64: f64,
+    nan: f64,
+    inf: f32,
+    ch: char,
+    text: &'a str,
+    #[serde(with = "serde_bytes_as_bytes")]
+    bytes: &'a [u8],
+    none: Option<u8>,
+    some: Option<&'a str>,
+    unit: (),
+    unit_struct: Unit,
+    newtype: Newtype,
+    tuple: Tuple,
+    kinds: Vec<Kind>,
+    empty_seq: Vec<u8>,
+    empty_map: BTreeMap<String, u8>,
+    raw: &'a RawValue,
+    #[serde(rename = "weird \"key\"\n")]
+    weird_key: u8,
+}
+
+mod serde_bytes_as_bytes {
+    pub(super) fn serialize<S: serde::Serializer>(v: &&[u8], s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_bytes(v)
+    }
+}
+
+#[test]
+fn every_case_of_the_data_model_matches_serde_json() {
+    let raw = RawValue::from_string(r#"{"a": [1, 2.50, "x"]}"#.into()).unwrap();
+    let value = Everything {
+        b: true,
+        i8: i8::MIN,
+        i16: i16::MIN,
+        i32: i32::MIN,
+        i64: i64::MIN,
+        i128: i128::MIN,
+        u8: u8::MAX,
+        u16: u16::MAX,
+        u32: u32::MAX,
+        u64: u64::MAX,
+        u128: u128::MAX,
+        f32: 0.1,
+        f64: -1.5e300,
+        nan: f64::NAN,
+        inf: f32::NEG_INFINITY,
+        ch: '\u{1f600}',
+        text: "tab\there \"quoted\" \\ \u{7} é",
+        bytes: &[0, 1, 255],
+        none: None,
+        some: Some("x"),
+        unit: (),
+        unit_struct: Unit,
+        newtype: Newtype(-7),
+        tuple: Tuple(3, "three"),
+        kinds: vec![
+            Kind::Plain,
+            Kind::Wrapped(9),
+            Kind::Pair(-1, false),
+            Kind::Named { x: 2.5, label: '"' },
+        ],
+        empty_seq: vec![],
+        empty_map: BTreeMap::new(),
+        raw: &raw,
+        weird_key: 1,
+    };
+    same(&value);
+}
+
+#[test]
+fn keys_that_are_not_strings_are_quoted_or_refused_as_serde_json_does() {
+    same(&BTreeMap::from([(1i64, "a"), (-2, "b")]));
+    same(&BTreeMap::from([(true, 1), (false, 2)]));
+    same(&BTreeMap::from([('k', 1)]));
+    same(&BTreeMap::from([(u128::MAX, 1)]));
+    let mut floats = Vec::new();
+    floats.push((1.5f64, 1));
+    let as_map = |v: &Vec<(f64, i32)>| -> Result<String, String> {
+        struct M<'a>(&'a [(f64, i32)]);
+        impl Serialize for M<'_> {
+            fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.collect_map(self.0.iter().map(|(k, v)| (k, v)))
+            }
+        }
+        assert_eq!(ours(&M(v)), theirs(&M(v)));
+        ours(&M(v))
+    };
+    assert_eq!(as_map(&floats).unwrap(), r#"{"1.5":1}"#);
+    floats.push((f64::NAN, 2));
+    assert_eq!(
+        as_map(&floats).unwrap_err(),
+        "float key must be finite (got NaN or +/-inf)"
+    );
+    let bad = BTreeMap::from([(vec![1u8], 1)]);
+    assert_eq!(ours(&bad).unwrap_err(), "key must be a string");
+    assert!(theirs(&bad).is_err());
+    let none_key = BTreeMap::from([(None::<u8>, 1)]);
+    assert_eq!(ours(&none_key).unwrap_err(), "key must be a string");
+}
+
+fn json_value() -> impl Strategy<Value = Value> {
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        any::<u64>().prop_map(Value::from),
+        any::<f64>().prop_map(Value::from),
+        any::<String>().prop_map(Value::String),
+        "[\"\\\\\\x00-\\x1f a-z😀]{0,24}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(4, 64, 8, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..8).prop_map(Value::Array),
+            prop::collection::btree_map(any::<String>(), inner, 0..8)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn any_json_value_is_written_as_serde_json_writes_it(value in json_value()) {
+        prop_assert_eq!(ours(&value), theirs(&value));
+    }
+
+    #[test]
+    fn any_float_is_written_as_serde_json_writes_it(bits in any::<u64>(), bits32 in any::<u32>()) {
+        let (wide, narrow) = (f64::from_bits(bits), f32::from_bits(bits32));
+        prop_assert_eq!(ours(&(wide, narrow)), theirs(&(wide, narrow)));
+    }
+}
