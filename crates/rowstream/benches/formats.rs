@@ -138,7 +138,7 @@ fn flights() -> &'static [Flight] {
 }
 
 /// The flights through each encoder (`format` names it), and serde_json alone.
-#[divan::bench(args = ["json_array", "ndjson", "json_seq", "csv", "msgpack", "limit_serde_json"])]
+#[divan::bench(args = ["json_array", "ndjson", "json_seq", "csv", "msgpack", "limit_serde_json", "write_json"])]
 fn flights_rows(bencher: divan::Bencher<'_, '_>, format: &str) {
     let flights = flights();
     let bytes = encode_flights(format, flights);
@@ -168,6 +168,7 @@ fn encode_flights(format: &str, flights: &[Flight]) -> usize {
             }
             bytes + black_box(&buf).len()
         }
+        "write_json" => write_json_loop(flights),
         other => unreachable!("no format {other}"),
     }
 }
@@ -267,4 +268,26 @@ fn limit_rmp_serde() -> usize {
         }
     }
     bytes + black_box(&buf).len()
+}
+
+/// rowstream's JSON serializer alone (`write_json`), as `limit_serde_json` runs serde_json:
+/// one item and a newline at a time into a buffer cleared at each chunk threshold.
+fn write_json_loop<T: Serialize>(items: &[T]) -> usize {
+    let mut buf = BytesMut::with_capacity(CHUNK * 3 / 2);
+    let mut bytes = 0;
+    for item in items {
+        rowstream::write_json(item, &mut buf).expect("an item serializes");
+        buf.extend_from_slice(b"\n");
+        if buf.len() >= CHUNK {
+            bytes += black_box(&buf).len();
+            buf.clear();
+        }
+    }
+    bytes + black_box(&buf).len()
+}
+
+/// The serializer alone on the export-shaped rows, beside `limit_serde_json`.
+#[divan::bench(counters = [divan::counter::ItemsCount::new(ROWS)])]
+fn write_json() -> usize {
+    write_json_loop(rows())
 }

@@ -60,6 +60,9 @@ struct Pipeline<X, Enc> {
     /// Items in chunks already handed to the consumer.
     items_sent: u64,
     chunks: u64,
+    /// After how many chunks the producer yields once, to let the consumer take what was
+    /// sent (see [`Pipeline::deliver`]).
+    yield_after: u64,
 }
 
 impl<X, Enc: Encoder> Pipeline<X, Enc> {
@@ -204,7 +207,7 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         }
         self.chunks += 1;
         self.items_sent += items;
-        let first = self.chunks == 1;
+        let first = self.chunks == self.yield_after;
         let chunk = Chunk { bytes, items };
         let sent = match self.limits.write_timeout {
             None => Ok(tx.send(chunk).await.is_ok()),
@@ -226,7 +229,11 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         if first {
             // Sending woke the consumer, which the scheduler parks in this worker's
             // next-task slot: it runs only when this task yields. Without a yield here the
-            // first chunk would wait until the channel is full (time to first byte).
+            // first chunk would wait until the channel is full (time to first byte). A
+            // first chunk cut at the threshold while items were still ready waits for the
+            // second (`yield_after` 2), so a response just over the threshold reaches the
+            // server in one write too, not as a full chunk and then a small one that
+            // Nagle's algorithm would hold until the client's delayed ACK.
             tokio::task::yield_now().await;
         }
         sent
@@ -265,6 +272,7 @@ where
         items: 0,
         items_sent: 0,
         chunks: 0,
+        yield_after: 1,
     };
     let mut item_rate = limits.items_per_second.map(RateLimiter::new);
     pipeline.begin()?;
@@ -389,6 +397,10 @@ where
                     }
                 }
                 match pipeline.encode(fetched)? {
+                    Encoded::SendChunk if pipeline.chunks == 0 => {
+                        pipeline.yield_after = 2;
+                        Some(Encoded::SendChunk)
+                    }
                     Encoded::First if item_rate.is_some() => Some(Encoded::SendChunk),
                     Encoded::First => {
                         if !gathering {
