@@ -14,6 +14,9 @@ mod custom_pool;
 mod hyper_service;
 #[path = "../examples/progress_observer.rs"]
 mod progress_observer;
+#[cfg(all(feature = "axum", feature = "postgres", feature = "metrics"))]
+#[path = "../examples/tenant_export.rs"]
+mod tenant_export;
 #[cfg(all(feature = "axum", feature = "sqlite", feature = "csv"))]
 #[path = "../examples/tickets_service.rs"]
 mod tickets_service;
@@ -264,3 +267,81 @@ async fn hyper_service_streams_negotiates_and_sends_trailers() {
         "{body:?}"
     );
 }
+
+#[cfg(all(feature = "axum", feature = "postgres", feature = "metrics"))]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tenant_export_binds_the_tenant_and_shares_the_limits() {
+    let Ok(url) = std::env::var("ROWSTREAM_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "ROWSTREAM_TEST_POSTGRES_URL must be set in CI"
+        );
+        eprintln!("skipped: ROWSTREAM_TEST_POSTGRES_URL is not set");
+        return;
+    };
+    let pool = sqlx::PgPool::connect(&url).await.unwrap();
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    let table = format!("rowstream_example_tickets_{}_{nanos}", std::process::id());
+    // Tenant 1, 2 and 3 have one row more each than one export may carry.
+    let per_tenant = i64::try_from(tenant_export::MAX_ROWS).unwrap() + 1;
+    tenant_export::seed(&pool, &table, per_tenant)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "DELETE FROM {table} WHERE tenant = 2 AND subject <> 'ticket 7'"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = tenant_export::app(pool.clone(), &table);
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let client = reqwest::Client::new();
+
+    // The bound tenant selects its rows; the typed rows come out as objects, as NDJSON.
+    let response = client
+        .get(format!("http://{addr}/tenants/2/tickets"))
+        .header("Accept", "application/x-ndjson")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(response.headers()["content-type"], "application/x-ndjson");
+    let text = response.text().await.unwrap();
+    let rows: Vec<serde_json::Value> = text
+        .lines()
+        .map(|line| serde_json::from_str(line).unwrap())
+        .collect();
+    assert_eq!(rows.len(), 1, "{text}");
+    assert_eq!(rows[0]["tenant"], 2);
+    assert_eq!(rows[0]["subject"], "ticket 7");
+    assert!(rows[0]["id"].as_i64().unwrap() > 0);
+
+    // The shared limit: tenant 3's export fails at row MAX_ROWS + 1, after the rows before
+    // it: the chunked body ends without its last chunk, which the client sees as an error.
+    let response = client
+        .get(format!("http://{addr}/tenants/3/tickets?format=ndjson"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let err = response.bytes().await.unwrap_err();
+    assert!(err.is_body() || err.is_decode(), "{err:?}");
+
+    // A tenant id that is not a number: 400 before any query.
+    let response = client
+        .get(format!("http://{addr}/tenants/x/tickets"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
