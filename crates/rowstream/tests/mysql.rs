@@ -496,3 +496,37 @@ async fn disconnect_kills_a_typed_query_with_parameters() {
         .unwrap();
     assert_eq!(answer, 42);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_filters_are_bound_parameters() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(2).await else { return };
+    let table = unique("rowstream_ks_filter");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (k BIGINT PRIMARY KEY, tenant INT, state VARCHAR(10));
+         INSERT INTO {table} SELECT seq, seq % 3, IF(seq % 2 = 0, 'open', 'closed') FROM seq_1_to_30;"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tenant = Keyset::new(&table, "k").filter("tenant", 1).batch_size(4);
+    let (pages, keys, _) = keyset_keys(pool.clone(), tenant).await.unwrap();
+    assert_eq!(
+        keys,
+        (1..=28).step_by(3).map(|k| json!(k)).collect::<Vec<_>>()
+    );
+    assert_eq!(pages, [4, 4, 2]);
+    let open = Keyset::new(&table, "k")
+        .filter("tenant", 1)
+        .filter("state", "open")
+        .batch_size(2);
+    let (_, keys, _) = keyset_keys(pool.clone(), open).await.unwrap();
+    assert_eq!(keys, [4, 10, 16, 22, 28].map(|k| json!(k)));
+    let injected = Keyset::new(&table, "k").filter("state", "open' OR '1'='1");
+    let (_, keys, _) = keyset_keys(pool.clone(), injected).await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}

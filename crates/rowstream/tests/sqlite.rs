@@ -375,3 +375,33 @@ async fn queries_built_the_sqlx_way_bind_their_parameters() {
         json!([{"id": 2, "subject": "b"}])
     );
 }
+
+#[tokio::test]
+async fn keyset_filters_are_bound_parameters() {
+    use rowstream::keyset::Keyset;
+    let pool = pool().await;
+    sqlx::raw_sql(
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, tenant INTEGER, state TEXT);
+         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 30)
+         INSERT INTO t SELECT k, k % 3, CASE WHEN k % 2 = 0 THEN 'open' ELSE 'closed' END FROM n;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tenant = Keyset::new("t", "k").filter("tenant", 1).batch_size(4);
+    let (pages, keys, _) = keyset_ids(pool.clone(), tenant).await;
+    assert_eq!(
+        keys,
+        (1..=28).step_by(3).map(|k| json!(k)).collect::<Vec<_>>()
+    );
+    assert_eq!(pages, [4, 4, 2]);
+    let open = Keyset::new("t", "k")
+        .filter("tenant", 1)
+        .filter("state", "open")
+        .batch_size(2);
+    let (_, keys, _) = keyset_ids(pool.clone(), open).await;
+    assert_eq!(keys, [4, 10, 16, 22, 28].map(|k| json!(k)));
+    let injected = Keyset::new("t", "k").filter("state", "open' OR '1'='1");
+    let (_, keys, _) = keyset_ids(pool, injected).await;
+    assert!(keys.is_empty(), "{keys:?}");
+}

@@ -77,7 +77,7 @@ pub(crate) type ConnectOptions<DB> =
 /// A database as the shared fetcher code sees it: its SQL spelling, how a statement
 /// running on a pooled connection is stopped, and how it reads a key.
 pub(crate) trait Backend: sqlx::Database {
-    /// How the database quotes identifiers and spells the key's placeholder.
+    /// How the database quotes identifiers and spells parameters.
     const DIALECT: Dialect;
 
     /// What dropping a session in the middle of a statement does.

@@ -437,7 +437,7 @@ impl Record<MySql> for MySqlRecord {
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect {
         quote: '`',
-        placeholder: "?",
+        numbered: false,
     };
     const ON_DROP: OnDrop = OnDrop::CancelThenClose;
     type Id = u64;

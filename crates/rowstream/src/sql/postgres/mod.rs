@@ -275,7 +275,7 @@ impl Record<Postgres> for PgRecord {
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect {
         quote: '"',
-        placeholder: "$1",
+        numbered: true,
     };
     const ON_DROP: OnDrop = OnDrop::CancelThenRelease;
     type Id = i32;

@@ -300,7 +300,7 @@ impl Record<Sqlite> for SqliteRecord {
 impl Backend for Sqlite {
     const DIALECT: Dialect = Dialect {
         quote: '"',
-        placeholder: "?",
+        numbered: false,
     };
     const ON_DROP: OnDrop = OnDrop::Release;
     type Id = ();
