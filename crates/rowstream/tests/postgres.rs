@@ -471,9 +471,14 @@ async fn queries_built_the_sqlx_way_bind_their_parameters() {
         serde_json::to_value(&records).unwrap(),
         json!([{"t": "x", "n": 5}])
     );
-    // A value that fails to bind is the stream's only item, and takes no connection.
+    // A value that fails to bind is the stream's only item, and takes no connection: a
+    // lazy pool still has none afterwards.
+    let lazy = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&std::env::var("ROWSTREAM_TEST_POSTGRES_URL").unwrap())
+        .unwrap();
     let failed = rowstream::postgres::fetch_as(
-        pool.clone(),
+        lazy.clone(),
         sqlx::query_as::<_, Tick>("SELECT $1::int4 AS g, 1::int8 AS tenant").bind(Unencodable),
     );
     let items: Vec<Result<Tick, sqlx::Error>> = futures_util::StreamExt::collect(failed).await;
@@ -481,7 +486,7 @@ async fn queries_built_the_sqlx_way_bind_their_parameters() {
     let err = items.into_iter().next().unwrap().unwrap_err();
     assert!(matches!(err, sqlx::Error::Encode(_)), "{err:?}");
     assert!(err.to_string().contains("does not encode"), "{err}");
-    assert_eq!(pool.size() as usize - pool.num_idle(), 0);
+    assert_eq!(lazy.size(), 0, "no connection was opened");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
