@@ -141,7 +141,7 @@
 //! |---|---|---|
 //! | `http` | no | [`http::StreamResponse`], [`http::into_response`]: a [`ChunkStream`] as an `http::Response<`[`http::StreamBody`]`>` (an `http_body::Body`) for axum, hyper or tower, with the status, headers, trailers and problem+json early errors; [`http::Negotiated`], [`http::Problem`], [`http::negotiate_request`], [`NotAcceptable::to_response`]; pulls in `http` and `http-body` only |
 //! | `axum` | no | (implies `http`) the [`axum::Negotiated`] extractor, [`axum::into_response`] and [`axum::json_array`] (axum's `Response`), [`axum::Problem`] and [`NotAcceptable`] as `IntoResponse`, [`axum::WriteTimeoutListener`]; the `http` types re-exported ([`axum::StreamResponse`] is [`http::StreamResponse`]); pulls in axum (`http1`, `tokio`) and `tokio-io-timeout` |
-//! | `sqlite` | no | [`sqlite::rows`] and [`sqlite::rows_with`] (dynamic rows, with bound parameters), [`sqlite::query_as`] (typed rows), [`sqlite::keyset()`] (keyset pagination), [`sqlite::direct::rows`] (a database file read in batches on its own connection); pulls in sqlx (`sqlite`, `runtime-tokio`) and rusqlite (the same SQLite) |
+//! | `sqlite` | no | [`sqlite::rows`] and [`sqlite::rows_with`] (dynamic rows, with bound parameters), [`sqlite::query_as`] (typed rows), [`sqlite::fetch_as`] and [`sqlite::fetch`] (a sqlx query with its `.bind(…)`s), [`sqlite::keyset()`] (keyset pagination), [`sqlite::direct::rows`] (a database file read in batches on its own connection); pulls in sqlx (`sqlite`, `runtime-tokio`) and rusqlite (the same SQLite) |
 #![cfg_attr(
     feature = "csv",
     doc = "| `csv` | no | the [`Csv`] encoder (RFC 4180); [`Format::Csv`] becomes available; pulls in `csv-core` and `ryu` |"
@@ -158,10 +158,11 @@
     not(feature = "msgpack"),
     doc = "| `msgpack` | no | the `Msgpack` encoder (not in this build); [`Format::Msgpack`] becomes available; pulls in `rmp` and `rmp-serde` |"
 )]
-//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
-//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
+//! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::fetch_as`] and [`postgres::fetch`] (a sqlx query with its `.bind(…)`s), [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
+//! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::fetch_as`] and [`mysql::fetch`] (a sqlx query with its `.bind(…)`s), [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
 //! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`http::Negotiated`]; implies `http`; pulls in `async-compression` |
 //! | `metrics` | no | [`metrics::MetricsObserver`]: stream, row, byte, duration and time-to-first-byte metrics through the `metrics` facade; pulls in `metrics` |
+//! | `tower` | no | [`tower::StreamLimitLayer`]: a cap on concurrent streams whose slot lives as long as the response body, a 503 problem+json with `Retry-After` over it; implies `http`; pulls in `tower-layer` and `tower-service` |
 //!
 //! The JSON formats (array, envelope, NDJSON, JSON-seq) are always available. Without
 //! features the crate depends on neither http, axum, hyper, sqlx, csv nor rmp.
@@ -180,7 +181,8 @@
         feature = "csv",
         feature = "msgpack",
         feature = "compression",
-        feature = "metrics"
+        feature = "metrics",
+        feature = "tower"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -205,6 +207,8 @@ pub mod axum;
 pub mod http;
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 mod sql;
+#[cfg(feature = "tower")]
+pub mod tower;
 
 /// The library examples of the README, compiled and run as doc tests so they stay true.
 #[cfg(all(doctest, feature = "axum", feature = "sqlite", feature = "postgres"))]

@@ -1,8 +1,8 @@
 //! The library's dependency rule (ARCHITECTURE.md): the core modules — config, pool,
 //! fetch, transform, encode, streamer (with its error), observe — never import from the
-//! integrations `http`, `axum`, `sql` or `metrics`, neither the crate modules of those
+//! integrations `http`, `axum`, `sql`, `tower` or `metrics`, neither the crate modules of those
 //! names nor the external crates (`http`, `http_body`, `hyper`, `axum`, `sqlx`,
-//! `metrics`). The `metrics` observer (`observe/metrics.rs`) is an integration of its own.
+//! `metrics`, `tower*`). The `metrics` observer (`observe/metrics.rs`) is an integration of its own.
 
 use std::path::{Path, PathBuf};
 
@@ -22,11 +22,16 @@ const NOT_CORE: [&str; 1] = ["observe/metrics.rs"];
 
 /// Path roots the core must not name: the crate's integration modules and the external
 /// crates behind them.
-const FORBIDDEN: [&str; 10] = [
+const FORBIDDEN: [&str; 15] = [
     "crate::http",
     "crate::axum",
     "crate::sql",
     "crate::metrics",
+    "crate::tower",
+    "tower",
+    "tower_layer",
+    "tower_service",
+    "tower_http",
     "http",
     "http_body",
     "hyper",

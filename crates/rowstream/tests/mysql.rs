@@ -163,13 +163,17 @@ async fn zero_dates_are_zero_dates_not_null() {
 }
 
 async fn serve(pool: MySqlPool, sql: &'static str) -> SocketAddr {
-    let app = Router::new().route(
+    serve_app(Router::new().route(
         "/",
         get(move || {
             let pool = pool.clone();
             async move { rowstream::axum::json_array(rowstream::mysql::rows(pool, sql)).await }
         }),
-    );
+    ))
+    .await
+}
+
+async fn serve_app(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -410,6 +414,118 @@ async fn dropping_a_keyset_export_kills_its_page() {
         .unwrap();
     assert_eq!(answer, 42);
     sqlx::query(&format!("DROP VIEW {view}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// A typed row of the parameterized queries.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Tick {
+    g: i64,
+    tenant: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::mysql::MySqlRow> for Tick {
+    fn from_row(row: &'r sqlx::mysql::MySqlRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        Ok(Self {
+            g: row.try_get("g")?,
+            tenant: row.try_get("tenant")?,
+        })
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_built_the_sqlx_way_bind_their_parameters() {
+    let Some(pool) = pool(1).await else { return };
+    let sql = String::from(
+        "SELECT CAST(seq AS SIGNED) AS g, CAST(? AS SIGNED) AS tenant FROM seq_1_to_10 WHERE seq <= ?",
+    );
+    let typed = rowstream::mysql::fetch_as(
+        pool.clone(),
+        sqlx::query_as::<_, Tick>(&sql).bind(7_i64).bind(3_i64),
+    );
+    drop(sql);
+    let ticks: Vec<Tick> = typed.try_collect().await.unwrap();
+    assert_eq!(ticks, [1, 2, 3].map(|g| Tick { g, tenant: 7 }));
+    let dynamic = rowstream::mysql::fetch_with(
+        pool,
+        sqlx::query("SELECT ? AS t, ? AS j")
+            .bind("x")
+            .bind(r#"{"a":1}"#),
+        RecordOptions::default().json_columns(["j"]),
+    );
+    let records: Vec<rowstream::mysql::MySqlRecord> = dynamic.try_collect().await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&records).unwrap(),
+        json!([{"t": "x", "j": {"a": 1}}])
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_kills_a_typed_query_with_parameters() {
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    let served = pool.clone();
+    let addr = serve_app(Router::new().route(
+        "/",
+        get(move || {
+            let pool = served.clone();
+            async move {
+                // One row every 10 ms from a 3,000-row sequence: 30 s if nobody stops it.
+                let query = sqlx::query_as::<_, Tick>(
+                    "SELECT CAST(seq AS SIGNED) AS g, CAST(? AS SIGNED) AS tenant, SLEEP(0.01) AS pause \
+                     /* rowstream-kill-typed */ FROM seq_1_to_3000 WHERE seq <= ?",
+                )
+                .bind(7_i64)
+                .bind(3000_i64);
+                rowstream::axum::json_array(rowstream::mysql::fetch_as(pool, query)).await
+            }
+        }),
+    ))
+    .await;
+    leave_early(addr, true).await;
+    let took = assert_killed(&observer, &pool, "rowstream-kill-typed").await;
+    eprintln!("typed statement gone and connection released {took:?} after the disconnect");
+    let answer: i64 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_filters_are_bound_parameters() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(2).await else { return };
+    let table = unique("rowstream_ks_filter");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (k BIGINT PRIMARY KEY, tenant INT, state VARCHAR(10));
+         INSERT INTO {table} SELECT seq, seq % 3, IF(seq % 2 = 0, 'open', 'closed') FROM seq_1_to_30;"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tenant = Keyset::new(&table, "k").filter("tenant", 1).batch_size(4);
+    let (pages, keys, _) = keyset_keys(pool.clone(), tenant).await.unwrap();
+    assert_eq!(
+        keys,
+        (1..=28).step_by(3).map(|k| json!(k)).collect::<Vec<_>>()
+    );
+    assert_eq!(pages, [4, 4, 2]);
+    let open = Keyset::new(&table, "k")
+        .filter("tenant", 1)
+        .filter("state", "open")
+        .batch_size(2);
+    let (_, keys, _) = keyset_keys(pool.clone(), open).await.unwrap();
+    assert_eq!(keys, [4, 10, 16, 22, 28].map(|k| json!(k)));
+    let injected = Keyset::new(&table, "k").filter("state", "open' OR '1'='1");
+    let (_, keys, _) = keyset_keys(pool.clone(), injected).await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+    sqlx::query(&format!("DROP TABLE {table}"))
         .execute(&pool)
         .await
         .unwrap();

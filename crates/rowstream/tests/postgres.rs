@@ -127,13 +127,17 @@ async fn unsupported_type_names_the_column() {
 }
 
 async fn serve(pool: PgPool, sql: &'static str) -> SocketAddr {
-    let app = Router::new().route(
+    serve_app(Router::new().route(
         "/",
         get(move || {
             let pool = pool.clone();
             async move { rowstream::axum::json_array(rowstream::postgres::rows(pool, sql)).await }
         }),
-    );
+    ))
+    .await
+}
+
+async fn serve_app(app: Router) -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
@@ -400,6 +404,156 @@ async fn dropping_a_keyset_export_cancels_its_page() {
         .unwrap();
     assert_eq!(answer, 42);
     sqlx::query(&format!("DROP VIEW {view}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
+/// A typed row of the parameterized queries.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Tick {
+    g: i32,
+    tenant: i64,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow> for Tick {
+    fn from_row(row: &'r sqlx::postgres::PgRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        Ok(Self {
+            g: row.try_get("g")?,
+            tenant: row.try_get("tenant")?,
+        })
+    }
+}
+
+/// A value whose encoding always fails.
+struct Unencodable;
+
+impl sqlx::Type<sqlx::Postgres> for Unencodable {
+    fn type_info() -> sqlx::postgres::PgTypeInfo {
+        <i32 as sqlx::Type<sqlx::Postgres>>::type_info()
+    }
+}
+
+impl sqlx::Encode<'_, sqlx::Postgres> for Unencodable {
+    fn encode_by_ref(
+        &self,
+        _: &mut sqlx::postgres::PgArgumentBuffer,
+    ) -> Result<sqlx::encode::IsNull, sqlx::error::BoxDynError> {
+        Err("this value does not encode".into())
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn queries_built_the_sqlx_way_bind_their_parameters() {
+    let Some(pool) = pool(1).await else { return };
+    // The SQL is borrowed from a String that is dropped before the stream runs.
+    let sql = String::from("SELECT g, $1::int8 AS tenant FROM generate_series(1, $2) g");
+    let typed = rowstream::postgres::fetch_as(
+        pool.clone(),
+        sqlx::query_as::<_, Tick>(&sql).bind(7_i64).bind(3_i32),
+    );
+    drop(sql);
+    let ticks: Vec<Tick> = typed.try_collect().await.unwrap();
+    assert_eq!(
+        ticks,
+        [1, 2, 3].map(|g| Tick { g, tenant: 7 }),
+        "every row, with the bound tenant"
+    );
+    let dynamic = rowstream::postgres::fetch(
+        pool.clone(),
+        sqlx::query("SELECT $1::text AS t, $2::int4 AS n")
+            .bind("x")
+            .bind(5_i32),
+    );
+    let records: Vec<rowstream::postgres::PgRecord> = dynamic.try_collect().await.unwrap();
+    assert_eq!(
+        serde_json::to_value(&records).unwrap(),
+        json!([{"t": "x", "n": 5}])
+    );
+    // A value that fails to bind is the stream's only item, and takes no connection: a
+    // lazy pool still has none afterwards.
+    let lazy = PgPoolOptions::new()
+        .max_connections(1)
+        .connect_lazy(&std::env::var("ROWSTREAM_TEST_POSTGRES_URL").unwrap())
+        .unwrap();
+    let failed = rowstream::postgres::fetch_as(
+        lazy.clone(),
+        sqlx::query_as::<_, Tick>("SELECT $1::int4 AS g, 1::int8 AS tenant").bind(Unencodable),
+    );
+    let items: Vec<Result<Tick, sqlx::Error>> = futures_util::StreamExt::collect(failed).await;
+    assert_eq!(items.len(), 1);
+    let err = items.into_iter().next().unwrap().unwrap_err();
+    assert!(matches!(err, sqlx::Error::Encode(_)), "{err:?}");
+    assert!(err.to_string().contains("does not encode"), "{err}");
+    assert_eq!(lazy.size(), 0, "no connection was opened");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_cancels_a_typed_query_with_parameters() {
+    let Some(pool) = pool(1).await else { return };
+    let Some(observer) = self::pool(1).await else {
+        return;
+    };
+    let served = pool.clone();
+    let addr = serve_app(Router::new().route(
+        "/",
+        get(move || {
+            let pool = served.clone();
+            async move {
+                // 3,000 rows, one every 10 ms: 30 s if nobody stops it.
+                let query = sqlx::query_as::<_, Tick>(
+                    "SELECT g, $1::int8 AS tenant, pg_sleep(0.01) AS pause \
+                     /* rowstream-cancel-typed */ FROM generate_series(1, $2) g",
+                )
+                .bind(7_i64)
+                .bind(3000_i32);
+                rowstream::axum::json_array(rowstream::postgres::fetch_as(pool, query)).await
+            }
+        }),
+    ))
+    .await;
+    leave_early(addr, true).await;
+    let took = assert_cancelled(&observer, &pool, "rowstream-cancel-typed").await;
+    eprintln!("typed statement gone and connection back {took:?} after the disconnect");
+    let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(answer, 42);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keyset_filters_are_bound_parameters() {
+    use rowstream::keyset::Keyset;
+    let Some(pool) = pool(2).await else { return };
+    let table = unique("rowstream_ks_filter");
+    sqlx::raw_sql(&format!(
+        "CREATE TABLE {table} (k int8 PRIMARY KEY, tenant int4, state text);
+         INSERT INTO {table} SELECT k, k % 3, CASE WHEN k % 2 = 0 THEN 'open' ELSE 'closed' END
+           FROM generate_series(1, 30) k;"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tenant = Keyset::new(&table, "k").filter("tenant", 1).batch_size(4);
+    let (pages, keys, _) = keyset_keys(pool.clone(), tenant).await.unwrap();
+    assert_eq!(
+        keys,
+        (1..=28).step_by(3).map(|k| json!(k)).collect::<Vec<_>>()
+    );
+    assert_eq!(pages, [4, 4, 2]);
+    let open = Keyset::new(&table, "k")
+        .filter("tenant", 1)
+        .filter("state", "open")
+        .batch_size(2);
+    let (_, keys, _) = keyset_keys(pool.clone(), open).await.unwrap();
+    assert_eq!(keys, [4, 10, 16, 22, 28].map(|k| json!(k)));
+    // A value is a value, never SQL.
+    let injected = Keyset::new(&table, "k").filter("state", "open' OR '1'='1");
+    let (_, keys, _) = keyset_keys(pool.clone(), injected).await.unwrap();
+    assert!(keys.is_empty(), "{keys:?}");
+    sqlx::query(&format!("DROP TABLE {table}"))
         .execute(&pool)
         .await
         .unwrap();

@@ -311,3 +311,97 @@ async fn a_value_above_max_item_size_is_refused_before_it_is_encoded() {
     let value = body(chunks).await.unwrap();
     assert_eq!(value[0]["v"].as_str().unwrap().len(), BIG);
 }
+
+/// A typed row of the parameterized queries.
+#[derive(Debug, PartialEq, serde::Serialize)]
+struct Ticket {
+    id: i64,
+    tenant: i64,
+    subject: String,
+}
+
+impl<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow> for Ticket {
+    fn from_row(row: &'r sqlx::sqlite::SqliteRow) -> Result<Self, sqlx::Error> {
+        use sqlx::Row as _;
+        Ok(Self {
+            id: row.try_get("id")?,
+            tenant: row.try_get("tenant")?,
+            subject: row.try_get("subject")?,
+        })
+    }
+}
+
+#[tokio::test]
+async fn queries_built_the_sqlx_way_bind_their_parameters() {
+    let pool = pool().await;
+    sqlx::raw_sql(
+        "CREATE TABLE tickets (id INTEGER PRIMARY KEY, tenant INTEGER, subject TEXT);
+         INSERT INTO tickets VALUES (1, 7, 'a'), (2, 8, 'b'), (3, 7, 'c'), (4, 7, 'd');",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let typed = rowstream::sqlite::fetch_as(
+        pool.clone(),
+        sqlx::query_as::<_, Ticket>(
+            "SELECT id, tenant, subject FROM tickets WHERE tenant = ? AND subject <> ? ORDER BY id",
+        )
+        .bind(7_i64)
+        .bind(String::from("c")),
+    );
+    let tickets: Vec<Ticket> = typed.try_collect().await.unwrap();
+    assert_eq!(
+        tickets,
+        [
+            Ticket {
+                id: 1,
+                tenant: 7,
+                subject: "a".into()
+            },
+            Ticket {
+                id: 4,
+                tenant: 7,
+                subject: "d".into()
+            },
+        ]
+    );
+    let dynamic = rowstream::sqlite::fetch(
+        pool,
+        sqlx::query("SELECT id, subject FROM tickets WHERE tenant = ? ORDER BY id").bind(8_i64),
+    );
+    let chunks = Streamer::default().stream(dynamic, Identity, JsonArray::new());
+    assert_eq!(
+        body(chunks).await.unwrap(),
+        json!([{"id": 2, "subject": "b"}])
+    );
+}
+
+#[tokio::test]
+async fn keyset_filters_are_bound_parameters() {
+    use rowstream::keyset::Keyset;
+    let pool = pool().await;
+    sqlx::raw_sql(
+        "CREATE TABLE t (k INTEGER PRIMARY KEY, tenant INTEGER, state TEXT);
+         WITH RECURSIVE n(k) AS (SELECT 1 UNION ALL SELECT k + 1 FROM n WHERE k < 30)
+         INSERT INTO t SELECT k, k % 3, CASE WHEN k % 2 = 0 THEN 'open' ELSE 'closed' END FROM n;",
+    )
+    .execute(&pool)
+    .await
+    .unwrap();
+    let tenant = Keyset::new("t", "k").filter("tenant", 1).batch_size(4);
+    let (pages, keys, _) = keyset_ids(pool.clone(), tenant).await;
+    assert_eq!(
+        keys,
+        (1..=28).step_by(3).map(|k| json!(k)).collect::<Vec<_>>()
+    );
+    assert_eq!(pages, [4, 4, 2]);
+    let open = Keyset::new("t", "k")
+        .filter("tenant", 1)
+        .filter("state", "open")
+        .batch_size(2);
+    let (_, keys, _) = keyset_ids(pool.clone(), open).await;
+    assert_eq!(keys, [4, 10, 16, 22, 28].map(|k| json!(k)));
+    let injected = Keyset::new("t", "k").filter("state", "open' OR '1'='1");
+    let (_, keys, _) = keyset_ids(pool, injected).await;
+    assert!(keys.is_empty(), "{keys:?}");
+}

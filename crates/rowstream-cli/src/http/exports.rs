@@ -1,16 +1,13 @@
 //! The export endpoints, `GET /tables/{table}` and `GET /queries/{name}`: each takes an
 //! export slot, negotiates ([`super::negotiate`]) and streams.
 
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use axum::body::{Body, Bytes};
+use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rowstream::axum::Problem;
-use tokio::sync::OwnedSemaphorePermit;
+use rowstream::tower::StreamPermit;
 
 use super::negotiate::Wanted;
 use super::{AppState, RETRY_AFTER_SECS, database_problem};
@@ -141,37 +138,6 @@ fn busy(max_streams: usize) -> Response {
 /// Keeps `permit` until the response body is finished or dropped (the client left).
 /// Every frame passes through as it is, trailers included: a failed export's
 /// `rowstream-outcome: error` must reach a client that asked for trailers.
-fn hold(response: Response, permit: OwnedSemaphorePermit) -> Response {
-    response.map(|body| {
-        Body::new(Held {
-            body,
-            _permit: permit,
-        })
-    })
-}
-
-/// A response body that holds an export slot for as long as it lives.
-struct Held {
-    body: Body,
-    _permit: OwnedSemaphorePermit,
-}
-
-impl http_body::Body for Held {
-    type Data = Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Bytes>, axum::Error>>> {
-        Pin::new(&mut self.body).poll_frame(cx)
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.body.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.body.size_hint()
-    }
+fn hold(response: Response, permit: StreamPermit) -> Response {
+    permit.hold(response).map(Body::new)
 }

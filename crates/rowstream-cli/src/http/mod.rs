@@ -21,8 +21,8 @@ use axum::routing::get;
 use metrics_exporter_prometheus::PrometheusHandle;
 use rowstream::axum::Problem;
 use rowstream::compress::Level;
+use rowstream::tower::{StreamPermit, StreamSlots};
 use rowstream::{AnyEncoder, ChunkStream, Streamer};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tracing::Instrument as _;
 
 use self::exports::{export_table, run_query};
@@ -93,7 +93,7 @@ struct AppState {
     streamer: Streamer,
     batch_size: usize,
     max_streams: usize,
-    streams: Arc<Semaphore>,
+    streams: StreamSlots,
     queries: Arc<BTreeMap<String, NamedQuery>>,
     compression_level: Level,
     metrics: Option<PrometheusHandle>,
@@ -177,7 +177,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             streamer: settings.streamer,
             batch_size: settings.batch_size,
             max_streams,
-            streams: Arc::new(Semaphore::new(max_streams)),
+            streams: StreamSlots::new(max_streams),
             queries: Arc::new(settings.queries),
             compression_level: settings.compression_level,
             metrics: settings.metrics,
@@ -263,8 +263,8 @@ impl AppState {
     }
 
     /// An export slot, if one is free.
-    fn permit(&self) -> Option<OwnedSemaphorePermit> {
-        self.streams.clone().try_acquire_owned().ok()
+    fn permit(&self) -> Option<StreamPermit> {
+        self.streams.try_acquire()
     }
 
     /// Starts the export of `table`.

@@ -144,9 +144,10 @@ impl Negotiated {
     /// options, trailers if asked for; see [`StreamResponse::respond`].
     ///
     /// With a [`Streamer`] of your own (another [`ChunkConfig`](crate::ChunkConfig),
-    /// [`Limits`](crate::Limits), an observer) or a transformer, stream with it and the
-    /// negotiated [`encoder`](Self::encoder), and answer with
-    /// [`stream_response`](Self::stream_response) — what this method does with the defaults:
+    /// [`Limits`](crate::Limits), an observer), use [`respond_with`](Self::respond_with).
+    /// With a transformer, stream with the streamer and the negotiated
+    /// [`encoder`](Self::encoder), and answer with
+    /// [`stream_response`](Self::stream_response) — what these methods do without one:
     ///
     /// ```no_run
     /// use axum::{extract::State, response::IntoResponse};
@@ -169,7 +170,48 @@ impl Negotiated {
         T: serde::Serialize + Send + 'static,
         E: Into<BoxError> + Send + 'static,
     {
-        let chunks = Streamer::default().stream(fetcher, Identity, self.encoder());
+        self.respond_with(&Streamer::default(), fetcher).await
+    }
+
+    /// Streams `fetcher` in the chosen format with `streamer` — the service's one
+    /// configured [`Streamer`]: its [`ChunkConfig`](crate::ChunkConfig),
+    /// [`Limits`](crate::Limits), observers and buffer pool — and the encoder's default
+    /// options, trailers if asked for; see [`StreamResponse::respond`].
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use axum::{Router, extract::{Path, State}, response::IntoResponse, routing::get};
+    /// use rowstream::axum::Negotiated;
+    /// use rowstream::{Limits, Streamer};
+    ///
+    /// #[derive(Clone)]
+    /// struct App { pool: sqlx::PgPool, streamer: Streamer }
+    ///
+    /// async fn tickets(State(app): State<App>, Path(tenant): Path<i64>, negotiated: Negotiated) -> impl IntoResponse {
+    ///     let query = sqlx::query_as::<_, (i64, String)>("SELECT id, subject FROM tickets WHERE tenant = $1").bind(tenant);
+    ///     negotiated.respond_with(&app.streamer, rowstream::postgres::fetch_as(app.pool.clone(), query)).await
+    /// }
+    ///
+    /// # fn app(pool: sqlx::PgPool) -> Router {
+    /// let streamer = Streamer::default().with_limits(Limits::default().deadline(Duration::from_secs(600)));
+    /// Router::new().route("/tenants/{tenant}/tickets", get(tickets)).with_state(App { pool, streamer })
+    /// # }
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Streamer::stream`]: outside a tokio runtime with timers.
+    pub async fn respond_with<S, T, E>(
+        self,
+        streamer: &Streamer,
+        fetcher: S,
+    ) -> Response<StreamBody>
+    where
+        S: Stream<Item = Result<T, E>> + Send + 'static,
+        T: serde::Serialize + Send + 'static,
+        E: Into<BoxError> + Send + 'static,
+    {
+        let chunks = streamer.stream(fetcher, Identity, self.encoder());
         self.stream_response().respond(chunks).await
     }
 }

@@ -8,6 +8,9 @@
 //! SELECT * FROM "table" WHERE "key" > $last ORDER BY "key" LIMIT 1000  -- every next page
 //! ```
 //!
+//! [`Keyset::filter`] narrows the read to the rows whose column equals a bound value (a
+//! tenant's rows: `WHERE "tenant" = $1 AND "key" > $2`).
+//!
 //! Each page is its own statement, in autocommit: no transaction and no snapshot stays
 //! open between pages, so an export of any length does not hold back vacuum or purge, and
 //! a page costs an index range scan whatever its position. The key of the last row read is
@@ -114,6 +117,7 @@ pub struct Keyset {
     after: Option<Key>,
     on_page: Option<PageHook>,
     select_list: Option<String>,
+    filters: Vec<(String, Key)>,
 }
 
 impl fmt::Debug for Keyset {
@@ -126,6 +130,7 @@ impl fmt::Debug for Keyset {
             .field("after", &self.after)
             .field("on_page", &self.on_page.is_some())
             .field("select_list", &self.select_list)
+            .field("filters", &self.filters)
             .finish()
     }
 }
@@ -143,7 +148,24 @@ impl Keyset {
             after: None,
             on_page: None,
             select_list: None,
+            filters: Vec::new(),
         }
+    }
+
+    /// Reads only the rows whose `column` equals `value`: `"column" = $n` in every page's
+    /// `WHERE`, the value bound as a parameter (an integer as `i64`, text as a string),
+    /// never written into the SQL; the column name is quoted. Several filters are ANDed.
+    /// An index on `(column, key)` keeps each page an index range scan.
+    ///
+    /// ```
+    /// use rowstream::keyset::Keyset;
+    ///
+    /// let tickets = Keyset::new("tickets", "id").filter("tenant", 7).filter("state", "open");
+    /// # drop(tickets);
+    /// ```
+    pub fn filter(mut self, column: impl Into<String>, value: impl Into<Key>) -> Self {
+        self.filters.push((column.into(), value.into()));
+        self
     }
 
     /// The select list of every page's `SELECT`, as SQL text written in place of `*`:
@@ -226,11 +248,18 @@ impl Keyset {
         }
         sql.push_str(&quote(&self.table));
         let key = quote(&self.key);
+        let mut conditions: Vec<String> = Vec::with_capacity(self.filters.len() + 1);
+        for (column, _) in &self.filters {
+            let n = conditions.len() + 1;
+            conditions.push(format!("{} = {}", quote(column), dialect.placeholder(n)));
+        }
         if with_key {
+            let n = conditions.len() + 1;
+            conditions.push(format!("{key} > {}", dialect.placeholder(n)));
+        }
+        if !conditions.is_empty() {
             sql.push_str(" WHERE ");
-            sql.push_str(&key);
-            sql.push_str(" > ");
-            sql.push_str(dialect.placeholder);
+            sql.push_str(&conditions.join(" AND "));
         }
         sql.push_str(" ORDER BY ");
         sql.push_str(&key);
@@ -296,11 +325,14 @@ where
             let mut page = Vec::with_capacity(keyset.page_size());
             let mut failure = None;
             {
-                let query = match &after {
-                    None => sqlx::query::<DB>(&first_sql),
-                    Some(Key::Int(key)) => sqlx::query(&next_sql).bind(*key),
-                    Some(Key::Text(key)) => sqlx::query(&next_sql).bind(key.clone()),
-                };
+                let sql = if after.is_some() { &next_sql } else { &first_sql };
+                let mut query = sqlx::query::<DB>(sql);
+                for value in keyset.filters.iter().map(|(_, value)| value).chain(&after) {
+                    query = match value {
+                        Key::Int(value) => query.bind(*value),
+                        Key::Text(value) => query.bind(value.clone()),
+                    };
+                }
                 let mut rows = query.fetch(session.conn());
                 while let Some(row) = rows.next().await {
                     match row {
@@ -406,16 +438,25 @@ impl Drop for AbortOnDrop {
     }
 }
 
-/// How a database spells identifiers and the key's placeholder.
+/// How a database spells identifiers and parameters.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Dialect {
     /// The character an identifier is wrapped in, and doubled inside it.
     pub(crate) quote: char,
-    /// The placeholder of the key parameter, the only one of a page's statement.
-    pub(crate) placeholder: &'static str,
+    /// Parameters are numbered (`$1`, `$2` …, PostgreSQL), not all `?`.
+    pub(crate) numbered: bool,
 }
 
 impl Dialect {
+    /// The placeholder of the `n`th parameter (from 1).
+    fn placeholder(self, n: usize) -> String {
+        if self.numbered {
+            format!("${n}")
+        } else {
+            "?".to_owned()
+        }
+    }
+
     /// Quotes an identifier: wrapped in the dialect's quote character, which is doubled
     /// inside.
     fn quote(self, name: &str) -> String {
@@ -483,6 +524,15 @@ mod tests {
                 .select_list(r#""k", "v"::text AS "v""#)
                 .page_sql(sqlite, true),
             r#"SELECT "k", "v"::text AS "v" FROM "t" WHERE "k" > ? ORDER BY "k" LIMIT 1000"#
+        );
+        let filtered = Keyset::new("t", "k").filter("ten\"ant", 7).filter("s", "x");
+        assert_eq!(
+            filtered.page_sql(postgres, true),
+            r#"SELECT * FROM "t" WHERE "ten""ant" = $1 AND "s" = $2 AND "k" > $3 ORDER BY "k" LIMIT 1000"#
+        );
+        assert_eq!(
+            filtered.page_sql(mysql, false),
+            r#"SELECT * FROM `t` WHERE `ten"ant` = ? AND `s` = ? ORDER BY `k` LIMIT 1000"#
         );
     }
 

@@ -30,6 +30,46 @@ pub mod sqlite;
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 mod temporal;
 
+/// A sqlx query taken apart into what a `'static` stream owns: its SQL text (copied), its
+/// bound arguments (or the error binding one of them raised, reported as sqlx reports it,
+/// `sqlx::Error::Encode`), and whether its prepared statement is cached.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) struct Statement<A> {
+    pub(crate) sql: String,
+    pub(crate) args: Result<A, sqlx::Error>,
+    pub(crate) persistent: bool,
+}
+
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+impl<A> Statement<A> {
+    /// `sql` with `args`, cached as sqlx caches a `query_with`.
+    pub(crate) fn new(sql: String, args: A) -> Self {
+        Self {
+            sql,
+            args: Ok(args),
+            persistent: true,
+        }
+    }
+}
+
+/// Takes `query` (a `sqlx::query(…)` or `sqlx::query_as(…)` with its `.bind(…)`s) apart.
+#[cfg(any(feature = "postgres", feature = "mysql"))]
+pub(crate) fn take<'q, DB: sqlx::Database>(
+    mut query: impl sqlx::Execute<'q, DB>,
+) -> Statement<DB::Arguments<'q>> {
+    let sql = query.sql().to_owned();
+    let persistent = query.persistent();
+    let args = match query.take_arguments() {
+        Ok(args) => Ok(args.unwrap_or_default()),
+        Err(err) => Err(sqlx::Error::Encode(err)),
+    };
+    Statement {
+        sql,
+        args,
+        persistent,
+    }
+}
+
 /// The options a new connection of database `DB` is made with.
 pub(crate) type ConnectOptions<DB> =
     <<DB as sqlx::Database>::Connection as sqlx::Connection>::Options;
@@ -37,7 +77,7 @@ pub(crate) type ConnectOptions<DB> =
 /// A database as the shared fetcher code sees it: its SQL spelling, how a statement
 /// running on a pooled connection is stopped, and how it reads a key.
 pub(crate) trait Backend: sqlx::Database {
-    /// How the database quotes identifiers and spells the key's placeholder.
+    /// How the database quotes identifiers and spells parameters.
     const DIALECT: Dialect;
 
     /// What dropping a session in the middle of a statement does.

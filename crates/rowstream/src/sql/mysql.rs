@@ -28,11 +28,20 @@
 //!
 //! # Cancellation
 //!
-//! Dropping a fetcher from [`rows`], [`rows_with`], [`query_as`] or [`keyset()`] in the middle
-//! of a statement runs
+//! Dropping a fetcher from [`fetch`], [`fetch_with`], [`fetch_as`], [`rows`], [`rows_with`],
+//! [`query_as`] or [`keyset()`] in the middle of a statement runs
 //! `KILL QUERY <connection id>` over a separate short-lived connection and then closes the
 //! pooled connection instead of returning it: a MySQL connection abandoned in the middle of
 //! a result is never handed to the next request.
+//!
+//! # Queries with parameters
+//!
+//! [`fetch_as`], [`fetch`] and [`fetch_with`] take a query built the sqlx way,
+//! `sqlx::query_as::<_, T>(sql)` or `sqlx::query(sql)` with its `.bind(…)`s, and run it
+//! with the cancellation above. The query may borrow its SQL: its text is copied and its
+//! arguments taken (`MySqlArguments` own their values), so the fetcher is `'static`. A
+//! value that fails to bind is the stream's first and only item, `sqlx::Error::Encode`,
+//! before a connection is taken.
 
 use crate::encode::item_limit::admit;
 use std::sync::Arc;
@@ -44,11 +53,12 @@ use sqlx::error::BoxDynError;
 use sqlx::mysql::{
     MySqlArguments, MySqlConnectOptions, MySqlConnection, MySqlPool, MySqlRow, MySqlValueRef,
 };
+use sqlx::query::{Query, QueryAs};
 use sqlx::{Column, ConnectOptions as _, Connection as _, Decode, MySql, Row, TypeInfo, ValueRef};
 
 use super::keyset::{Dialect, Key, Keyset};
 use super::temporal;
-use super::{Backend, OnDrop, Record, session};
+use super::{Backend, OnDrop, Record, Statement, session};
 
 /// Options for [`MySqlRecord`]s: which text columns hold JSON.
 #[derive(Debug, Clone, Default)]
@@ -300,7 +310,7 @@ pub fn rows_with(
     args: MySqlArguments,
     options: RecordOptions,
 ) -> impl Stream<Item = Result<MySqlRecord, sqlx::Error>> + Send + 'static {
-    session::fetch(pool, sql.into(), args, move |row| {
+    session::fetch(pool, Statement::new(sql.into(), args), move |row| {
         Ok(MySqlRecord {
             row,
             options: options.clone(),
@@ -317,8 +327,61 @@ pub fn query_as<T>(
 where
     T: for<'r> sqlx::FromRow<'r, MySqlRow> + Send + Unpin + 'static,
 {
-    session::fetch(pool, sql.into(), MySqlArguments::default(), |row| {
-        T::from_row(&row)
+    session::fetch(
+        pool,
+        Statement::new(sql.into(), MySqlArguments::default()),
+        |row| T::from_row(&row),
+    )
+}
+
+/// Streams the rows of `query` — `sqlx::query_as::<_, T>(sql).bind(…)…` — decoded as `T`;
+/// killed in the server when dropped early.
+///
+/// The query is taken as sqlx users build it rather than as SQL plus an arguments value:
+/// its SQL is copied and its `MySqlArguments` (which own their values) are moved into the
+/// stream, so any query, even one borrowing its SQL, makes a `'static` fetcher.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::MySqlPool, tenant: i64) {
+/// // Any `FromRow` type: a tuple here, or a struct with `#[derive(sqlx::FromRow)]`.
+/// let tickets = rowstream::mysql::fetch_as(
+///     pool,
+///     sqlx::query_as::<_, (i64, String)>("SELECT id, subject FROM tickets WHERE tenant = ?")
+///         .bind(tenant),
+/// );
+/// # }
+/// ```
+pub fn fetch_as<T>(
+    pool: MySqlPool,
+    query: QueryAs<'_, MySql, T, MySqlArguments>,
+) -> impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static + use<T>
+where
+    T: for<'r> sqlx::FromRow<'r, MySqlRow> + Send + Unpin + 'static,
+{
+    session::fetch(pool, super::take(query), |row| T::from_row(&row))
+}
+
+/// Streams the rows of `query` — `sqlx::query(sql).bind(…)…` — as [`MySqlRecord`]s with
+/// default [`RecordOptions`]; killed in the server when dropped early. See [`fetch_as`]
+/// for how the query is taken.
+pub fn fetch(
+    pool: MySqlPool,
+    query: Query<'_, MySql, MySqlArguments>,
+) -> impl Stream<Item = Result<MySqlRecord, sqlx::Error>> + Send + 'static + use<> {
+    fetch_with(pool, query, RecordOptions::default())
+}
+
+/// [`fetch`] with the records written with `options` (MariaDB's JSON columns, say).
+pub fn fetch_with(
+    pool: MySqlPool,
+    query: Query<'_, MySql, MySqlArguments>,
+    options: RecordOptions,
+) -> impl Stream<Item = Result<MySqlRecord, sqlx::Error>> + Send + 'static + use<> {
+    session::fetch(pool, super::take(query), move |row| {
+        Ok(MySqlRecord {
+            row,
+            options: options.clone(),
+        })
     })
 }
 
@@ -374,7 +437,7 @@ impl Record<MySql> for MySqlRecord {
 impl Backend for MySql {
     const DIALECT: Dialect = Dialect {
         quote: '`',
-        placeholder: "?",
+        numbered: false,
     };
     const ON_DROP: OnDrop = OnDrop::CancelThenClose;
     type Id = u64;

@@ -124,24 +124,36 @@ impl<DB: Backend> Drop for Session<DB> {
     }
 }
 
-/// Streams the rows of `sql`, with bound parameters `args`, on a [`Session`] of its own,
-/// each row through `map`; the stream ends after its first error. Dropped in the middle of
+/// Streams the rows of `statement` on a [`Session`] of its own, each row through `map`;
+/// the stream ends after its first error (an argument that failed to bind is that error,
+/// before any connection is taken). Dropped in the middle of
 /// the statement, the session stops it in the server.
 #[cfg(any(feature = "postgres", feature = "mysql"))]
 pub(crate) fn fetch<DB, A, T>(
     pool: Pool<DB>,
-    sql: String,
-    args: A,
+    statement: super::Statement<A>,
     mut map: impl FnMut(DB::Row) -> Result<T, sqlx::Error> + Send + 'static,
 ) -> impl futures_core::Stream<Item = Result<T, sqlx::Error>> + Send + 'static
 where
-    DB: Backend,
+    DB: Backend + sqlx::database::HasStatementCache,
     A: for<'q> sqlx::IntoArguments<'q, DB> + 'static,
     T: Send + 'static,
     for<'c> &'c mut DB::Connection: sqlx::Executor<'c, Database = DB>,
 {
     use futures_util::StreamExt as _;
+    let super::Statement {
+        sql,
+        args,
+        persistent,
+    } = statement;
     async_stream::stream! {
+        let args = match args {
+            Ok(args) => args,
+            Err(err) => {
+                yield Err(err);
+                return;
+            }
+        };
         let mut session = match Session::open(&pool).await {
             Ok(session) => session,
             Err(err) => {
@@ -150,7 +162,9 @@ where
             }
         };
         {
-            let mut rows = sqlx::query_with(&sql, args).fetch(session.conn());
+            let mut rows = sqlx::query_with(&sql, args)
+                .persistent(persistent)
+                .fetch(session.conn());
             while let Some(row) = rows.next().await {
                 let item = row.and_then(&mut map);
                 let failed = item.is_err();

@@ -34,12 +34,22 @@
 //!
 //! # Cancellation
 //!
-//! Dropping a fetcher from [`rows`], [`rows_with`], [`query_as`] or [`keyset()`] in the middle
-//! of a statement (the client left)
+//! Dropping a fetcher from [`fetch`], [`fetch_as`], [`rows`], [`rows_with`], [`query_as`] or
+//! [`keyset()`] in the middle of a statement (the client left)
 //! cancels the statement in the server with `pg_cancel_backend` over a separate short-lived
 //! connection, and only then lets the pooled connection go back to the pool, where sqlx
 //! reads the cancelled statement's end before reusing it. The server stops computing
 //! instead of producing rows nobody reads, and the pool gets a clean connection.
+
+//!
+//! # Queries with parameters
+//!
+//! [`fetch_as`] and [`fetch`] take a query built the sqlx way, `sqlx::query_as::<_, T>(sql)`
+//! or `sqlx::query(sql)` with its `.bind(…)`s, and run it with the cancellation above. The
+//! query may borrow its SQL (`&format!(…)`): its text is copied and its arguments taken
+//! (PostgreSQL's `PgArguments` own their values), so the fetcher is `'static`. A value that
+//! fails to bind is the stream's first and only item, `sqlx::Error::Encode`, before a
+//! connection is taken.
 
 mod types;
 
@@ -50,12 +60,13 @@ use sqlx::error::BoxDynError;
 use sqlx::postgres::{
     PgArguments, PgConnectOptions, PgConnection, PgPool, PgRow, PgValueFormat, PgValueRef,
 };
+use sqlx::query::{Query, QueryAs};
 use sqlx::{
     Column, ConnectOptions as _, Connection as _, Decode, Postgres, Row, TypeInfo, ValueRef,
 };
 
 use super::keyset::{Dialect, Key, Keyset};
-use super::{Backend, OnDrop, Record, session};
+use super::{Backend, OnDrop, Record, Statement, session};
 
 /// One row of any query, serialized as an object `{"column": value, …}` in column order.
 /// See the [module docs](self) for the value mapping.
@@ -152,7 +163,9 @@ pub fn rows_with(
     sql: impl Into<String>,
     args: PgArguments,
 ) -> impl Stream<Item = Result<PgRecord, sqlx::Error>> + Send + 'static {
-    session::fetch(pool, sql.into(), args, |row| Ok(PgRecord(row)))
+    session::fetch(pool, Statement::new(sql.into(), args), |row| {
+        Ok(PgRecord(row))
+    })
 }
 
 /// Streams every row of `sql` decoded as `T` (`sqlx::FromRow`); cancelled in the server
@@ -164,9 +177,54 @@ pub fn query_as<T>(
 where
     T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static,
 {
-    session::fetch(pool, sql.into(), PgArguments::default(), |row| {
-        T::from_row(&row)
-    })
+    session::fetch(
+        pool,
+        Statement::new(sql.into(), PgArguments::default()),
+        |row| T::from_row(&row),
+    )
+}
+
+/// Streams the rows of `query` — `sqlx::query_as::<_, T>(sql).bind(…)…` — decoded as `T`;
+/// the statement is cancelled in the server when the stream is dropped early.
+///
+/// The query is taken as sqlx users build it rather than as SQL plus an arguments value:
+/// its SQL is copied and its `PgArguments` (which own their values) are moved into the
+/// stream, so any query, even one borrowing its SQL, makes a `'static` fetcher.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool, tenant: i64) {
+/// // Any `FromRow` type: a tuple here, or a struct with `#[derive(sqlx::FromRow)]`.
+/// let tickets = rowstream::postgres::fetch_as(
+///     pool,
+///     sqlx::query_as::<_, (i64, String)>("SELECT id, subject FROM tickets WHERE tenant = $1")
+///         .bind(tenant),
+/// );
+/// # }
+/// ```
+pub fn fetch_as<T>(
+    pool: PgPool,
+    query: QueryAs<'_, Postgres, T, PgArguments>,
+) -> impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static + use<T>
+where
+    T: for<'r> sqlx::FromRow<'r, PgRow> + Send + Unpin + 'static,
+{
+    session::fetch(pool, super::take(query), |row| T::from_row(&row))
+}
+
+/// Streams the rows of `query` — `sqlx::query(sql).bind(…)…` — as [`PgRecord`]s; the
+/// statement is cancelled in the server when the stream is dropped early. See
+/// [`fetch_as`] for how the query is taken.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::PgPool) {
+/// let rows = rowstream::postgres::fetch(pool, sqlx::query("SELECT * FROM flights WHERE origin = $1").bind("JFK"));
+/// # }
+/// ```
+pub fn fetch(
+    pool: PgPool,
+    query: Query<'_, Postgres, PgArguments>,
+) -> impl Stream<Item = Result<PgRecord, sqlx::Error>> + Send + 'static + use<> {
+    session::fetch(pool, super::take(query), |row| Ok(PgRecord(row)))
 }
 
 /// Streams `keyset`'s table one page (`Vec`) per query, in key order — see
@@ -217,7 +275,7 @@ impl Record<Postgres> for PgRecord {
 impl Backend for Postgres {
     const DIALECT: Dialect = Dialect {
         quote: '"',
-        placeholder: "$1",
+        numbered: true,
     };
     const ON_DROP: OnDrop = OnDrop::CancelThenRelease;
     type Id = i32;

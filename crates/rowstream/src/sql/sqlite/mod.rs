@@ -3,10 +3,12 @@
 //! Two shapes:
 //!
 //! - **Typed**: [`query_as`] streams rows decoded by your `sqlx::FromRow` type, which you
-//!   then serialize with serde as usual.
+//!   then serialize with serde as usual; [`fetch_as`] does so for a query with parameters,
+//!   built the sqlx way (`sqlx::query_as::<_, T>(sql).bind(…)`).
 //! - **Dynamic**: [`rows`] streams any query as [`SqliteRecord`]s, each serialized as one
 //!   object keyed by column name, in column order. Values are written straight from the
-//!   row into the encoder, without a `serde_json::Value` per row.
+//!   row into the encoder, without a `serde_json::Value` per row; [`fetch`] takes a
+//!   `sqlx::query(sql).bind(…)`.
 //!
 //! Value mapping of dynamic rows, by each value's SQLite storage class:
 //!
@@ -42,6 +44,7 @@ use futures_util::StreamExt;
 use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
 use sqlx::error::BoxDynError;
+use sqlx::query::{Query, QueryAs};
 use sqlx::sqlite::{SqliteArguments, SqlitePool, SqliteRow, SqliteValueRef};
 use sqlx::{Decode, Row, Sqlite, TypeInfo, ValueRef};
 
@@ -203,6 +206,54 @@ where
     }
 }
 
+/// Streams the rows of `query` — `sqlx::query_as::<_, T>(sql).bind(…)…` — decoded as `T`.
+/// Dropping the stream drops the statement, as for [`query_as`].
+///
+/// The query must be `'static`: SQL text that lives as long as the program (a literal) and
+/// owned bound values (`i64`, `String` …, not a borrowed `&str`). SQLite's arguments may
+/// borrow the values bound to them, and sqlx has no public way to make them owned, so the
+/// stream keeps the query as it is. For SQL built at run time, use [`rows_with`] with
+/// `SqliteArguments<'static>`.
+///
+/// ```no_run
+/// # async fn demo(pool: sqlx::SqlitePool, tenant: i64) {
+/// // Any `FromRow` type: a tuple here, or a struct with `#[derive(sqlx::FromRow)]`.
+/// let tickets = rowstream::sqlite::fetch_as(
+///     pool,
+///     sqlx::query_as::<_, (i64, String)>("SELECT id, subject FROM tickets WHERE tenant = ?")
+///         .bind(tenant),
+/// );
+/// # }
+/// ```
+pub fn fetch_as<T>(
+    pool: SqlitePool,
+    query: QueryAs<'static, Sqlite, T, SqliteArguments<'static>>,
+) -> impl Stream<Item = Result<T, sqlx::Error>> + Send + 'static
+where
+    T: for<'r> sqlx::FromRow<'r, SqliteRow> + Send + Unpin + 'static,
+{
+    async_stream::stream! {
+        let mut rows = query.fetch(&pool);
+        while let Some(row) = rows.next().await {
+            yield row;
+        }
+    }
+}
+
+/// Streams the rows of `query` — `sqlx::query(sql).bind(…)…`, `'static` as for
+/// [`fetch_as`] — as [`SqliteRecord`]s.
+pub fn fetch(
+    pool: SqlitePool,
+    query: Query<'static, Sqlite, SqliteArguments<'static>>,
+) -> impl Stream<Item = Result<SqliteRecord, sqlx::Error>> + Send + 'static {
+    async_stream::stream! {
+        let mut rows = query.fetch(&pool);
+        while let Some(row) = rows.next().await {
+            yield row.map(SqliteRecord);
+        }
+    }
+}
+
 /// Streams `keyset`'s table one page (`Vec`) per query, in key order — see
 /// [`crate::keyset`]. Stream it with
 /// [`Streamer::stream_batches`](crate::Streamer::stream_batches).
@@ -249,7 +300,7 @@ impl Record<Sqlite> for SqliteRecord {
 impl Backend for Sqlite {
     const DIALECT: Dialect = Dialect {
         quote: '"',
-        placeholder: "?",
+        numbered: false,
     };
     const ON_DROP: OnDrop = OnDrop::Release;
     type Id = ();
