@@ -131,6 +131,30 @@ fn serde_json_pregenerated(bencher: divan::Bencher<'_, '_>) {
     });
 }
 
+/// Encoding only, rowstream's JSON serializer (`write_json`) in the same loop as
+/// `serde_json_pregenerated`.
+#[divan::bench(sample_count = 10, sample_size = 1)]
+fn write_json_pregenerated(bencher: divan::Bencher<'_, '_>) {
+    let tickets = pregenerated();
+    bencher.bench_local(|| {
+        let mut buf = bytes::BytesMut::with_capacity(48 * 1024);
+        let mut bytes = 0usize;
+        buf.extend_from_slice(b"[");
+        for (i, ticket) in tickets.iter().enumerate() {
+            if i > 0 {
+                buf.extend_from_slice(b",");
+            }
+            rowstream::write_json(ticket, &mut buf).expect("tickets serialize");
+            if buf.len() >= 32 * 1024 {
+                bytes += black_box(&buf).len();
+                buf.clear();
+            }
+        }
+        buf.extend_from_slice(b"]");
+        bytes + black_box(&buf).len()
+    });
+}
+
 /// Samples per observer case: the differences looked for are a few percent, below the
 /// noise of 10 samples on a shared machine.
 const OBSERVER_SAMPLES: u32 = 40;
