@@ -108,8 +108,8 @@
 //! 4. Memory per stream is bounded by [`ValidConfig::memory_bound`] plus the largest single
 //!    item, however slowly the client reads: a full channel stops the fetcher.
 //! 5. Dropping the [`ChunkStream`] (the client left) aborts the work and drops the fetcher.
-//! 6. The first chunk leaves as soon as the first item is encoded; data never waits longer
-//!    than `flush_interval` in a buffer.
+//! 6. The first chunk leaves as soon as the first item and what else is ready at that
+//!    moment are encoded; data never waits longer than `flush_interval` in a buffer.
 //! 7. A panicking fetcher, transformer or encoder fails its own stream only.
 //!
 //! # Errors, and what a client sees

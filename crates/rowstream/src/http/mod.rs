@@ -15,7 +15,8 @@
 //! The status line is committed with the first body bytes, and an error after that can
 //! only cut the response. So [`StreamResponse::respond`] (and [`into_response`]) waits for
 //! the first chunk before it decides. The streamer sends the first chunk as soon as the
-//! first item is encoded, or at the end of a document without items; the format's
+//! first item and whatever else the fetcher has ready are encoded, or at the end of a
+//! document without items; the format's
 //! framing alone (`[`, a CSV header) never leaves before then, so a query that fails
 //! before its first row, however late, still gets a real status. With compression the
 //! response also looks at up to two more chunks, for at most `flush_interval`, to tell a

@@ -29,8 +29,10 @@ use produce::{Settings, panic_message, produce, staged};
 /// [`channel_buffer`](ValidConfig::channel_buffer) slots to the returned [`ChunkStream`].
 ///
 /// Chunking rules:
-/// - the first chunk leaves as soon as the first item is encoded (the client sees data
-///   without waiting for the threshold);
+/// - the first chunk leaves as soon as the fetcher has no further item ready after the
+///   first (the client sees data without waiting for the threshold, and a small result
+///   leaves whole, in one write), at the threshold, or when `flush_interval` has passed
+///   since the first item, whichever comes first;
 /// - after that, a chunk leaves when the buffer reaches the chunk threshold, so a chunk
 ///   exceeds it by at most one item;
 /// - encoded data never waits in a buffer longer than
