@@ -25,6 +25,9 @@ enum Command {
         server: servers::Kind,
         #[arg(long)]
         port: u16,
+        /// Leave `TCP_NODELAY` off, as a plain `axum::serve` does.
+        #[arg(long)]
+        no_nodelay: bool,
     },
     /// Measure every case and write the report.
     Run(run::Args),
@@ -32,10 +35,14 @@ enum Command {
 
 fn main() -> anyhow::Result<()> {
     match Command::parse() {
-        Command::Serve { server, port } => tokio::runtime::Builder::new_multi_thread()
+        Command::Serve {
+            server,
+            port,
+            no_nodelay,
+        } => tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()?
-            .block_on(servers::serve(server, port)),
+            .block_on(servers::serve(server, port, !no_nodelay)),
         // The client on one thread: the servers get the rest of the machine.
         Command::Run(args) => tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -157,16 +157,22 @@ fn latency_table(md: &mut String, results: &Results) {
         "| case | median µs | p99 µs | max µs | median TTFB µs | server CPU µs/request | peak RSS MiB | case ÷ rowstream (median) |"
     );
     let _ = writeln!(md, "|---|---|---|---|---|---|---|---|");
-    let rowstream = results
-        .latency
-        .iter()
-        .find(|l| l.kind == "rowstream")
-        .map(|l| l.median_us);
     for l in &results.latency {
+        // Compared with rowstream under the same TCP_NODELAY setting.
+        let rowstream = results
+            .latency
+            .iter()
+            .find(|r| r.kind == "rowstream" && r.nodelay == l.nodelay)
+            .map(|r| r.median_us);
+        let kind = if l.nodelay {
+            l.kind.to_owned()
+        } else {
+            format!("{} (no `TCP_NODELAY`)", l.kind)
+        };
         let _ = writeln!(
             md,
             "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
-            l.kind,
+            kind,
             l.median_us,
             l.p99_us,
             l.max_us,
@@ -323,7 +329,10 @@ fn targets_table(md: &mut String, results: &Results) {
             t.map(|t| t <= 5.0),
         ));
     }
-    let latency = results.latency.iter().find(|l| l.kind == "rowstream");
+    let latency = results
+        .latency
+        .iter()
+        .find(|l| l.kind == "rowstream" && l.nodelay);
     rows.push((
         format!(
             "{}-item request ≤ 150 µs median",

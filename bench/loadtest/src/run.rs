@@ -112,6 +112,8 @@ pub struct TicketsResult {
 #[derive(Debug, Clone, Serialize)]
 pub struct LatencyResult {
     pub kind: &'static str,
+    /// Whether the server set `TCP_NODELAY`.
+    pub nodelay: bool,
     pub items: u64,
     pub requests: usize,
     pub median_us: f64,
@@ -200,6 +202,11 @@ impl Ports {
 }
 
 async fn start_kind(ports: &mut Ports, kind: Kind) -> anyhow::Result<Server> {
+    start_kind_with(ports, kind, true).await
+}
+
+/// As [`start_kind`], with `TCP_NODELAY` on the server's connections or not.
+async fn start_kind_with(ports: &mut Ports, kind: Kind, nodelay: bool) -> anyhow::Result<Server> {
     let (addr, log) = ports.next(kind.name());
     let mut command = std::process::Command::new(std::env::current_exe()?);
     command.args([
@@ -209,6 +216,9 @@ async fn start_kind(ports: &mut Ports, kind: Kind) -> anyhow::Result<Server> {
         "--port",
         &addr.port().to_string(),
     ]);
+    if !nodelay {
+        command.arg("--no-nodelay");
+    }
     let server = Server::start(command, addr, &log).await?;
     // One small request first: a fresh process pays for the first use of its code pages,
     // runtime and allocator on its first request (about 3 ms for rowstream), which is
@@ -344,8 +354,32 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
 
     let mut latency = Vec::new();
     for &kind in &args.kinds {
-        latency
-            .push(latency_case(&mut ports, kind, args.latency_items, args.latency_requests).await?);
+        latency.push(
+            latency_case(
+                &mut ports,
+                kind,
+                true,
+                args.latency_items,
+                args.latency_requests,
+            )
+            .await?,
+        );
+    }
+    // The same without TCP_NODELAY (a plain `axum::serve`): a response written in more
+    // than one piece meets Nagle's algorithm and the client's delayed ACK.
+    for &kind in &args.kinds {
+        if matches!(kind, Kind::Rowstream | Kind::GoDesign | Kind::VecJson) {
+            latency.push(
+                latency_case(
+                    &mut ports,
+                    kind,
+                    false,
+                    args.latency_items,
+                    args.latency_requests,
+                )
+                .await?,
+            );
+        }
     }
 
     let mut concurrent = Vec::new();
@@ -444,10 +478,11 @@ async fn tickets_cases(
 async fn latency_case(
     ports: &mut Ports,
     kind: Kind,
+    nodelay: bool,
     items: u64,
     requests: usize,
 ) -> anyhow::Result<LatencyResult> {
-    let server = start_kind(ports, kind).await?;
+    let server = start_kind_with(ports, kind, nodelay).await?;
     let path = format!("/tickets?n={items}");
     let mut conn = Connection::open(server.addr).await?;
     for _ in 0..requests.div_ceil(10) {
@@ -475,6 +510,7 @@ async fn latency_case(
         |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
     let result = LatencyResult {
         kind: kind.name(),
+        nodelay,
         items,
         requests,
         median_us: quantile(0.5),
@@ -485,8 +521,9 @@ async fn latency_case(
         peak_rss_kib: server.rss_kib()?.hwm_kib,
     };
     eprintln!(
-        "latency: {} {items} tickets × {requests}: median {:.0} µs, p99 {:.0} µs",
+        "latency: {}{} {items} tickets × {requests}: median {:.0} µs, p99 {:.0} µs",
         kind.name(),
+        if nodelay { "" } else { " (no TCP_NODELAY)" },
         result.median_us,
         result.p99_us
     );

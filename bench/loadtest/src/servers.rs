@@ -83,16 +83,19 @@ struct Params {
 }
 
 /// Serves `kind` on `127.0.0.1:port` until killed, on a multi-threaded runtime (one
-/// worker per core), with `TCP_NODELAY` on every connection.
-pub async fn serve(kind: Kind, port: u16) -> anyhow::Result<()> {
+/// worker per core), with `TCP_NODELAY` on every connection when `nodelay` (off, it is a
+/// plain `axum::serve`, as most services run).
+pub async fn serve(kind: Kind, port: u16, nodelay: bool) -> anyhow::Result<()> {
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/tickets", get(tickets))
         .with_state(kind);
     let listener = tokio::net::TcpListener::bind(SocketAddr::from(([127, 0, 0, 1], port)))
         .await?
-        .tap_io(|tcp| {
-            let _ = tcp.set_nodelay(true);
+        .tap_io(move |tcp| {
+            if nodelay {
+                let _ = tcp.set_nodelay(true);
+            }
         });
     axum::serve(listener, app).await?;
     Ok(())

@@ -74,24 +74,48 @@ pub(crate) fn write_str_contents<B: BufMut>(out: &mut B, value: &str) {
     // `run` is where the clean bytes not yet written start; `at` is the word scanned.
     let mut run = 0;
     let mut at = 0;
-    while let Some(word) = bytes[at..].first_chunk::<8>() {
-        let mask = needs_escape(u64::from_le_bytes(*word));
+    // Sixteen bytes (two words) per step while there are that many.
+    let mut pairs = bytes.chunks_exact(16);
+    for pair in &mut pairs {
+        let (low, high) = pair.split_at(8);
+        let low = needs_escape(word(low));
+        let high = needs_escape(word(high));
+        if low | high != 0 {
+            if low != 0 {
+                run = escape_lanes(out, bytes, at, low, run);
+            }
+            if high != 0 {
+                run = escape_lanes(out, bytes, at + 8, high, run);
+            }
+        }
+        at += 16;
+    }
+    // Then one word, and the last bytes padded with spaces (which need no escaping).
+    let mut rest = pairs.remainder();
+    if rest.len() >= 8 {
+        let (full, tail) = rest.split_at(8);
+        let mask = needs_escape(word(full));
         if mask != 0 {
             run = escape_lanes(out, bytes, at, mask, run);
         }
         at += 8;
+        rest = tail;
     }
-    let rest = &bytes[at..];
     if !rest.is_empty() {
-        // The last bytes, padded with spaces (which need no escaping) to a word.
-        let mut word = [b' '; 8];
-        word[..rest.len()].copy_from_slice(rest);
-        let mask = needs_escape(u64::from_le_bytes(word));
+        let mut padded = [b' '; 8];
+        padded[..rest.len()].copy_from_slice(rest);
+        let mask = needs_escape(u64::from_le_bytes(padded));
         if mask != 0 {
             run = escape_lanes(out, bytes, at, mask, run);
         }
     }
     out.put_slice(&bytes[run..]);
+}
+
+/// The eight bytes of `bytes` (exactly eight) as a little-endian word.
+#[inline(always)]
+fn word(bytes: &[u8]) -> u64 {
+    u64::from_le_bytes(bytes.try_into().unwrap_or([b' '; 8]))
 }
 
 /// Writes the clean run up to each byte the lanes of `mask` mark in the word at `at`, and
