@@ -14,8 +14,11 @@ use rowstream::axum::Problem;
 use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
-/// The path that stays open without a token, for load balancers and orchestrators.
+/// The liveness path, open without a token, for load balancers and orchestrators.
 pub const HEALTH_PATH: &str = "/healthz";
+
+/// The readiness path, open without a token, for load balancers and orchestrators.
+pub const READY_PATH: &str = "/readyz";
 
 /// Which tables are served, from the config file's `[tables]` section:
 ///
@@ -122,10 +125,11 @@ fn presented(headers: &axum::http::HeaderMap) -> Presented<'_> {
     }
 }
 
-/// Middleware: every request but [`HEALTH_PATH`] must carry `Authorization: Bearer
-/// <token>`; others get `401` problem+json with `WWW-Authenticate: Bearer` (RFC 6750).
+/// Middleware: every request but [`HEALTH_PATH`] and [`READY_PATH`] must carry
+/// `Authorization: Bearer <token>`; others get `401` problem+json with
+/// `WWW-Authenticate: Bearer` (RFC 6750).
 pub async fn require_token(token: Token, request: Request, next: Next) -> Response {
-    if request.uri().path() == HEALTH_PATH {
+    if matches!(request.uri().path(), HEALTH_PATH | READY_PATH) {
         return next.run(request).await;
     }
     let challenge = match presented(request.headers()) {

@@ -15,8 +15,14 @@ use crate::settings::{Resolved, SourceArgs};
 use crate::url::percent_encode_segment;
 use crate::{access, http, server, stdout};
 
-/// How long open streams may run on after a shutdown signal.
-pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long exports in flight may run on after a shutdown signal (`--shutdown-grace`):
+/// 30 seconds.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(30);
+
+/// How long the listener stays open after SIGTERM, answering `/readyz` with `503` and
+/// new exports with `503`, so that balancers notice before connections are refused
+/// (`--drain-delay`): 2 seconds.
+pub const DRAIN_DELAY: Duration = Duration::from_secs(2);
 
 /// Serve database tables as streaming HTTP exports.
 #[derive(Debug, Parser)]
@@ -165,6 +171,18 @@ pub struct ServeArgs {
     /// stream (RST_STREAM), a complete one ends normally. Default: HTTP/1 only.
     #[arg(long, env = "ROWSTREAM_HTTP2")]
     pub http2: bool,
+
+    /// How long exports in flight may run on after SIGTERM or Ctrl-C; those still running
+    /// then are cut (a failure their clients detect). From the signal on, `/readyz`
+    /// answers `503` and new exports get `503`.
+    #[arg(long, env = "ROWSTREAM_SHUTDOWN_GRACE", value_name = "DURATION", value_parser = parse_duration, default_value = "30s")]
+    pub shutdown_grace: Duration,
+
+    /// After SIGTERM, how long the listener stays open (answering `/readyz` and new
+    /// exports with `503`) before it closes, so that balancers notice; part of the
+    /// grace. Ctrl-C closes it at once.
+    #[arg(long, env = "ROWSTREAM_DRAIN_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
+    pub drain_delay: Duration,
 }
 
 /// A compression level.
@@ -340,18 +358,33 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         token,
         tables: resolved.config.tables.clone(),
         values: args.source.values,
+        readiness: http::Readiness::default(),
     };
+    let readiness = settings.readiness.clone();
+    // The grace runs from the signal; the drain delay is part of it.
+    let drain_delay = args.drain_delay.min(args.shutdown_grace);
     let options = server::ServeOptions {
-        grace: SHUTDOWN_GRACE,
+        grace: args.shutdown_grace.saturating_sub(drain_delay),
         write_timeout: args.write_timeout,
         header_read_timeout: args.header_timeout,
         http2: args.http2,
         ..server::ServeOptions::default()
     };
-    let shutdown = async {
-        tokio::select! {
-            () = server::shutdown_signal() => {}
-            () = stdout::closed() => tracing::info!("stdout was closed; stopping"),
+    let shutdown = async move {
+        let signal = tokio::select! {
+            signal = server::stop_signal() => Some(signal),
+            () = stdout::closed() => {
+                tracing::info!("stdout was closed; stopping");
+                None
+            }
+        };
+        readiness.stop();
+        if signal == Some(server::Signal::Terminate) && !drain_delay.is_zero() {
+            tracing::info!(
+                ?drain_delay,
+                "stopping: not ready, no new export; the listener closes after the drain delay"
+            );
+            tokio::time::sleep(drain_delay).await;
         }
     };
     let trimmer = tokio::spawn(server::give_back_memory());
@@ -430,7 +463,7 @@ async fn print_banner(
             "  {curl} '{base}/queries/{name}{query_string}'"
         ))?;
     }
-    stdout::line(format_args!("  curl -s {base}/healthz"))?;
+    stdout::line(format_args!("  curl -s {base}/healthz {base}/readyz"))?;
     stdout::line("Press Ctrl-C to stop.")
 }
 

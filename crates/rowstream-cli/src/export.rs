@@ -5,6 +5,12 @@
 //! A file is written under a temporary name next to the target (`.NAME.partial-PID`),
 //! synced and renamed over the target only once the export is complete: an error or
 //! Ctrl-C deletes it, so a file at the target path is always a complete document.
+//!
+//! With `--resume` (a keyset table, NDJSON or CSV, `-o FILE`) the file is written in place
+//! instead, and a failed export leaves it as it is: the next `--resume` cuts off its
+//! half-written last record, reads the key of its last whole one
+//! ([`crate::resume::position`]) and appends the rows after that key, so the file ends up
+//! with every row once, in key order.
 
 use std::fs::File;
 use std::io::{IsTerminal as _, Write};
@@ -60,6 +66,13 @@ pub struct ExportArgs {
     /// Write to FILE instead of stdout (`-` for stdout).
     #[arg(short = 'o', long = "output", value_name = "FILE")]
     pub output: Option<PathBuf>,
+
+    /// Continue a partial NDJSON or CSV file of a keyset table (`-o FILE`): cut off its
+    /// half-written last record, then append the rows after the key of its last whole
+    /// one. Without the file, start it. The file is written in place and kept when the
+    /// export fails, for the next `--resume`.
+    #[arg(long, requires = "output")]
+    pub resume: bool,
 }
 
 /// A compression for `--compress`.
@@ -159,23 +172,28 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             },
             (None, None) => bail!("give --table TABLE or --query NAME"),
         };
-        let output = match &args.output {
-            Some(path) if path.as_os_str() != "-" => Output::file(path)?,
-            _ => Output::Stdout(std::io::stdout()),
+        let (output, after, skip) = match (&args.output, args.resume) {
+            (Some(path), true) if path.as_os_str() != "-" => {
+                let resumed = resume_file(path, &source, &args)?;
+                (resumed.output, resumed.after, resumed.skip)
+            }
+            (_, true) => bail!("--resume needs -o FILE, the file to continue"),
+            (Some(path), false) if path.as_os_str() != "-" => (Output::file(path)?, None, vec![]),
+            _ => (Output::Stdout(std::io::stdout()), None, vec![]),
         };
         let streamer = Streamer::default();
         let limits = args.source.limits(*streamer.limits());
         let streamer = streamer.with_limits(limits);
         let chunks = match &source {
             Source::Table(table) => {
-                chunks::table_chunks(&db, &streamer, table, batch_size, None, encoder)
+                chunks::table_chunks(&db, &streamer, table, batch_size, None, after, encoder)
             }
             Source::Query(query, values) => {
                 chunks::query_chunks(&db, &streamer, query, values, encoder)
                     .map_err(|err| anyhow::anyhow!("a parameter could not be bound: {err}"))?
             }
         };
-        run(chunks, output, args.compress).await
+        run(chunks, output, args.compress, skip).await
     }
     .await;
     db.close().await;
@@ -194,12 +212,85 @@ async fn open_database(source: &SourceArgs, options: &OpenOptions) -> anyhow::Re
     }
 }
 
+/// What `--resume` continues: the file opened for appending past its whole records, the
+/// key to start after, and the CSV header the file already has (left out of the output).
+struct Resumed {
+    output: Output,
+    after: Option<rowstream::keyset::Key>,
+    skip: Vec<u8>,
+}
+
+/// Opens `path` to continue it (see the module docs).
+///
+/// # Errors
+///
+/// If the export is not one that resumes (a named query, a table not read in key order,
+/// a format other than NDJSON and CSV, compressed), or the file's last whole record
+/// has no key of the table's key type.
+fn resume_file(path: &Path, source: &Source, args: &ExportArgs) -> anyhow::Result<Resumed> {
+    let Source::Table(table) = source else {
+        bail!("--resume continues a table export; a named query cannot resume");
+    };
+    let (catalog::Plan::Keyset { key }, Some(key_type)) = (&table.plan, table.key_type) else {
+        bail!(
+            "--resume: {:?} is not read in key order (no single-column integer or text \
+             primary key), so its export cannot resume",
+            table.name
+        );
+    };
+    let kind = match args.format {
+        Format::Ndjson => crate::resume::Kind::Ndjson,
+        Format::Csv => crate::resume::Kind::Csv,
+        other => bail!("--resume continues NDJSON or CSV files, not {other}"),
+    };
+    if args.compress.is_some() {
+        bail!("--resume continues uncompressed files");
+    }
+    if args.source.values.formula_guard && kind == crate::resume::Kind::Csv {
+        bail!("--resume cannot read keys back through --formula-guard");
+    }
+    let position = match std::fs::metadata(path) {
+        Ok(_) => crate::resume::position(path, kind, key)
+            .with_context(|| format!("cannot resume {}", path.display()))?,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => crate::resume::Position {
+            keep: 0,
+            last_key: None,
+            header: None,
+        },
+        Err(err) => return Err(err).context(format!("cannot read {}", path.display())),
+    };
+    let after = position
+        .last_key
+        .as_deref()
+        .map(|text| key_type.parse(text))
+        .transpose()
+        .map_err(|err| anyhow::anyhow!("cannot resume {}: {err}", path.display()))?;
+    let file = std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(path)
+        .with_context(|| format!("cannot open {}", path.display()))?;
+    // What follows the whole records was half-written: it goes.
+    file.set_len(position.keep)
+        .with_context(|| format!("cannot truncate {}", path.display()))?;
+    let mut file = file;
+    std::io::Seek::seek(&mut file, std::io::SeekFrom::Start(position.keep))?;
+    Ok(Resumed {
+        output: Output::Append(file, path.to_owned()),
+        after,
+        skip: position.header.unwrap_or_default(),
+    })
+}
+
 /// Writes `chunks` to `output` (compressed if asked) as they come, with a progress bar,
-/// until the end, an error or Ctrl-C.
+/// until the end, an error or Ctrl-C; the first bytes, when they are `skip` (the header
+/// a resumed CSV file has), are left out.
 async fn run(
     chunks: ChunkStream,
     mut output: Output,
     compress: Option<Compression>,
+    mut skip: Vec<u8>,
 ) -> anyhow::Result<()> {
     let show = std::io::stderr().is_terminal() && output.is_file_or_pipe();
     let progress = Arc::new(Progress::new(show));
@@ -215,9 +306,18 @@ async fn run(
                     progress.rows.load(Ordering::Relaxed)
                 ))
             })?;
+            let mut chunk = &chunk[..];
+            if !skip.is_empty() {
+                let n = skip.len().min(chunk.len());
+                if chunk[..n] != skip[..n] {
+                    bail!("the CSV header differs from the file's: the table's columns changed");
+                }
+                skip.drain(..n);
+                chunk = &chunk[n..];
+            }
             match compressor.as_mut() {
-                Some(compressor) => output.write(&compressor.compress(&chunk)?)?,
-                None => output.write(&chunk)?,
+                Some(compressor) => output.write(&compressor.compress(chunk)?)?,
+                None => output.write(chunk)?,
             }
         }
         if let Some(compressor) = compressor.as_mut() {
@@ -240,6 +340,10 @@ async fn run(
             Output::File(partial) => {
                 Err(err.context(format!("{} was not written", partial.target.display())))
             }
+            Output::Append(_, path) => Err(err.context(format!(
+                "{} is partial; run again with --resume to continue it",
+                path.display()
+            ))),
             // Its reader left (`| head`): nothing more to say.
             Output::Stdout(_) if stdout::is_closed(&err) => Err(err),
             Output::Stdout(_) => Err(err.context("the output on stdout is incomplete")),
@@ -251,6 +355,8 @@ async fn run(
 enum Output {
     Stdout(std::io::Stdout),
     File(Partial),
+    /// A file written in place (`--resume`), kept whatever happens.
+    Append(File, PathBuf),
 }
 
 impl Output {
@@ -284,7 +390,7 @@ impl Output {
     fn is_file_or_pipe(&self) -> bool {
         match self {
             Self::Stdout(stdout) => !stdout.is_terminal(),
-            Self::File(_) => true,
+            Self::File(_) | Self::Append(..) => true,
         }
     }
 
@@ -303,6 +409,9 @@ impl Output {
                 .file
                 .write_all(bytes)
                 .with_context(|| format!("cannot write {}", partial.temp.display())),
+            Self::Append(file, path) => file
+                .write_all(bytes)
+                .with_context(|| format!("cannot write {}", path.display())),
         }
     }
 
@@ -314,6 +423,9 @@ impl Output {
     fn commit(self) -> anyhow::Result<()> {
         match self {
             Self::Stdout(mut out) => out.flush().map_err(stdout::write_error),
+            Self::Append(file, path) => file
+                .sync_all()
+                .with_context(|| format!("cannot sync {}", path.display())),
             Self::File(mut partial) => {
                 partial
                     .file

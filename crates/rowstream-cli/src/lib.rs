@@ -17,11 +17,12 @@
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
+//! - [`resume`]: where a partial NDJSON or CSV export file stops (`export --resume`);
 //! - [`stdout`]: writes to stdout, and [`stdout::Closed`] when its reader has gone;
 //! - [`demo`]: the deterministic `tickets` generator.
 //!
 //! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`,
-//! `stdout` and `server` nothing of the crate; `config` the first two; `db` the config and the
+//! `stdout`, `resume` and `server` nothing of the crate; `config` the first two; `db` the config and the
 //! demo generator; `index` and `http` (the router) what they serve from; `settings`,
 //! `export` and `cli` (the commands) sit on top. Only `db` tells the backends apart.
 
@@ -33,6 +34,7 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod index;
+pub mod resume;
 pub mod server;
 pub mod settings;
 pub mod stdout;

@@ -1,6 +1,7 @@
 //! The server around the [`crate::http`] router: [`serve_with`] accepts connections over
 //! HTTP/1.1 (and HTTP/2 with prior knowledge when asked) with `TCP_NODELAY`, a header read timeout, a header size limit, a write
-//! timeout and graceful shutdown; [`shutdown_signal`] is Ctrl-C or SIGTERM;
+//! timeout and graceful shutdown; [`shutdown_signal`] is Ctrl-C or SIGTERM
+//! ([`stop_signal`] says which);
 //! [`install_metrics`] installs the Prometheus recorder that `GET /metrics` renders.
 
 use std::future::Future;
@@ -20,6 +21,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::task::JoinSet;
 
 mod drain;
+mod heads;
 
 /// Longest a client may take to send a request's line and headers (from the moment the
 /// server starts reading them, which on a kept-alive connection is the end of the
@@ -192,8 +194,9 @@ mod allocator {
 /// How [`serve_with`] treats connections.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ServeOptions {
-    /// How long open requests may run on after the shutdown signal before their
-    /// connections are closed.
+    /// How long open requests may run on after the shutdown future completes (the
+    /// listener is closed then) before their connections are closed: an export still
+    /// running then is cut, a failure its client detects. Default 30 s.
     pub grace: Duration,
     /// A write that makes no progress for this long closes its connection (a stalled
     /// client); `Duration::ZERO` for none. Default [`rowstream::DEFAULT_WRITE_TIMEOUT`].
@@ -215,7 +218,7 @@ pub struct ServeOptions {
 impl Default for ServeOptions {
     fn default() -> Self {
         Self {
-            grace: Duration::from_secs(10),
+            grace: Duration::from_secs(30),
             write_timeout: rowstream::DEFAULT_WRITE_TIMEOUT,
             header_read_timeout: DEFAULT_HEADER_READ_TIMEOUT,
             max_header_bytes: MAX_HEADER_BYTES,
@@ -349,15 +352,17 @@ where
                     reset: io.reset.clone(),
                     ends: io.ends(),
                     close_delimited: Arc::new(AtomicBool::new(false)),
+                    heads: heads::Heads::new(),
                 };
                 let tower = TowerToHyperService::new(app.clone());
                 let close_delimited = cut.close_delimited.clone();
+                let tracked = cut.heads.clone();
                 let service = hyper::service::service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
                     // An HTTP/1.0 client reads a streamed body to the connection's close.
                     if request.version() == hyper::Version::HTTP_10 {
                         close_delimited.store(true, Ordering::Relaxed);
                     }
-                    hyper::service::Service::call(&tower, request)
+                    tracked.track(hyper::service::Service::call(&tower, request))
                 });
                 let stopping = stopping.clone();
                 match &auto {
@@ -465,6 +470,8 @@ struct Cut {
     /// the connection, so a failed one must end with a reset. (HTTP/1.1 bodies are
     /// chunked, and the missing terminating chunk is the signal; HTTP/2 resets the stream.)
     close_delimited: Arc<AtomicBool>,
+    /// Its requests still waiting for their response head.
+    heads: heads::Heads,
 }
 
 /// Serves one connection until it ends, or until the server stops (then gracefully).
@@ -480,6 +487,14 @@ async fn drive<C: Served, A: std::fmt::Debug>(
     let ended = tokio::select! {
         result = connection.as_mut() => Some(result),
         _ = stopping.wait_for(|stopping| *stopping) => None,
+    };
+    // Stopping: a request still waiting for its head gets it first (see `heads.rs`).
+    let ended = match ended {
+        Some(result) => Some(result),
+        None => tokio::select! {
+            result = connection.as_mut() => Some(result),
+            () = cut.heads.ready() => None,
+        },
     };
     let result = match ended {
         Some(result) => result,
@@ -589,8 +604,22 @@ impl<I: AsyncWrite + Unpin> AsyncWrite for Resettable<I> {
     }
 }
 
+/// Which signal asked the process to stop.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Signal {
+    /// Ctrl-C (SIGINT): a person at a terminal.
+    Interrupt,
+    /// SIGTERM: an orchestrator, a service manager, a deploy.
+    Terminate,
+}
+
 /// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM.
 pub async fn shutdown_signal() {
+    stop_signal().await;
+}
+
+/// Completes on Ctrl-C (SIGINT) or, on Unix, SIGTERM, saying which.
+pub async fn stop_signal() -> Signal {
     let ctrl_c = async {
         if let Err(err) = tokio::signal::ctrl_c().await {
             tracing::warn!(%err, "cannot listen for Ctrl-C");
@@ -613,7 +642,7 @@ pub async fn shutdown_signal() {
     #[cfg(not(unix))]
     let terminate = std::future::pending::<()>();
     tokio::select! {
-        () = ctrl_c => {}
-        () = terminate => {}
+        () = ctrl_c => Signal::Interrupt,
+        () = terminate => Signal::Terminate,
     }
 }

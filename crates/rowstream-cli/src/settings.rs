@@ -36,6 +36,13 @@ pub struct SourceArgs {
     #[arg(long, env = "ROWSTREAM_CONNECT_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "5s")]
     pub connect_timeout: Duration,
 
+    /// PEM file of the certificate authorities the database server's certificate must
+    /// chain to, besides the Mozilla roots built in (a managed database's CA bundle);
+    /// replaces the URL's `sslrootcert` / `ssl-ca`. Checked with `sslmode=verify-ca` or
+    /// `verify-full` (MySQL: `ssl-mode=VERIFY_CA` or `VERIFY_IDENTITY`) in the URL.
+    #[arg(long, env = "ROWSTREAM_DB_CA", value_name = "FILE")]
+    pub db_ca: Option<PathBuf>,
+
     /// Rows per keyset page. Default 1,000.
     #[arg(long, env = "ROWSTREAM_BATCH_SIZE", value_name = "N", value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub batch_size: Option<u32>,
@@ -126,7 +133,8 @@ impl SourceArgs {
     ///
     /// # Errors
     ///
-    /// If the file cannot be read or is invalid, the pool has fewer than 2 connections,
+    /// If the file cannot be read or is invalid, the `--db-ca` file does not exist, the
+    /// pool has fewer than 2 connections,
     /// `max_streams` is not between 1 and the pool size less one, or `batch_size` is not
     /// between 1 and [`rowstream::MAX_BATCH_SIZE`].
     pub fn resolve(
@@ -138,6 +146,11 @@ impl SourceArgs {
             Some(path) => ConfigFile::load(path)?,
             None => ConfigFile::default(),
         };
+        if let Some(path) = &self.db_ca {
+            // Now, not at the first TLS handshake: a typo must not wait for a server.
+            std::fs::metadata(path)
+                .map_err(|err| anyhow::anyhow!("cannot read --db-ca {}: {err}", path.display()))?;
+        }
         let pool_size = pool_size.or(config.pool_size).unwrap_or(DEFAULT_POOL_SIZE);
         if pool_size < 2 {
             bail!("pool_size must be at least 2 (exports stay below it)");
@@ -172,6 +185,7 @@ impl SourceArgs {
                 pool_size,
                 statement_timeout,
                 connect_timeout: Some(self.connect_timeout).filter(|t| !t.is_zero()),
+                ca_file: self.db_ca.clone(),
             },
             max_streams,
             batch_size,

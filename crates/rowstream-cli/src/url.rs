@@ -17,8 +17,18 @@ pub const RESERVED_PARAMS: &[&str] = &[
 ];
 
 /// Query parameters `/tables/{table}` takes besides [`RESERVED_PARAMS`]: `limit`, the
-/// most rows to send (a preview).
-pub const TABLE_PARAMS: &[&str] = &["limit"];
+/// most rows to send (a preview), and `after`, the key after which a keyset table's
+/// export starts (a resumed export).
+pub const TABLE_PARAMS: &[&str] = &["limit", "after"];
+
+/// The last value of the parameter `name` in `params`, if any.
+pub fn last<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    params
+        .iter()
+        .rev()
+        .find(|(key, _)| key == name)
+        .map(|(_, value)| value.as_str())
+}
 
 /// The most rows `?limit=` may ask for (the largest keyset page,
 /// [`rowstream::MAX_BATCH_SIZE`] is the same number).

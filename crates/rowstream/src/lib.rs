@@ -134,6 +134,10 @@
 //! - **HTTP trailers** when the request carried `TE: trailers`
 //!   ([`http::StreamResponse::trailers`]): `rowstream-outcome: complete|error`,
 //!   `rowstream-rows: N` and, on failure, `rowstream-error`.
+//! - For exports in key order, both can carry the key of row N — `"last_key"` in the
+//!   completion record, a `rowstream-last-key` trailer — where a resumed export starts:
+//!   a transformer records each row's key in a [`LastKey`] given to the encoder
+//!   (`last_key(…)`) and the stream ([`ChunkStream::with_last_key`]).
 //!
 //! # Cargo features
 //!
@@ -224,8 +228,8 @@ pub use config::{
 pub use encode::Msgpack;
 pub use encode::{
     AnyEncoder, BigIntegers, COMPLETION_KEY, Encoder, Format, Framing, JsonArray, JsonEnvelope,
-    JsonSeq, JsonSeqFraming, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming, NonFinite,
-    UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
+    JsonSeq, JsonSeqFraming, LastKey, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming,
+    NonFinite, UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};

@@ -26,6 +26,57 @@ pub struct Table {
     /// The select list when it is not `*`: PostgreSQL columns of types the library does
     /// not decode are read as their text form (`format('%s', "c") AS "c"`).
     pub select_list: Option<String>,
+    /// The type of a [`Plan::Keyset`] table's key; `None` for other plans.
+    pub key_type: Option<KeyType>,
+}
+
+/// The type of a keyset table's key, as a key given in a request (`?after=`) is read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyType {
+    /// An integer column, bound as `i64`.
+    Int,
+    /// A text column, bound as text.
+    Text,
+}
+
+impl KeyType {
+    /// From the key column's type name: an integer type when the name contains `int`
+    /// (`integer`, `bigint`, `tinyint`; SQLite's integer affinity rule), else text.
+    fn of(type_name: &str) -> Self {
+        if type_name.to_ascii_lowercase().contains("int") {
+            Self::Int
+        } else {
+            Self::Text
+        }
+    }
+
+    /// `text` read as a key of this type.
+    ///
+    /// # Errors
+    ///
+    /// For an integer key, text that is not a whole number within `i64`; the message
+    /// says so.
+    pub fn parse(self, text: &str) -> Result<rowstream::keyset::Key, String> {
+        match self {
+            Self::Int => text
+                .parse::<i64>()
+                .ok()
+                .filter(|_| !text.starts_with('+'))
+                .map(rowstream::keyset::Key::Int)
+                .ok_or_else(|| {
+                    format!("the key is an integer column: \"{text}\" is not a whole number")
+                }),
+            Self::Text => Ok(rowstream::keyset::Key::Text(text.to_owned())),
+        }
+    }
+}
+
+/// The key type of `plan`'s key column, whose type name `type_of` gives.
+fn key_type_of<'a>(plan: &Plan, type_of: impl Fn(&str) -> Option<&'a str>) -> Option<KeyType> {
+    match plan {
+        Plan::Keyset { key } => Some(KeyType::of(type_of(key).unwrap_or_default())),
+        Plan::Single { .. } => None,
+    }
 }
 
 /// How a table is read.
@@ -184,6 +235,7 @@ async fn resolve_sqlite(pool: &SqlitePool, name: &str) -> Result<Option<Table>, 
             plan: Plan::Single { order_by: vec![] },
             json_columns: vec![],
             select_list: None,
+            key_type: None,
         }));
     }
     let columns: Vec<SqliteColumn> =
@@ -191,12 +243,20 @@ async fn resolve_sqlite(pool: &SqlitePool, name: &str) -> Result<Option<Table>, 
             .bind(&name)
             .fetch_all(pool)
             .await?;
+    let plan = sqlite_plan(&columns, without_rowid);
+    let key_type = key_type_of(&plan, |key| {
+        columns
+            .iter()
+            .find(|(name, _, _)| name == key)
+            .map(|(_, ty, _)| ty.as_str())
+    });
     Ok(Some(Table {
         schema,
         name,
-        plan: sqlite_plan(&columns, without_rowid),
+        plan,
         json_columns: vec![],
         select_list: None,
+        key_type,
     }))
 }
 
@@ -336,12 +396,15 @@ async fn resolve_postgres(pool: &PgPool, name: &str) -> Result<Option<Table>, sq
         .bind(PG_DECODED_TYPES)
         .fetch_all(pool)
         .await?;
+    let plan = key_plan(key.clone(), &PG_KEYSET_TYPES);
+    let key_type = key_type_of(&plan, |_| key.first().map(|(_, ty)| ty.as_str()));
     Ok(Some(Table {
         schema,
         name,
-        plan: key_plan(key, &PG_KEYSET_TYPES),
+        plan,
         json_columns: vec![],
         select_list: pg_select_list(&columns),
+        key_type,
     }))
 }
 
@@ -433,12 +496,15 @@ async fn resolve_mysql(
     } else {
         vec![]
     };
+    let plan = key_plan(key.clone(), &MYSQL_KEYSET_TYPES);
+    let key_type = key_type_of(&plan, |_| key.first().map(|(_, ty)| ty.as_str()));
     Ok(Some(Table {
         schema,
         name,
-        plan: key_plan(key, &MYSQL_KEYSET_TYPES),
+        plan,
         json_columns,
         select_list: None,
+        key_type,
     }))
 }
 

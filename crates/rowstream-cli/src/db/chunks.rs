@@ -6,30 +6,40 @@
 //! single query); the encoder is the caller's choice, so the same rows come out in any
 //! format under the encoder's value policy.
 
+use std::convert::Infallible;
+
 use futures_util::{Stream, StreamExt as _};
-use rowstream::keyset::Keyset;
-use rowstream::mysql::RecordOptions;
-use rowstream::{ChunkStream, Encoder, Identity, Streamer};
-use sqlx::Arguments;
+use rowstream::keyset::{Key, Keyset};
+use rowstream::mysql::{MySqlRecord, RecordOptions};
+use rowstream::postgres::PgRecord;
+use rowstream::sqlite::SqliteRecord;
+use rowstream::{AnyEncoder, ChunkStream, Encoder, Identity, LastKey, Streamer};
+use sqlx::{Arguments, Column as _, Row as _, TypeInfo as _};
 
 use super::Database;
 use super::catalog::{Plan, Table};
 use crate::config::{NamedQuery, Value};
 
 /// Starts the export of `table` from `db` through `streamer`, encoded by `encoder`: the
-/// first `limit` rows only when there is one (a preview).
+/// first `limit` rows only when there is one (a preview); of a [`Plan::Keyset`] table,
+/// only the rows whose key comes after `after` when there is one (a resumed export; the
+/// other plans ignore it, so callers refuse it for them).
 ///
 /// A [`Plan::Keyset`] table is read `batch_size` rows per page (`0` for the default; no
 /// more than `limit`); a [`Plan::Single`] table in one query, [`Table::select_sql`] —
 /// from an SQLite file with [`rowstream::sqlite::direct::rows`], on a connection of its
 /// own — which is dropped, and so stopped, once `limit` rows are read.
-pub fn table_chunks<Enc: Encoder>(
+///
+/// A keyset export records each row's key in a [`LastKey`], which the encoder's
+/// completion record (`"last_key"`) and the stream's `rowstream-last-key` trailer report.
+pub fn table_chunks(
     db: &Database,
     streamer: &Streamer,
     table: &Table,
     batch_size: usize,
     limit: Option<u64>,
-    encoder: Enc,
+    after: Option<Key>,
+    encoder: AnyEncoder,
 ) -> ChunkStream {
     let page = match batch_size {
         0 => rowstream::DEFAULT_BATCH_SIZE,
@@ -41,24 +51,80 @@ pub fn table_chunks<Enc: Encoder>(
         let keyset = Keyset::new(&table.name, key)
             .schema(&table.schema)
             .batch_size(batch_size);
+        let keyset = match &after {
+            Some(key) => keyset.after(key.clone()),
+            None => keyset,
+        };
         match &table.select_list {
             Some(list) => keyset.select_list(list.clone()),
             None => keyset,
         }
     };
+    let last = LastKey::new();
     match (db, &table.plan) {
         (Database::Sqlite(pool), Plan::Keyset { key }) => {
             let pages = rowstream::sqlite::keyset(pool.clone(), keyset(key));
-            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
+            let (key, recorder) = (key.clone(), last.clone());
+            let record = move |record: SqliteRecord| {
+                let row = record.row();
+                match row.try_get::<i64, _>(key.as_str()) {
+                    Ok(id) => recorder.record(&id),
+                    Err(_) => record_text(&recorder, row.try_get(key.as_str())),
+                }
+                Ok::<_, Infallible>(record)
+            };
+            streamer
+                .stream_batches(
+                    first_pages(pages, limit, batch_size),
+                    record,
+                    encoder.last_key(last.clone()),
+                )
+                .with_last_key(last)
         }
         (Database::Postgres(pool), Plan::Keyset { key }) => {
             let pages = rowstream::postgres::keyset(pool.clone(), keyset(key));
-            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
+            let (key, recorder) = (key.clone(), last.clone());
+            let record = move |record: PgRecord| {
+                let row = record.row();
+                let ty = row.try_column(key.as_str()).map(|c| c.type_info().name());
+                let int = match ty {
+                    Ok("INT2") => row.try_get::<i16, _>(key.as_str()).map(i64::from),
+                    Ok("INT4") => row.try_get::<i32, _>(key.as_str()).map(i64::from),
+                    _ => row.try_get::<i64, _>(key.as_str()),
+                };
+                match (ty, int) {
+                    (Ok("INT2" | "INT4" | "INT8"), Ok(id)) => recorder.record(&id),
+                    _ => record_text(&recorder, row.try_get(key.as_str())),
+                }
+                Ok::<_, Infallible>(record)
+            };
+            streamer
+                .stream_batches(
+                    first_pages(pages, limit, batch_size),
+                    record,
+                    encoder.last_key(last.clone()),
+                )
+                .with_last_key(last)
         }
         (Database::MySql { pool, .. }, Plan::Keyset { key }) => {
             let options = RecordOptions::default().json_columns(table.json_columns.clone());
             let pages = rowstream::mysql::keyset(pool.clone(), keyset(key), options);
-            streamer.stream_batches(first_pages(pages, limit, batch_size), Identity, encoder)
+            let (key, recorder) = (key.clone(), last.clone());
+            let record = move |record: MySqlRecord| {
+                let row = record.row();
+                match row.try_get::<i64, _>(key.as_str()) {
+                    Ok(id) => recorder.record(&id),
+                    Err(_) => record_text(&recorder, row.try_get(key.as_str())),
+                }
+                Ok::<_, Infallible>(record)
+            };
+            streamer
+                .stream_batches(
+                    first_pages(pages, limit, batch_size),
+                    record,
+                    encoder.last_key(last.clone()),
+                )
+                .with_last_key(last)
         }
         (Database::Sqlite(pool), Plan::Single { .. }) => {
             // A database file is read on its own connection, in batches; an in-memory
@@ -87,6 +153,14 @@ pub fn table_chunks<Enc: Encoder>(
             );
             streamer.stream(first_rows(rows, limit), Identity, encoder)
         }
+    }
+}
+
+/// Records a text key; a key that does not decode is not recorded, so the rows after it
+/// report no key rather than a wrong one.
+fn record_text(last: &LastKey, key: Result<String, sqlx::Error>) {
+    if let Ok(key) = key {
+        last.record(&key);
     }
 }
 

@@ -132,6 +132,14 @@ impl Cause {
     fn of(err: sqlx::Error) -> Self {
         match err {
             sqlx::Error::Io(err) if err.kind() == ErrorKind::ConnectionRefused => Self::Refused,
+            // rustls reports a refused certificate as an I/O error.
+            sqlx::Error::Io(err)
+                if err
+                    .get_ref()
+                    .is_some_and(|inner| inner.downcast_ref::<rustls::Error>().is_some()) =>
+            {
+                Self::Tls(err.to_string())
+            }
             sqlx::Error::Io(err)
                 if matches!(
                     err.kind(),
@@ -231,6 +239,15 @@ mod tests {
         );
         let tls = Cause::of(sqlx::Error::Tls("handshake failed".into()));
         assert_eq!(tls, Cause::Tls("handshake failed".into()));
+        let certificate = std::io::Error::new(
+            ErrorKind::InvalidData,
+            rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer),
+        );
+        assert_eq!(
+            error(Cause::of(sqlx::Error::Io(certificate))).to_string(),
+            "cannot connect to MySQL/MariaDB at db:3306: TLS failed: invalid peer certificate: \
+             UnknownIssuer"
+        );
         let http = Cause::of(sqlx::Error::Protocol("unexpected message: 'H'".into()));
         assert_eq!(
             error(http).to_string(),

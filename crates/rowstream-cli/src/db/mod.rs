@@ -131,6 +131,21 @@ impl Database {
         }
     }
 
+    /// One round trip to the database on a pooled connection (opened if none is idle):
+    /// what readiness asks.
+    ///
+    /// # Errors
+    ///
+    /// If no connection can be had or the server does not answer.
+    pub async fn ping(&self) -> Result<(), sqlx::Error> {
+        use sqlx::Connection as _;
+        match self {
+            Self::Sqlite(pool) => pool.acquire().await?.ping().await,
+            Self::Postgres(pool) => pool.acquire().await?.ping().await,
+            Self::MySql { pool, .. } => pool.acquire().await?.ping().await,
+        }
+    }
+
     /// Closes the pool, waiting for connections in use to come back.
     pub async fn close(&self) {
         match self {

@@ -1,7 +1,7 @@
 //! Opening a database for serving: read-only sessions, a statement timeout, one check
 //! query before the pool is handed out.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -30,6 +30,12 @@ pub struct OpenOptions {
     /// answer and authenticate; `None` for no limit. Default
     /// [`DEFAULT_CONNECT_TIMEOUT`] (5 s). SQLite opens a file and has none.
     pub connect_timeout: Option<Duration>,
+    /// PEM file of the certificate authorities a PostgreSQL or MySQL/MariaDB server's
+    /// certificate must chain to (`--db-ca`), on top of the Mozilla roots built in; it
+    /// replaces the URL's `sslrootcert` (PostgreSQL) or `ssl-ca` (MySQL/MariaDB). Checked
+    /// under `sslmode=verify-ca`/`verify-full` (`ssl-mode=VERIFY_CA`/`VERIFY_IDENTITY`).
+    /// Default `None`.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for OpenOptions {
@@ -38,6 +44,7 @@ impl Default for OpenOptions {
             pool_size: DEFAULT_POOL_SIZE,
             statement_timeout: None,
             connect_timeout: Some(DEFAULT_CONNECT_TIMEOUT),
+            ca_file: None,
         }
     }
 }
@@ -46,6 +53,12 @@ impl Default for OpenOptions {
 /// (`postgresql://`), or `mysql://…` (`mariadb://`, for MySQL and MariaDB).
 ///
 /// - SQLite: the file is opened read-only and never created.
+/// - TLS: as `psql` and `mysql` do it, from the URL: `sslmode=disable|prefer|require|
+///   verify-ca|verify-full` for PostgreSQL (`allow` is read as `disable`),
+///   `ssl-mode=DISABLED|PREFERRED|REQUIRED|VERIFY_CA|VERIFY_IDENTITY` for MySQL/MariaDB;
+///   `prefer`/`PREFERRED` when absent (TLS when the server offers it). Certificates are
+///   checked against the Mozilla roots built in (`webpki-roots`) plus the URL's
+///   `sslrootcert`/`ssl-ca` file or [`OpenOptions::ca_file`].
 /// - PostgreSQL: every session starts with `default_transaction_read_only = on` (set in
 ///   the startup packet, after any `options` in the URL, so the URL cannot turn it off)
 ///   and, with a timeout, `statement_timeout`.
@@ -105,7 +118,11 @@ pub async fn open_postgres(
     connect: PgConnectOptions,
     options: &OpenOptions,
 ) -> anyhow::Result<PgPool> {
-    let mut connect = connect
+    let mut connect = match &options.ca_file {
+        Some(path) => connect.ssl_root_cert(path),
+        None => connect,
+    };
+    connect = connect
         .options([("default_transaction_read_only", "on")])
         .disable_statement_logging();
     if let Some(timeout) = options.statement_timeout {
@@ -146,7 +163,11 @@ pub async fn open_mysql(
     connect: MySqlConnectOptions,
     options: &OpenOptions,
 ) -> anyhow::Result<(MySqlPool, bool)> {
-    let connect = connect.disable_statement_logging();
+    let connect = match &options.ca_file {
+        Some(path) => connect.ssl_ca(path),
+        None => connect,
+    }
+    .disable_statement_logging();
     let target = Target::new(
         "MySQL/MariaDB",
         connect.get_host(),

@@ -48,6 +48,20 @@ pub(super) async fn export_table(
             .with_detail("no table or view has this name; GET /tables lists them")
             .into_response());
     };
+    let after = match (crate::url::last(&params, "after"), table.key_type) {
+        (None, _) => None,
+        (Some(text), Some(key_type)) => Some(
+            key_type
+                .parse(text)
+                .map_err(|detail| invalid_after(&format!("after: {detail}")))?,
+        ),
+        (Some(_), None) => {
+            return Err(invalid_after(
+                "after: this table is not read in key order (no single-column integer or \
+                 text primary key), so an export of it cannot resume",
+            ));
+        }
+    };
     let Some(permit) = permit else {
         return Ok(wanted.head(state.compression_level));
     };
@@ -55,7 +69,7 @@ pub(super) async fn export_table(
         .encoder_for(&state.db, &table.select_sql(&state.db), None)
         .await
         .map_err(|err| database_problem(&err))?;
-    let chunks = state.table_chunks(&table, encoder, limit);
+    let chunks = state.table_chunks(&table, encoder, limit, after);
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
@@ -104,6 +118,14 @@ pub(super) async fn run_query(
     })?;
     let response = wanted.respond(&name, chunks, state.compression_level).await;
     Ok(hold(response, permit))
+}
+
+/// `400` problem+json about `?after=`.
+fn invalid_after(detail: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+        .with_detail(detail.to_owned())
+        .with_extension("parameter", "after")
+        .into_response()
 }
 
 /// The name in the request's path, or `400` titled `title`.

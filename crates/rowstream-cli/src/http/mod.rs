@@ -7,6 +7,7 @@
 mod exports;
 mod listing;
 mod negotiate;
+mod ready;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +28,7 @@ use tracing::Instrument as _;
 
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
+pub use self::ready::{READY_TIMEOUT, Readiness};
 use crate::access::{self, TableFilter, Token};
 use crate::config::{NamedQuery, Value};
 use crate::db::catalog::{self, Table};
@@ -68,6 +70,9 @@ pub struct Settings {
     /// (`?non_finite=`, `?big_integers=`, `?formula_guard=`). Default: the library's
     /// defaults, no formula guard.
     pub values: ValueArgs,
+    /// Whether the server takes new exports; the server's shutdown stops it. Default:
+    /// ready.
+    pub readiness: Readiness,
 }
 
 impl Default for Settings {
@@ -82,6 +87,7 @@ impl Default for Settings {
             token: None,
             tables: TableFilter::default(),
             values: ValueArgs::default(),
+            readiness: Readiness::default(),
         }
     }
 }
@@ -99,6 +105,7 @@ struct AppState {
     metrics: Option<PrometheusHandle>,
     tables: Arc<TableFilter>,
     values: ValueArgs,
+    readiness: Readiness,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -109,7 +116,10 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// The application:
 ///
 /// - `GET /` is an HTML page listing the tables and named queries with a link per format.
-/// - `GET /healthz` answers `200 ok`.
+/// - `GET /healthz` answers `200 ok` while the process serves (liveness).
+/// - `GET /readyz` answers `200 ready` while the database answers a ping within
+///   [`READY_TIMEOUT`], else `503` problem+json; from [`Readiness::stop`] on, `503`
+///   (readiness, for balancers).
 /// - `GET /tables` lists the tables and views of the current schema (PostgreSQL), database
 ///   (MySQL) or `main` (SQLite, without its `sqlite_*` tables) as a JSON array of names,
 ///   sorted.
@@ -126,7 +136,7 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
 ///
-/// With [`Settings::token`], every request but `/healthz` needs `Authorization: Bearer
+/// With [`Settings::token`], every request but `/healthz` and `/readyz` needs `Authorization: Bearer
 /// <token>`, else `401` with `WWW-Authenticate: Bearer`. Tables that
 /// [`Settings::tables`] does not serve are absent from the lists and answer `404` exactly
 /// as a missing table does. Unknown paths are `404` and other methods `405`, as
@@ -139,7 +149,9 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// JSON array is complete exactly when it parses: a failed export is never closed);
 /// `?non_finite=null|string|error`, `?big_integers=number|string` and
 /// `?formula_guard=true|false` override the server's [`Settings::values`] for the request;
-/// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`; `TE: trailers` adds the outcome and row count as trailers. Any
+/// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`;
+/// `?after=KEY` sends the rows of a keyset table whose key comes after `KEY` (read as the
+/// key column's type and bound as a parameter), else `400` naming `after`; `TE: trailers` adds the outcome and row count as trailers. Any
 /// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
 /// is a `400` naming it, with the endpoint's parameters in the problem's `known` member
 /// ([`crate::url::RESERVED_PARAMS`]), before anything runs.
@@ -148,7 +160,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///
 /// Exports hold one of `max_streams` slots from the request until the response body ends
 /// or the client leaves; without a free slot a request gets `503` with `Retry-After` at
-/// once, before any query runs. `/healthz`, `/tables` and `/queries` take no slot.
+/// once, before any query runs. `/healthz`, `/tables` and `/queries` take no slot. Once
+/// [`Settings::readiness`] is stopped, new exports get `503` with `Retry-After`.
 /// Every error before the first byte is an `application/problem+json` body. Every
 /// response carries `X-Request-Id` (the request's, or a new one) and each request runs
 /// in a tracing span with it.
@@ -159,13 +172,19 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .max_streams
         .unwrap_or_else(|| pool_size.saturating_sub(1))
         .max(1);
+    let readiness = settings.readiness.clone();
     let mut router = Router::new()
+        .route("/tables/{table}", get(export_table))
+        .route("/queries/{name}", get(run_query))
+        .route_layer(middleware::from_fn_with_state(
+            readiness,
+            ready::refuse_when_stopping,
+        ))
         .route("/", get(index))
         .route(access::HEALTH_PATH, get(healthz))
+        .route(access::READY_PATH, get(ready::readyz))
         .route("/tables", get(list_tables))
-        .route("/tables/{table}", get(export_table))
-        .route("/queries", get(list_queries))
-        .route("/queries/{name}", get(run_query));
+        .route("/queries", get(list_queries));
     if settings.metrics.is_some() {
         router = router.route("/metrics", get(render_metrics));
     }
@@ -183,6 +202,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             metrics: settings.metrics,
             tables: Arc::new(settings.tables),
             values: settings.values,
+            readiness: settings.readiness,
         });
     if let Some(token) = settings.token {
         router = router.layer(middleware::from_fn(move |request, next| {
@@ -268,13 +288,20 @@ impl AppState {
     }
 
     /// Starts the export of `table`.
-    fn table_chunks(&self, table: &Table, encoder: AnyEncoder, limit: Option<u64>) -> ChunkStream {
+    fn table_chunks(
+        &self,
+        table: &Table,
+        encoder: AnyEncoder,
+        limit: Option<u64>,
+        after: Option<rowstream::keyset::Key>,
+    ) -> ChunkStream {
         chunks::table_chunks(
             &self.db,
             &self.streamer,
             table,
             self.batch_size,
             limit,
+            after,
             encoder,
         )
     }

@@ -90,6 +90,29 @@ impl Binary {
         }
     }
 
+    /// Sends SIGTERM, as an orchestrator stopping it does.
+    pub fn terminate(&self) {
+        let sent = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .expect("run kill");
+        assert!(sent.success(), "kill -TERM");
+    }
+
+    /// Its exit status, once it has exited within `within`; `None` if it still runs.
+    pub fn exit_within(&mut self, within: Duration) -> Option<std::process::ExitStatus> {
+        let until = std::time::Instant::now() + within;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("wait") {
+                return Some(status);
+            }
+            if std::time::Instant::now() >= until {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
     /// The log lines up to and including the one saying it listens, and any that follow
     /// within half a second.
     pub fn startup_log(&self) -> Vec<String> {

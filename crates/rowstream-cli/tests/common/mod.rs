@@ -4,6 +4,7 @@
 #![allow(dead_code, unreachable_pub)]
 
 pub mod binary;
+pub mod cluster;
 pub mod flights;
 pub mod sql;
 

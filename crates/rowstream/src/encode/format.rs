@@ -12,7 +12,8 @@ use crate::Csv;
 #[cfg(feature = "msgpack")]
 use crate::Msgpack;
 use crate::{
-    EncodeError, Encoder, JsonArray, JsonEnvelope, JsonSeq, Ndjson, StreamError, ValuePolicy,
+    EncodeError, Encoder, JsonArray, JsonEnvelope, JsonSeq, LastKey, Ndjson, StreamError,
+    ValuePolicy,
 };
 
 /// A document format with its media type, as chosen by content negotiation
@@ -341,6 +342,18 @@ impl AnyEncoder {
             Inner::JsonSeq(e) => Inner::JsonSeq(e.completion_record(on)),
             #[cfg(feature = "csv")]
             Inner::Csv(e) => Inner::Csv(Box::new(e.completion_record(on))),
+            other => other,
+        })
+    }
+
+    /// Adds `"last_key"` to the completion record of record formats (NDJSON, JSON-seq,
+    /// CSV) from `last` ([`LastKey`]); the other formats have no record and ignore this.
+    pub fn last_key(self, last: LastKey) -> Self {
+        Self(match self.0 {
+            Inner::Ndjson(e) => Inner::Ndjson(e.last_key(last)),
+            Inner::JsonSeq(e) => Inner::JsonSeq(e.last_key(last)),
+            #[cfg(feature = "csv")]
+            Inner::Csv(e) => Inner::Csv(Box::new(e.last_key(last))),
             other => other,
         })
     }

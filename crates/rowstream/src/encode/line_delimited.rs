@@ -7,7 +7,8 @@ use std::marker::PhantomData;
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, Scratch, ValuePolicy, terminal, write_json_with};
+use super::terminal::{self, LastKey};
+use super::{Encoder, Scratch, ValuePolicy, write_json_with};
 use crate::{EncodeError, StreamError};
 
 /// How a line-delimited JSON format frames each text: its media type and the record
@@ -67,6 +68,7 @@ impl Framing for JsonSeqFraming {
 pub struct LineDelimited<F: Framing> {
     policy: ValuePolicy,
     completion_record: bool,
+    last_key: Option<LastKey>,
     scratch: Scratch,
     framing: PhantomData<F>,
 }
@@ -137,6 +139,13 @@ impl<F: Framing> LineDelimited<F> {
         self
     }
 
+    /// Adds `"last_key"` to the completion record, from `last` (see [`LastKey`]).
+    /// Default: none.
+    pub fn last_key(mut self, last: LastKey) -> Self {
+        self.last_key = Some(last);
+        self
+    }
+
     /// Writes one record: the separator, what `text` writes, LF.
     #[inline]
     fn record(
@@ -169,14 +178,18 @@ impl<F: Framing> Encoder for LineDelimited<F> {
 
     fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
         if self.completion_record {
-            Self::record(out, |out| terminal::write_complete(items, out))?;
+            Self::record(out, |out| {
+                terminal::write_complete(items, self.last_key.as_ref(), out)
+            })?;
         }
         Ok(())
     }
 
     fn error(&mut self, error: &StreamError, out: &mut BytesMut) -> Result<(), EncodeError> {
         if self.completion_record {
-            Self::record(out, |out| terminal::write_failed(error, out))?;
+            Self::record(out, |out| {
+                terminal::write_failed(error, self.last_key.as_ref(), out)
+            })?;
         }
         Ok(())
     }

@@ -47,7 +47,7 @@ pub use line_delimited::{Framing, JsonSeq, JsonSeqFraming, LineDelimited, Ndjson
 #[cfg(feature = "msgpack")]
 pub use msgpack::Msgpack;
 pub use policy::{BigIntegers, MAX_SAFE_INTEGER, NonFinite, ValuePolicy, WithPolicy};
-pub use terminal::COMPLETION_KEY;
+pub use terminal::{COMPLETION_KEY, LastKey};
 
 use bytes::BytesMut;
 use serde::Serialize;

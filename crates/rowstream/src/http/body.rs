@@ -19,9 +19,16 @@ pub const TRAILER_ROWS: &str = "rowstream-rows";
 /// Trailer field with the error of a failed export: its kind, the rows before it and the
 /// message (`fetch error after 1000 items: …`), in visible ASCII, at most 256 bytes.
 pub const TRAILER_ERROR: &str = "rowstream-error";
+/// Trailer field with the key of the last row sent (of the row count's last row), as
+/// text, for an export whose [`ChunkStream`] carries a [`LastKey`](crate::LastKey): where
+/// a resumed export starts (`?after=`). Left out when that row's key is not known.
+pub const TRAILER_LAST_KEY: &str = "rowstream-last-key";
 /// The value of the `Trailer` response header that declares the trailer fields (hyper
 /// sends only declared fields).
 pub(crate) const TRAILER_DECLARATION: &str = "rowstream-outcome, rowstream-rows, rowstream-error";
+/// [`TRAILER_DECLARATION`] for a stream with a [`LastKey`](crate::LastKey).
+pub(crate) const TRAILER_DECLARATION_LAST_KEY: &str =
+    "rowstream-outcome, rowstream-rows, rowstream-error, rowstream-last-key";
 
 /// The chunks of a [`ChunkStream`] as an [`http_body::Body`] (`Data = Bytes`,
 /// `Error = StreamError`), compressed if asked, with an optional trailers frame: the body
@@ -164,6 +171,22 @@ impl StreamBody {
         }
     }
 
+    /// Adds `rowstream-last-key` to `trailers` when the stream's [`LastKey`] knows the key
+    /// of row `rows` and it is a valid field value.
+    ///
+    /// [`LastKey`]: crate::LastKey
+    fn add_last_key(&self, trailers: &mut HeaderMap, rows: u64) {
+        let key = self
+            .chunks
+            .as_ref()
+            .and_then(ChunkStream::last_key)
+            .and_then(|last| last.of(rows))
+            .and_then(|key| HeaderValue::from_str(&key).ok());
+        if let Some(key) = key {
+            trailers.insert(TRAILER_LAST_KEY, key);
+        }
+    }
+
     /// The bytes to send for `chunk`: compressed and flushed, or as they are.
     fn encode(&mut self, chunk: Bytes) -> Result<Bytes, StreamError> {
         match &mut self.compressor {
@@ -216,7 +239,9 @@ impl Body for StreamBody {
             match std::mem::replace(&mut this.state, State::Done) {
                 State::Done => return Poll::Ready(None),
                 State::Failed(err) if this.trailers => {
-                    return Poll::Ready(Some(Ok(Frame::trailers(failed_trailers(&err)))));
+                    let mut trailers = failed_trailers(&err);
+                    this.add_last_key(&mut trailers, err.items_before());
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                 }
                 State::Failed(err) => {
                     this.state = State::Lingering(err, Box::pin(tokio::time::sleep(CUT_LINGER)));
@@ -242,7 +267,9 @@ impl Body for StreamBody {
                         .as_ref()
                         .and_then(ChunkStream::completed_items)
                         .unwrap_or(0);
-                    return Poll::Ready(Some(Ok(Frame::trailers(complete_trailers(rows)))));
+                    let mut trailers = complete_trailers(rows);
+                    this.add_last_key(&mut trailers, rows);
+                    return Poll::Ready(Some(Ok(Frame::trailers(trailers))));
                 }
                 State::Finished => return Poll::Ready(None),
                 State::Streaming => match this.chunks.as_mut().map(|c| c.poll_next_unpin(cx)) {

@@ -133,7 +133,9 @@ mod response;
 #[cfg(feature = "compression")]
 pub use crate::negotiate::negotiate_encoding;
 pub use crate::negotiate::{negotiate_request, wants_trailers};
-pub use body::{CUT_LINGER, StreamBody, TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
+pub use body::{
+    CUT_LINGER, StreamBody, TRAILER_ERROR, TRAILER_LAST_KEY, TRAILER_OUTCOME, TRAILER_ROWS,
+};
 pub use negotiated::Negotiated;
 pub use problem::{PROBLEM_JSON, Problem};
 pub use response::{MIN_COMPRESSED_BODY, StreamResponse, into_response};

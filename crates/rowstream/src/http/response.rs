@@ -8,7 +8,7 @@ use bytes::Bytes;
 use futures_util::StreamExt;
 use http::{HeaderMap, HeaderValue, Response, header};
 
-use super::body::TRAILER_DECLARATION;
+use super::body::{TRAILER_DECLARATION, TRAILER_DECLARATION_LAST_KEY};
 use super::{Problem, StreamBody, wants_trailers};
 #[cfg(doc)]
 use super::{TRAILER_ERROR, TRAILER_OUTCOME, TRAILER_ROWS};
@@ -171,9 +171,16 @@ impl StreamResponse {
         #[cfg(not(feature = "compression"))]
         let compressor = None;
         let content_type = chunks.content_type().to_owned();
+        let declare_last_key = self.trailers && chunks.last_key().is_some();
         let body = StreamBody::with_lead(lead, chunks, self.trailers, compressor, ended);
         #[allow(unused_mut)]
         let mut response = self.with_headers(Response::new(body), &content_type);
+        if declare_last_key {
+            response.headers_mut().insert(
+                header::TRAILER,
+                HeaderValue::from_static(TRAILER_DECLARATION_LAST_KEY),
+            );
+        }
         #[cfg(feature = "compression")]
         if let Some((coding, _)) = compression {
             response.headers_mut().insert(

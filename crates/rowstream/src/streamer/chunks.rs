@@ -31,6 +31,7 @@ pub struct ChunkStream {
     content_type: String,
     completed_items: Option<u64>,
     flush_interval: std::time::Duration,
+    last_key: Option<crate::LastKey>,
 }
 
 impl ChunkStream {
@@ -50,6 +51,7 @@ impl ChunkStream {
             content_type,
             completed_items: None,
             flush_interval,
+            last_key: None,
             observed: observer.map(|observer| Observed::new(observer, started)),
         }
     }
@@ -71,6 +73,20 @@ impl ChunkStream {
     /// [`StreamError::items_before`] counts them). For a row count in a trailer or a log.
     pub fn completed_items(&self) -> Option<u64> {
         self.completed_items
+    }
+
+    /// Attaches the [`LastKey`](crate::LastKey) its rows' keys are recorded in (by its
+    /// transformer), so that a [`StreamBody`](crate::http::StreamBody) with trailers
+    /// sends `rowstream-last-key`.
+    #[must_use]
+    pub fn with_last_key(mut self, last: crate::LastKey) -> Self {
+        self.last_key = Some(last);
+        self
+    }
+
+    /// The [`LastKey`](crate::LastKey) attached with [`with_last_key`](Self::with_last_key).
+    pub fn last_key(&self) -> Option<&crate::LastKey> {
+        self.last_key.as_ref()
     }
 
     /// Adds `observer` to this stream's observers (after the streamer's own, if any).

@@ -17,7 +17,8 @@ use bytes::BytesMut;
 use serde::Serialize;
 
 use super::policy::NativeFloats;
-use super::{BigIntegers, Encoder, Scratch as ItemScratch, ValuePolicy, WithPolicy, terminal};
+use super::terminal::{self, LastKey};
+use super::{BigIntegers, Encoder, Scratch as ItemScratch, ValuePolicy, WithPolicy};
 use crate::{EncodeError, StreamError};
 use field_format::FieldFormat;
 use record::{RecordSerializer, Scratch};
@@ -142,6 +143,7 @@ pub struct Csv {
     header: Header,
     delimiter: Delimiter,
     completion_record: bool,
+    last_key: Option<LastKey>,
     policy: ValuePolicy,
     format: FieldFormat,
     /// The columns, once known: from [`Header::Names`] at the start, or from the first
@@ -171,6 +173,7 @@ impl Csv {
             header: Header::FromFirstRecord,
             delimiter: Delimiter::Comma,
             completion_record: false,
+            last_key: None,
             policy: ValuePolicy::default(),
             format: FieldFormat::new(Delimiter::Comma.byte(), false),
             columns: None,
@@ -216,6 +219,13 @@ impl Csv {
     /// (failure). Default `false`.
     pub fn completion_record(mut self, on: bool) -> Self {
         self.completion_record = on;
+        self
+    }
+
+    /// Adds `"last_key"` to the completion record, from `last` (see [`LastKey`]).
+    /// Default: none.
+    pub fn last_key(mut self, last: LastKey) -> Self {
+        self.last_key = Some(last);
         self
     }
 
@@ -325,14 +335,20 @@ impl Encoder for Csv {
 
     fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
         if self.completion_record {
-            self.write_terminal(out, |json| terminal::write_complete(items, json))?;
+            let last = self.last_key.clone();
+            self.write_terminal(out, |json| {
+                terminal::write_complete(items, last.as_ref(), json)
+            })?;
         }
         Ok(())
     }
 
     fn error(&mut self, error: &StreamError, out: &mut BytesMut) -> Result<(), EncodeError> {
         if self.completion_record {
-            self.write_terminal(out, |json| terminal::write_failed(error, json))?;
+            let last = self.last_key.clone();
+            self.write_terminal(out, |json| {
+                terminal::write_failed(error, last.as_ref(), json)
+            })?;
         }
         Ok(())
     }
