@@ -439,13 +439,17 @@ async fn bind_is_checked_before_any_database_is_touched() {
 }
 
 /// The parameters a table export takes.
-const TABLE_KNOWN: [&str; 6] = [
+const TABLE_KNOWN: [&str; 10] = [
     "limit",
     "format",
     "complete",
     "non_finite",
     "big_integers",
     "formula_guard",
+    "download",
+    "bom",
+    "header",
+    "delimiter",
 ];
 
 const CONFIG: &str = r#"
@@ -501,7 +505,11 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "complete",
                 "non_finite",
                 "big_integers",
-                "formula_guard"
+                "formula_guard",
+                "download",
+                "bom",
+                "header",
+                "delimiter"
             ]),
         ),
         (
@@ -513,7 +521,11 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "complete",
                 "non_finite",
                 "big_integers",
-                "formula_guard"
+                "formula_guard",
+                "download",
+                "bom",
+                "header",
+                "delimiter"
             ]),
         ),
     ];

@@ -4,6 +4,7 @@
 //! coding, trailers, completion record) in `negotiate.rs`, the endpoints that list what is
 //! served (index page, tables, queries, health, metrics) in `listing.rs`.
 
+mod download;
 mod exports;
 mod listing;
 mod negotiate;
@@ -139,6 +140,9 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// JSON array is complete exactly when it parses: a failed export is never closed);
 /// `?non_finite=null|string|error`, `?big_integers=number|string` and
 /// `?formula_guard=true|false` override the server's [`Settings::values`] for the request;
+/// `?download[=NAME]` adds `Content-Disposition: attachment` (RFC 6266) with the table or
+/// query name, or NAME, plus the format's extension; CSV takes `bom=true`, `header=false`
+/// and `delimiter=,|;|tab` (a `400` with another format);
 /// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`; `TE: trailers` adds the outcome and row count as trailers. Any
 /// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
 /// is a `400` naming it, with the endpoint's parameters in the problem's `known` member

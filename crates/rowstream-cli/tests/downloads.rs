@@ -1,0 +1,248 @@
+//! Download affordances through the real `rowstream serve`: `?download[=NAME]` and its
+//! `Content-Disposition` (RFC 6266, `filename*` per RFC 8187), the CSV options `bom`,
+//! `header` and `delimiter`, and `--cors-origin`.
+
+mod common;
+
+use std::path::Path;
+
+use common::binary::Binary;
+use serde_json::Value;
+
+/// A SQLite database with `flights`, a table with a non-ASCII name, and a config file
+/// with the named query `late`; the `--db` URL and the config path.
+async fn database(dir: &Path) -> (String, String) {
+    let path = common::sqlite_file(
+        dir.join("downloads.sqlite"),
+        &[
+            "CREATE TABLE flights (id INTEGER PRIMARY KEY, origin TEXT, delay REAL)",
+            "INSERT INTO flights VALUES (1, 'JFK', 12.5), (2, 'Zürich; \"ZRH\"', NULL), \
+             (3, 'A\tB', -3.0)",
+            "CREATE TABLE \"vols été\" (id INTEGER PRIMARY KEY)",
+            "INSERT INTO \"vols été\" VALUES (1)",
+        ],
+    )
+    .await;
+    let config = dir.join("rowstream.toml");
+    std::fs::write(
+        &config,
+        "[queries.late]\n\
+         sql = \"SELECT id, origin FROM flights WHERE delay > ? ORDER BY id\"\n\
+         params = [{ name = \"min\", type = \"float\" }]\n",
+    )
+    .expect("write config");
+    (
+        format!("sqlite://{}", path.display()),
+        config.display().to_string(),
+    )
+}
+
+struct Got {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Got {
+    fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .get(name)
+            .map(|v| v.to_str().expect("visible ASCII"))
+    }
+
+    /// The problem's `parameter`, after checking it is a `400` problem+json.
+    fn bad_parameter(&self) -> String {
+        assert_eq!(self.status, 400, "{}", String::from_utf8_lossy(&self.body));
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/problem+json")
+        );
+        let problem: Value = serde_json::from_slice(&self.body).expect("JSON");
+        problem["parameter"].as_str().expect("parameter").to_owned()
+    }
+}
+
+async fn get(url: &str) -> Got {
+    send(reqwest::Client::new().get(url)).await
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Got {
+    let response = request.send().await.expect("request");
+    Got {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.bytes().await.expect("body").to_vec(),
+    }
+}
+
+fn serve(db: &str, config: &str, extra: &[&str]) -> Binary {
+    let mut args = vec!["--bind", "127.0.0.1:0", "--db", db, "--config", config];
+    args.extend_from_slice(extra);
+    Binary::serve(&args, &[])
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn download_names_the_file() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, config) = database(dir.path()).await;
+    let server = serve(&db, &config, &[]);
+    let base = &server.base;
+
+    let plain = get(&format!("{base}/tables/flights?format=csv")).await;
+    assert_eq!(plain.status, 200);
+    assert_eq!(plain.header("content-disposition"), None);
+
+    for (query, file) in [
+        ("format=csv&download", "flights.csv"),
+        ("format=json&download=", "flights.json"),
+        ("format=ndjson&download", "flights.ndjson"),
+        ("format=jsonseq&download", "flights.json-seq"),
+        ("format=msgpack&download", "flights.msgpack"),
+        ("format=csv&delimiter=tab&download", "flights.tsv"),
+        ("format=csv&download=june", "june.csv"),
+        ("format=csv&download=june.csv", "june.csv"),
+        (
+            "format=ndjson&download=june%20flights",
+            "june flights.ndjson",
+        ),
+    ] {
+        let got = get(&format!("{base}/tables/flights?{query}")).await;
+        assert_eq!(got.status, 200, "{query}");
+        assert_eq!(
+            got.header("content-disposition"),
+            Some(format!("attachment; filename=\"{file}\"").as_str()),
+            "{query}"
+        );
+    }
+
+    // HEAD says the same.
+    let head = send(reqwest::Client::new().head(format!("{base}/tables/flights?download"))).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(
+        head.header("content-disposition"),
+        Some("attachment; filename=\"flights.json\"")
+    );
+
+    // A named query: its name.
+    let got = get(&format!("{base}/queries/late?min=0&format=csv&download")).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("attachment; filename=\"late.csv\"")
+    );
+    assert_eq!(got.body, b"id,origin\r\n1,JFK\r\n");
+
+    // Non-ASCII: an ASCII fallback and filename* (RFC 8187).
+    let got = get(&format!(
+        "{base}/tables/vols%20%C3%A9t%C3%A9?format=csv&download"
+    ))
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("attachment; filename=\"vols _t_.csv\"; filename*=UTF-8''vols%20%C3%A9t%C3%A9.csv")
+    );
+    let got = get(&format!("{base}/tables/flights?download=d%C3%A9parts")).await;
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("attachment; filename=\"d_parts.json\"; filename*=UTF-8''d%C3%A9parts.json")
+    );
+
+    // A name with a path separator, a quote or a control character is refused.
+    for name in ["a/b", "..%2Fetc", "a%5Cb", "a%22b", "a%0Ab", "a%7F"] {
+        let got = get(&format!("{base}/tables/flights?download={name}")).await;
+        assert_eq!(got.bad_parameter(), "download", "{name}");
+        assert_eq!(got.header("content-disposition"), None);
+    }
+    let long = "x".repeat(201);
+    let got = get(&format!("{base}/tables/flights?download={long}")).await;
+    assert_eq!(got.bad_parameter(), "download");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn csv_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, config) = database(dir.path()).await;
+    let server = serve(&db, &config, &[]);
+    let table = format!("{}/tables/flights?format=csv", server.base);
+
+    let plain = get(&table).await;
+    assert_eq!(
+        String::from_utf8(plain.body).unwrap(),
+        "id,origin,delay\r\n1,JFK,12.5\r\n2,\"Zürich; \"\"ZRH\"\"\",\r\n3,A\tB,-3.0\r\n"
+    );
+
+    let bom = get(&format!("{table}&bom=true")).await;
+    assert_eq!(bom.status, 200);
+    assert_eq!(&bom.body[..3], [0xEF, 0xBB, 0xBF]);
+    assert_eq!(&bom.body[3..18], b"id,origin,delay");
+    assert_eq!(get(&format!("{table}&bom=false")).await.body[0], b'i');
+
+    let headless = get(&format!("{table}&header=false")).await;
+    assert_eq!(
+        headless.header("content-type"),
+        Some("text/csv; charset=utf-8; header=absent")
+    );
+    assert_eq!(
+        String::from_utf8(headless.body).unwrap(),
+        "1,JFK,12.5\r\n2,\"Zürich; \"\"ZRH\"\"\",\r\n3,A\tB,-3.0\r\n"
+    );
+
+    let semicolon = get(&format!("{table}&delimiter=%3B&bom=true&header=false")).await;
+    assert_eq!(
+        semicolon.body,
+        "\u{feff}1;JFK;12.5\r\n2;\"Zürich; \"\"ZRH\"\"\";\r\n3;A\tB;-3.0\r\n".as_bytes()
+    );
+
+    let tab = get(&format!("{table}&delimiter=tab")).await;
+    assert_eq!(tab.status, 200);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(b'\t')
+        .from_reader(tab.body.as_slice());
+    assert_eq!(
+        reader.headers().expect("header"),
+        vec!["id", "origin", "delay"]
+    );
+    let records: Vec<Vec<String>> = reader
+        .records()
+        .map(|r| r.expect("record").iter().map(str::to_owned).collect())
+        .collect();
+    assert_eq!(
+        records,
+        [
+            ["1", "JFK", "12.5"],
+            ["2", "Zürich; \"ZRH\"", ""],
+            ["3", "A\tB", "-3.0"]
+        ]
+    );
+
+    // Named queries take them too.
+    let got = get(&format!(
+        "{}/queries/late?min=0&format=csv&header=false&delimiter=tab",
+        server.base
+    ))
+    .await;
+    assert_eq!(got.body, b"1\tJFK\r\n");
+
+    for (query, parameter) in [
+        ("delimiter=%7C", "delimiter"),
+        ("delimiter=", "delimiter"),
+        ("delimiter=TAB", "delimiter"),
+        ("bom=yes", "bom"),
+        ("bom=", "bom"),
+        ("header=0", "header"),
+    ] {
+        let got = get(&format!("{table}&{query}")).await;
+        assert_eq!(got.bad_parameter(), parameter, "{query}");
+    }
+    for format in ["json", "ndjson", "jsonseq", "msgpack"] {
+        for (option, value) in [("bom", "true"), ("header", "false"), ("delimiter", "tab")] {
+            let got = get(&format!(
+                "{}/tables/flights?format={format}&{option}={value}",
+                server.base
+            ))
+            .await;
+            assert_eq!(got.bad_parameter(), option, "{format} {option}");
+        }
+    }
+}
