@@ -246,3 +246,131 @@ async fn csv_options() {
         }
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cors_origins() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, config) = database(dir.path()).await;
+    let allowed = "https://app.example.com";
+    let server = serve(
+        &db,
+        &config,
+        &[
+            "--cors-origin",
+            "https://APP.example.com/",
+            "--cors-origin",
+            "http://localhost:8080",
+            "--token",
+            "s3cret",
+        ],
+    );
+    let url = format!("{}/tables/flights?format=csv&download", server.base);
+    let client = reqwest::Client::new();
+
+    // A preflight, as a browser sends it before a GET with Authorization: answered by
+    // the CORS layer, no token needed.
+    let preflight = |origin: &str| {
+        client
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", origin)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "authorization")
+    };
+    let got = send(preflight(allowed)).await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("access-control-allow-origin"), Some(allowed));
+    assert_eq!(got.header("access-control-allow-methods"), Some("GET,HEAD"));
+    assert_eq!(
+        got.header("access-control-allow-headers"),
+        Some("authorization,accept,x-request-id")
+    );
+    assert_eq!(got.header("access-control-max-age"), Some("3600"));
+    let got = send(preflight("http://localhost:8080")).await;
+    assert_eq!(
+        got.header("access-control-allow-origin"),
+        Some("http://localhost:8080")
+    );
+    let got = send(preflight("https://evil.example.com")).await;
+    assert_eq!(got.header("access-control-allow-origin"), None);
+
+    // The GET itself, from an allowed origin: readable, with the headers a client needs.
+    let got = send(
+        client
+            .get(&url)
+            .header("origin", allowed)
+            .header("authorization", "Bearer s3cret"),
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("access-control-allow-origin"), Some(allowed));
+    assert_eq!(
+        got.header("access-control-expose-headers"),
+        Some(
+            "content-disposition,x-request-id,retry-after,rowstream-outcome,rowstream-rows,\
+             rowstream-error"
+        )
+    );
+    assert_eq!(
+        got.header("content-disposition"),
+        Some("attachment; filename=\"flights.csv\"")
+    );
+    assert!(got.body.starts_with(b"id,origin,delay\r\n"));
+
+    // From another origin: answered (CORS is the browser's to enforce) but without
+    // Access-Control-Allow-Origin, so no page of that origin can read it.
+    let got = send(
+        client
+            .get(&url)
+            .header("origin", "https://evil.example.com")
+            .header("authorization", "Bearer s3cret"),
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("access-control-allow-origin"), None);
+
+    // The token is still required for the data.
+    let got = send(client.get(&url).header("origin", allowed)).await;
+    assert_eq!(got.status, 401);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn without_cors_origins_there_are_no_cors_headers() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, config) = database(dir.path()).await;
+    let server = serve(&db, &config, &[]);
+    let url = format!("{}/tables/flights", server.base);
+    let got = send(
+        reqwest::Client::new()
+            .request(reqwest::Method::OPTIONS, &url)
+            .header("origin", "https://app.example.com")
+            .header("access-control-request-method", "GET"),
+    )
+    .await;
+    assert_eq!(got.status, 405);
+    assert_eq!(got.header("access-control-allow-origin"), None);
+    let got = send(
+        reqwest::Client::new()
+            .get(&url)
+            .header("origin", "https://app.example.com"),
+    )
+    .await;
+    assert_eq!(got.status, 200);
+    assert_eq!(got.header("access-control-allow-origin"), None);
+}
+
+#[test]
+fn a_cors_origin_with_a_path_is_refused() {
+    for bad in [
+        "https://app.example.com/x",
+        "*",
+        "ftp://x",
+        "app.example.com",
+    ] {
+        let output = common::binary::command(&["serve", "--cors-origin", bad])
+            .output()
+            .expect("run rowstream");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{bad}: {stderr}");
+        assert!(stderr.contains("is not a web origin"), "{bad}: {stderr}");
+    }
+}

@@ -4,6 +4,7 @@
 //! coding, trailers, completion record) in `negotiate.rs`, the endpoints that list what is
 //! served (index page, tables, queries, health, metrics) in `listing.rs`.
 
+mod cors;
 mod download;
 mod exports;
 mod listing;
@@ -26,6 +27,7 @@ use rowstream::tower::{StreamPermit, StreamSlots};
 use rowstream::{AnyEncoder, ChunkStream, Streamer};
 use tracing::Instrument as _;
 
+pub use self::cors::CORS_EXPOSED_HEADERS;
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
 use crate::access::{self, TableFilter, Token};
@@ -65,6 +67,11 @@ pub struct Settings {
     pub token: Option<Token>,
     /// The tables served; the others answer as if they did not exist.
     pub tables: TableFilter,
+    /// Web origins whose pages may read the exports (CORS through tower-http's
+    /// `CorsLayer`: `GET` and `HEAD`, `Authorization`, `Accept` and `X-Request-Id`
+    /// allowed, [`CORS_EXPOSED_HEADERS`] exposed, preflights cached an hour); none by
+    /// default.
+    pub cors_origins: Vec<HeaderValue>,
     /// How values that formats disagree on are written, unless a request says otherwise
     /// (`?non_finite=`, `?big_integers=`, `?formula_guard=`). Default: the library's
     /// defaults, no formula guard.
@@ -83,6 +90,7 @@ impl Default for Settings {
             token: None,
             tables: TableFilter::default(),
             values: ValueArgs::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -127,6 +135,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
 ///
+/// With [`Settings::cors_origins`], pages from those origins may read every endpoint;
+/// preflights are answered without the token.
 /// With [`Settings::token`], every request but `/healthz` needs `Authorization: Bearer
 /// <token>`, else `401` with `WWW-Authenticate: Bearer`. Tables that
 /// [`Settings::tables`] does not serve are absent from the lists and answer `404` exactly
@@ -192,6 +202,10 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         router = router.layer(middleware::from_fn(move |request, next| {
             access::require_token(token.clone(), request, next)
         }));
+    }
+    if !settings.cors_origins.is_empty() {
+        // Outside the token check: a preflight carries no credentials.
+        router = router.layer(cors::cors_layer(settings.cors_origins));
     }
     router.layer(middleware::from_fn(request_span))
 }
