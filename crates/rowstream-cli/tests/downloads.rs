@@ -374,3 +374,42 @@ fn a_cors_origin_with_a_path_is_refused() {
         assert!(stderr.contains("is not a web origin"), "{bad}: {stderr}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_takes_the_csv_options() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, _) = database(dir.path()).await;
+    let export = |extra: &[&str]| {
+        let mut args = vec!["export", "--db", &db, "--table", "flights"];
+        args.extend_from_slice(extra);
+        common::binary::command(&args)
+            .output()
+            .expect("run rowstream")
+    };
+    let output = export(&[
+        "--format",
+        "csv",
+        "--bom",
+        "--no-header",
+        "--delimiter",
+        ";",
+    ]);
+    assert!(output.status.success(), "{output:?}");
+    assert_eq!(
+        output.stdout,
+        "\u{feff}1;JFK;12.5\r\n2;\"Zürich; \"\"ZRH\"\"\";\r\n3;A\tB;-3.0\r\n".as_bytes()
+    );
+    let output = export(&["--format", "csv", "--delimiter", "tab"]);
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        "id\torigin\tdelay\r\n1\tJFK\t12.5\r\n2\t\"Zürich; \"\"ZRH\"\"\"\t\r\n3\t\"A\tB\"\t-3.0\r\n"
+    );
+    let output = export(&["--format", "ndjson", "--bom"]);
+    assert_eq!(output.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "error: --bom, --no-header and --delimiter are for --format csv\n"
+    );
+    let output = export(&["--format", "csv", "--delimiter", "|"]);
+    assert_eq!(output.status.code(), Some(2));
+}
