@@ -1,6 +1,6 @@
 //! Who may read what: the bearer token every data endpoint asks for, the tables the
-//! config file allows or denies, and the warning for a server reachable from other hosts
-//! without a token.
+//! config file allows or denies, the web origins allowed to read across origins (CORS),
+//! and the warning for a server reachable from other hosts without a token.
 
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
@@ -174,6 +174,32 @@ pub fn exposure_warning(addr: SocketAddr, token: bool) -> Option<String> {
              to 127.0.0.1"
         )
     })
+}
+
+/// A `--cors-origin`: a web origin (RFC 6454) `http://host[:port]` or `https://…`, as a
+/// browser sends it in `Origin` (scheme and host lowercased, no trailing `/`).
+///
+/// # Errors
+///
+/// Anything else (a path, a query, another scheme, `*`), in words.
+pub fn parse_origin(text: &str) -> Result<HeaderValue, String> {
+    let lower = text.trim_end_matches('/').to_ascii_lowercase();
+    let valid = lower
+        .strip_prefix("http://")
+        .or_else(|| lower.strip_prefix("https://"))
+        .is_some_and(|host| {
+            !host.is_empty()
+                && host
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-.:[]".contains(&b))
+        });
+    if !valid {
+        return Err(format!(
+            "\"{text}\" is not a web origin: http://HOST[:PORT] or https://HOST[:PORT], \
+             no path"
+        ));
+    }
+    HeaderValue::from_str(&lower).map_err(|e| e.to_string())
 }
 
 #[cfg(test)]

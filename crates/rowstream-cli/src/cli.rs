@@ -152,6 +152,12 @@ pub struct ServeArgs {
     )]
     pub token: Option<String>,
 
+    /// A web origin (`https://app.example.com`) whose pages may read the exports across
+    /// origins (CORS; preflights answered); repeat for more, or separate them with commas
+    /// in the environment variable. Default: none.
+    #[arg(long = "cors-origin", env = "ROWSTREAM_CORS_ORIGIN", value_name = "ORIGIN", value_delimiter = ',', value_parser = access::parse_origin)]
+    pub cors_origins: Vec<axum::http::HeaderValue>,
+
     /// Longest a client may take to send a request's line and headers before it is
     /// disconnected (slow or idle clients): `10s` by default; `0` for none.
     #[arg(long, env = "ROWSTREAM_HEADER_TIMEOUT", value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
@@ -359,6 +365,7 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tables: resolved.config.tables.clone(),
         values: args.source.values,
         readiness: http::Readiness::default(),
+        cors_origins: args.cors_origins.clone(),
     };
     let readiness = settings.readiness.clone();
     // The grace runs from the signal; the drain delay is part of it.

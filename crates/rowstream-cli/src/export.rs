@@ -24,7 +24,7 @@ use clap::{ArgGroup, Args, ValueEnum};
 use futures_util::StreamExt as _;
 use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
-use rowstream::{ChunkStream, Format, StreamObserver, Streamer};
+use rowstream::{AnyEncoder, ChunkStream, Csv, Delimiter, Format, StreamObserver, Streamer};
 
 use crate::config::ParamError;
 use crate::db::{self, Database, OpenOptions};
@@ -58,6 +58,18 @@ pub struct ExportArgs {
     /// Output format: json, ndjson, jsonseq, csv or msgpack.
     #[arg(long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
+
+    /// CSV: start with the UTF-8 byte order mark (`EF BB BF`), so Excel reads UTF-8.
+    #[arg(long)]
+    pub bom: bool,
+
+    /// CSV: write no header row.
+    #[arg(long)]
+    pub no_header: bool,
+
+    /// CSV: the field delimiter, `,` (default), `;` or `tab`.
+    #[arg(long, value_name = "DELIMITER", value_parser = parse_delimiter)]
+    pub delimiter: Option<Delimiter>,
 
     /// Compress the output.
     #[arg(long, value_enum, value_name = "CODING")]
@@ -111,6 +123,17 @@ fn parse_format(text: &str) -> Result<Format, String> {
     Ok(format)
 }
 
+fn parse_delimiter(text: &str) -> Result<Delimiter, String> {
+    match text {
+        "," => Ok(Delimiter::Comma),
+        ";" => Ok(Delimiter::Semicolon),
+        "tab" | "\t" => Ok(Delimiter::Tab),
+        _ => Err(format!(
+            "the delimiter is \",\", \";\" or tab, not \"{text}\""
+        )),
+    }
+}
+
 /// What the export reads.
 enum Source {
     Table(catalog::Table),
@@ -160,7 +183,22 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             None
         }
     };
-    let encoder = args.source.values.encoder(args.format)?;
+    let encoder = if args.format == Format::Csv {
+        let csv = Csv::new()
+            .delimiter(args.delimiter.unwrap_or_default())
+            .byte_order_mark(args.bom);
+        let csv = if args.no_header {
+            csv.without_header()
+        } else {
+            csv
+        };
+        args.source.values.apply(AnyEncoder::from(csv))
+    } else {
+        if args.bom || args.no_header || args.delimiter.is_some() {
+            bail!("--bom, --no-header and --delimiter are for --format csv");
+        }
+        args.source.values.encoder(args.format)?
+    };
 
     let db = open_database(&args.source, &open).await?;
     let result = async {

@@ -2,9 +2,10 @@
 //! segment, and which query strings it accepts. Depends on nothing else of the crate.
 
 /// Query parameters every export endpoint (`/tables/{table}`, `/queries/{name}`) takes,
-/// read by the server itself: they pick the format, the completion record, and how
+/// read by the server itself: they pick the format, the completion record, how
 /// values that formats disagree on are written (over the server's `--non-finite`,
-/// `--big-integers` and `--formula-guard`). A named
+/// `--big-integers` and `--formula-guard`), a download file name (`download`) and the
+/// CSV options (`bom`, `header`, `delimiter`). A named
 /// query may not declare them; any other parameter, unless the named query declares it,
 /// is refused with `400` ([`unknown_param`]). This is the one list: a new export
 /// parameter is added here.
@@ -14,6 +15,10 @@ pub const RESERVED_PARAMS: &[&str] = &[
     "non_finite",
     "big_integers",
     "formula_guard",
+    "download",
+    "bom",
+    "header",
+    "delimiter",
 ];
 
 /// Query parameters `/tables/{table}` takes besides [`RESERVED_PARAMS`]: `limit`, the

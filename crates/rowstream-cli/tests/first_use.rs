@@ -440,7 +440,7 @@ async fn bind_is_checked_before_any_database_is_touched() {
 }
 
 /// The parameters a table export takes.
-const TABLE_KNOWN: [&str; 7] = [
+const TABLE_KNOWN: [&str; 11] = [
     "limit",
     "after",
     "format",
@@ -448,6 +448,10 @@ const TABLE_KNOWN: [&str; 7] = [
     "non_finite",
     "big_integers",
     "formula_guard",
+    "download",
+    "bom",
+    "header",
+    "delimiter",
 ];
 
 const CONFIG: &str = r#"
@@ -503,7 +507,11 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "complete",
                 "non_finite",
                 "big_integers",
-                "formula_guard"
+                "formula_guard",
+                "download",
+                "bom",
+                "header",
+                "delimiter"
             ]),
         ),
         (
@@ -515,7 +523,11 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "complete",
                 "non_finite",
                 "big_integers",
-                "formula_guard"
+                "formula_guard",
+                "download",
+                "bom",
+                "header",
+                "delimiter"
             ]),
         ),
     ];

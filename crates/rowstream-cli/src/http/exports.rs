@@ -25,7 +25,7 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, params) = Wanted::read(&headers, &uri, params, TABLE_PARAMS, state.values)?;
+    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values)?;
     let limit = crate::url::limit(&params).map_err(|detail| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
             .with_detail(detail)
@@ -92,8 +92,14 @@ pub(super) async fn run_query(
             .into_response());
     };
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, mut params) =
-        Wanted::read(&headers, &uri, params, &query.param_names(), state.values)?;
+    let (wanted, mut params) = Wanted::read(
+        &name,
+        &headers,
+        &uri,
+        params,
+        &query.param_names(),
+        state.values,
+    )?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = query.bind_values(&params).map_err(|err| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")

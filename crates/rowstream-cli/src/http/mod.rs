@@ -4,6 +4,8 @@
 //! coding, trailers, completion record) in `negotiate.rs`, the endpoints that list what is
 //! served (index page, tables, queries, health, metrics) in `listing.rs`.
 
+mod cors;
+mod download;
 mod exports;
 mod listing;
 mod negotiate;
@@ -26,6 +28,7 @@ use rowstream::tower::{StreamPermit, StreamSlots};
 use rowstream::{AnyEncoder, ChunkStream, Streamer};
 use tracing::Instrument as _;
 
+pub use self::cors::CORS_EXPOSED_HEADERS;
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
 pub use self::ready::{READY_TIMEOUT, Readiness};
@@ -66,6 +69,11 @@ pub struct Settings {
     pub token: Option<Token>,
     /// The tables served; the others answer as if they did not exist.
     pub tables: TableFilter,
+    /// Web origins whose pages may read the exports (CORS through tower-http's
+    /// `CorsLayer`: `GET` and `HEAD`, `Authorization`, `Accept` and `X-Request-Id`
+    /// allowed, [`CORS_EXPOSED_HEADERS`] exposed, preflights cached an hour); none by
+    /// default.
+    pub cors_origins: Vec<HeaderValue>,
     /// How values that formats disagree on are written, unless a request says otherwise
     /// (`?non_finite=`, `?big_integers=`, `?formula_guard=`). Default: the library's
     /// defaults, no formula guard.
@@ -88,6 +96,7 @@ impl Default for Settings {
             tables: TableFilter::default(),
             values: ValueArgs::default(),
             readiness: Readiness::default(),
+            cors_origins: Vec::new(),
         }
     }
 }
@@ -136,6 +145,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `400` naming it, before anything runs.
 /// - `GET /metrics` (with [`Settings::metrics`]): Prometheus text exposition.
 ///
+/// With [`Settings::cors_origins`], pages from those origins may read every endpoint;
+/// preflights are answered without the token.
 /// With [`Settings::token`], every request but `/healthz` and `/readyz` needs `Authorization: Bearer
 /// <token>`, else `401` with `WWW-Authenticate: Bearer`. Tables that
 /// [`Settings::tables`] does not serve are absent from the lists and answer `404` exactly
@@ -149,6 +160,9 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// JSON array is complete exactly when it parses: a failed export is never closed);
 /// `?non_finite=null|string|error`, `?big_integers=number|string` and
 /// `?formula_guard=true|false` override the server's [`Settings::values`] for the request;
+/// `?download[=NAME]` adds `Content-Disposition: attachment` (RFC 6266) with the table or
+/// query name, or NAME, plus the format's extension; CSV takes `bom=true`, `header=false`
+/// and `delimiter=,|;|tab` (a `400` with another format);
 /// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`;
 /// `?after=KEY` sends the rows of a keyset table whose key comes after `KEY` (read as the
 /// key column's type and bound as a parameter), else `400` naming `after`; `TE: trailers` adds the outcome and row count as trailers. Any
@@ -208,6 +222,10 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         router = router.layer(middleware::from_fn(move |request, next| {
             access::require_token(token.clone(), request, next)
         }));
+    }
+    if !settings.cors_origins.is_empty() {
+        // Outside the token check: a preflight carries no credentials.
+        router = router.layer(cors::cors_layer(settings.cors_origins));
     }
     router.layer(middleware::from_fn(request_span))
 }

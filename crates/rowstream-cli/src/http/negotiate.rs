@@ -5,13 +5,14 @@ use std::sync::Arc;
 
 use axum::extract::Query;
 use axum::extract::rejection::QueryRejection;
-use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use rowstream::axum::{Negotiated, Problem, StreamResponse};
 use rowstream::compress::Level;
 use rowstream::metrics::MetricsObserver;
 use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
 
+use super::download::{self, CsvOptions};
 use crate::config::Param;
 use crate::db::{Database, column_names};
 use crate::settings::ValueArgs;
@@ -51,6 +52,9 @@ pub(super) struct Wanted {
     negotiated: Negotiated,
     complete: bool,
     values: ValueArgs,
+    csv: CsvOptions,
+    /// The file name of `?download`, for `Content-Disposition`.
+    download: Option<String>,
 }
 
 impl Wanted {
@@ -58,9 +62,11 @@ impl Wanted {
     /// response to send: `400` for a query string that does not parse, or for a
     /// parameter that is neither one of [`RESERVED_PARAMS`] nor in `declared` (a named
     /// query's parameters), before anything else is looked at. `values` are the
-    /// server's value settings, which the request's parameters override.
+    /// server's value settings, which the request's parameters override; `source` is the
+    /// table or query name, the file name of `?download` without a value.
     #[allow(clippy::result_large_err)]
     pub(super) fn read(
+        source: &str,
         headers: &HeaderMap,
         uri: &Uri,
         params: Result<Query<Vec<(String, String)>>, QueryRejection>,
@@ -92,12 +98,16 @@ impl Wanted {
                 .into_response());
         }
         let mut wanted = Self::from_request(headers, uri, &params)?;
-        wanted.values = values.with_params(&params).map_err(|(name, detail)| {
+        let invalid = |(name, detail): (&'static str, String)| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
                 .with_detail(detail)
                 .with_extension("parameter", name)
                 .into_response()
-        })?;
+        };
+        wanted.values = values.with_params(&params).map_err(invalid)?;
+        wanted.csv = CsvOptions::read(&params, wanted.format()).map_err(invalid)?;
+        wanted.download =
+            download::file_name(&params, source, wanted.format(), wanted.csv).map_err(invalid)?;
         Ok((wanted, params))
     }
 
@@ -158,6 +168,8 @@ impl Wanted {
             negotiated,
             complete,
             values: ValueArgs::default(),
+            csv: CsvOptions::default(),
+            download: None,
         })
     }
 
@@ -166,14 +178,14 @@ impl Wanted {
     }
 
     /// The encoder; a CSV one with the column names of `sql`'s result as its header
-    /// ([`column_names`], with `params`' types).
+    /// ([`column_names`], with `params`' types) unless `header=false`.
     pub(super) async fn encoder_for(
         &self,
         db: &Database,
         sql: &str,
         params: Option<&[Param]>,
     ) -> Result<AnyEncoder, sqlx::Error> {
-        let columns = if self.format() == Format::Csv {
+        let columns = if self.format() == Format::Csv && self.csv.header {
             Some(column_names(db, sql, params).await?)
         } else {
             None
@@ -181,12 +193,15 @@ impl Wanted {
         Ok(self.encoder(columns))
     }
 
-    /// The encoder; a CSV one with `columns` as its header.
+    /// The encoder; a CSV one with the request's [`CsvOptions`] and `columns` as its
+    /// header.
     fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
-        let encoder = match (self.format(), columns) {
-            (Format::Csv, Some(columns)) => {
-                AnyEncoder::from(Csv::new().header(columns).completion_record(self.complete))
-            }
+        let encoder = match self.format() {
+            Format::Csv => AnyEncoder::from(
+                self.csv
+                    .apply(Csv::new(), columns.unwrap_or_default())
+                    .completion_record(self.complete),
+            ),
             _ => self.negotiated.encoder().completion_record(self.complete),
         };
         self.values.apply(encoder)
@@ -201,9 +216,22 @@ impl Wanted {
     /// The answer to `HEAD`.
     pub(super) fn head(&self, level: Level) -> Response {
         let encoder = self.encoder(Some(Vec::new()));
-        self.response(level)
+        let response = self
+            .response(level)
             .head(encoder.content_type())
-            .into_response()
+            .into_response();
+        self.disposition(response)
+    }
+
+    /// `response` with `Content-Disposition: attachment` if `?download` asked for it.
+    fn disposition(&self, mut response: Response) -> Response {
+        if let Some(name) = &self.download {
+            response.headers_mut().insert(
+                header::CONTENT_DISPOSITION,
+                download::content_disposition(name),
+            );
+        }
+        response
     }
 
     /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
@@ -226,7 +254,8 @@ impl Wanted {
             ),
         };
         let chunks = chunks.with_observer(Arc::new((observer, log)));
-        self.response(level).respond(chunks).await.into_response()
+        let response = self.response(level).respond(chunks).await.into_response();
+        self.disposition(response)
     }
 }
 

@@ -142,6 +142,7 @@ enum Header {
 pub struct Csv {
     header: Header,
     delimiter: Delimiter,
+    byte_order_mark: bool,
     completion_record: bool,
     last_key: Option<LastKey>,
     policy: ValuePolicy,
@@ -172,6 +173,7 @@ impl Csv {
         Self {
             header: Header::FromFirstRecord,
             delimiter: Delimiter::Comma,
+            byte_order_mark: false,
             completion_record: false,
             last_key: None,
             policy: ValuePolicy::default(),
@@ -205,6 +207,14 @@ impl Csv {
     pub fn delimiter(mut self, delimiter: Delimiter) -> Self {
         self.delimiter = delimiter;
         self.format = FieldFormat::new(delimiter.byte(), self.format.guard());
+        self
+    }
+
+    /// Starts the body with the UTF-8 byte order mark (`EF BB BF`), before the header
+    /// row: Excel then reads the file as UTF-8 instead of the system's code page.
+    /// Default `false`.
+    pub fn byte_order_mark(mut self, on: bool) -> Self {
+        self.byte_order_mark = on;
         self
     }
 
@@ -278,9 +288,13 @@ impl Encoder for Csv {
         }
     }
 
-    /// Writes the header row if the names were given up front.
+    /// Writes the byte order mark if asked for, and the header row if the names were
+    /// given up front.
     fn begin(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
         self.columns = None;
+        if self.byte_order_mark {
+            out.extend_from_slice("\u{feff}".as_bytes());
+        }
         if let Header::Names(names) = &self.header {
             let format = &self.format;
             self.record.write(out, |row| {
@@ -423,6 +437,18 @@ mod tests {
             encode(&mut enc, &[(1, "a"), (2, "b")]).unwrap(),
             "x,y\r\n1,a\r\n2,b\r\n"
         );
+    }
+
+    #[test]
+    fn byte_order_mark_comes_first() {
+        let rows = [Row {
+            a: Some("é"),
+            b: 1.0,
+        }];
+        let mut enc = Csv::new().byte_order_mark(true);
+        assert_eq!(encode(&mut enc, &rows).unwrap(), "\u{feff}a,b\r\né,1.0\r\n");
+        let mut enc = Csv::new().without_header().byte_order_mark(true);
+        assert_eq!(encode(&mut enc, &rows).unwrap(), "\u{feff}é,1.0\r\n");
     }
 
     #[test]
