@@ -73,13 +73,13 @@ pub fn table_chunks(
                 }
                 Ok::<_, Infallible>(record)
             };
-            streamer
-                .stream_batches(
-                    first_pages(pages, limit, batch_size),
-                    record,
-                    encoder.last_key(last.clone()),
-                )
-                .with_last_key(last)
+            keyed(
+                streamer,
+                first_pages(pages, limit, batch_size),
+                record,
+                encoder,
+                last,
+            )
         }
         (Database::Postgres(pool), Plan::Keyset { key }) => {
             let pages = rowstream::postgres::keyset(pool.clone(), keyset(key));
@@ -98,13 +98,13 @@ pub fn table_chunks(
                 }
                 Ok::<_, Infallible>(record)
             };
-            streamer
-                .stream_batches(
-                    first_pages(pages, limit, batch_size),
-                    record,
-                    encoder.last_key(last.clone()),
-                )
-                .with_last_key(last)
+            keyed(
+                streamer,
+                first_pages(pages, limit, batch_size),
+                record,
+                encoder,
+                last,
+            )
         }
         (Database::MySql { pool, .. }, Plan::Keyset { key }) => {
             let options = RecordOptions::default().json_columns(table.json_columns.clone());
@@ -118,13 +118,13 @@ pub fn table_chunks(
                 }
                 Ok::<_, Infallible>(record)
             };
-            streamer
-                .stream_batches(
-                    first_pages(pages, limit, batch_size),
-                    record,
-                    encoder.last_key(last.clone()),
-                )
-                .with_last_key(last)
+            keyed(
+                streamer,
+                first_pages(pages, limit, batch_size),
+                record,
+                encoder,
+                last,
+            )
         }
         (Database::Sqlite(pool), Plan::Single { .. }) => {
             // A database file is read on its own connection, in batches; an in-memory
@@ -171,6 +171,25 @@ fn first_rows<T, E>(
     limit: Option<usize>,
 ) -> impl Stream<Item = Result<T, E>> + Send + 'static {
     rows.take(limit.unwrap_or(usize::MAX))
+}
+
+/// A keyset export: the pages through `record` (which notes each row's key in `last`),
+/// the encoder's completion record and the stream's trailer reporting `last`.
+fn keyed<T, E, X>(
+    streamer: &Streamer,
+    pages: impl Stream<Item = Result<Vec<T>, E>> + Send + 'static,
+    record: X,
+    encoder: AnyEncoder,
+    last: LastKey,
+) -> ChunkStream
+where
+    T: Send + 'static,
+    E: Into<rowstream::BoxError> + Send + 'static,
+    X: rowstream::Transformer<T>,
+{
+    streamer
+        .stream_batches(pages, record, encoder.last_key(last.clone()))
+        .with_last_key(last)
 }
 
 /// The pages of `page` rows that hold the first `limit` rows, the last one cut to size
