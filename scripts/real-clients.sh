@@ -7,8 +7,8 @@
 # `?complete=true` the tagged error record is readable before the failure. Chromium also
 # loads the index page and downloads the table by clicking its CSV link.
 #
-# Installs what is missing (chromium from apt, requests and httpx from pip, playwright-core
-# from npm: no Playwright browser is downloaded), builds the binary, starts one server on
+# Installs what is missing (chromium from apt, requests and httpx into a venv in the work
+# folder, playwright-core from npm: no Playwright browser is downloaded), builds the binary, starts one server on
 # a free loopback port and stops it on exit. Prints one line per check; exits non-zero if
 # any check fails.
 #
@@ -33,14 +33,18 @@ if ! command -v node >/dev/null 2>&1; then
   as_root apt-get update -qq
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nodejs npm >/dev/null
 fi
-if ! python3 -c 'import requests, httpx' 2>/dev/null; then
-  python3 -m pip install -q requests httpx
-fi
 (cd "$helpers" && PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1 npm ci --no-audit --no-fund --loglevel=error >/dev/null)
 
 # ROWSTREAM_BIN: a binary built already (skips the build).
 rowstream_bin debug
 make_workdir
+# requests and httpx in a venv of the work folder, not the machine's Python.
+if ! python3 -m venv "$work/venv" 2>/dev/null; then
+  as_root apt-get update -qq
+  as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
+  python3 -m venv "$work/venv"
+fi
+"$work/venv/bin/pip" install -q requests httpx
 ROWSTREAM_DEMO_DB=$work/demo.sqlite start_server --demo-rows "$rows" --config "$helpers/rowstream.toml"
 
 # The expected count, from the database itself.
@@ -74,7 +78,7 @@ for compressed in "" --compressed; do
 done
 
 # Python requests and httpx
-python3 "$helpers/clients.py" "$base" "$expected" "$failing" || failures=$((failures + 1))
+"$work/venv/bin/python" "$helpers/clients.py" "$base" "$expected" "$failing" || failures=$((failures + 1))
 
 # Node fetch and headless Chromium
 (cd "$helpers" && node clients.mjs "$base" "$expected" "$failing") || failures=$((failures + 1))
