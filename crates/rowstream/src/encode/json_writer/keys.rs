@@ -29,6 +29,17 @@ fn float_key_must_be_finite() -> JsonError {
     JsonError("float key must be finite (got NaN or +/-inf)".into())
 }
 
+/// Integer keys, written quoted.
+macro_rules! quoted_integers {
+    ($($name:ident($ty:ty);)*) => {
+        $(
+            fn $name(self, v: $ty) -> Result<(), JsonError> {
+                self.quoted(|s| ser::Serializer::$name(s, v))
+            }
+        )*
+    };
+}
+
 impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
     type Ok = ();
     type Error = JsonError;
@@ -51,35 +62,10 @@ impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
     fn serialize_bool(self, v: bool) -> Result<(), JsonError> {
         self.quoted(|s| ser::Serializer::serialize_bool(s, v))
     }
-    fn serialize_i8(self, v: i8) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_i8(s, v))
-    }
-    fn serialize_i16(self, v: i16) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_i16(s, v))
-    }
-    fn serialize_i32(self, v: i32) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_i32(s, v))
-    }
-    fn serialize_i64(self, v: i64) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_i64(s, v))
-    }
-    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_i128(s, v))
-    }
-    fn serialize_u8(self, v: u8) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_u8(s, v))
-    }
-    fn serialize_u16(self, v: u16) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_u16(s, v))
-    }
-    fn serialize_u32(self, v: u32) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_u32(s, v))
-    }
-    fn serialize_u64(self, v: u64) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_u64(s, v))
-    }
-    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
-        self.quoted(|s| ser::Serializer::serialize_u128(s, v))
+    quoted_integers! {
+        serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32);
+        serialize_u64(u64); serialize_u128(u128);
     }
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
         if !v.is_finite() {
@@ -111,18 +97,21 @@ impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), JsonError> {
         value.serialize(self)
     }
-    fn serialize_bytes(self, _v: &[u8]) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
+    refuse! {
+        key_must_be_a_string();
+        serialize_bytes(&[u8]) -> ();
+        serialize_none() -> ();
+        serialize_unit() -> ();
+        serialize_unit_struct(&'static str) -> ();
+        serialize_seq(Option<usize>) -> Self::SerializeSeq;
+        serialize_tuple(usize) -> Self::SerializeTuple;
+        serialize_tuple_struct(&'static str, usize) -> Self::SerializeTupleStruct;
+        serialize_tuple_variant(&'static str, u32, &'static str, usize) -> Self::SerializeTupleVariant;
+        serialize_map(Option<usize>) -> Self::SerializeMap;
+        serialize_struct(&'static str, usize) -> Self::SerializeStruct;
+        serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant;
     }
-    fn serialize_none(self) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit(self) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_unit_struct(self, _name: &'static str) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
+
     fn serialize_newtype_variant<T: Serialize + ?Sized>(
         self,
         _name: &'static str,
@@ -130,47 +119,6 @@ impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
         _variant: &'static str,
         _value: &T,
     ) -> Result<(), JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Self::SerializeSeq, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple(self, _len: usize) -> Result<Self::SerializeTuple, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleStruct, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_tuple_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeTupleVariant, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_map(self, _len: Option<usize>) -> Result<Self::SerializeMap, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct(
-        self,
-        _name: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStruct, JsonError> {
-        Err(key_must_be_a_string())
-    }
-    fn serialize_struct_variant(
-        self,
-        _name: &'static str,
-        _index: u32,
-        _variant: &'static str,
-        _len: usize,
-    ) -> Result<Self::SerializeStructVariant, JsonError> {
         Err(key_must_be_a_string())
     }
 }

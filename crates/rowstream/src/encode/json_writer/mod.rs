@@ -89,6 +89,19 @@ fn write_f32<B: BufMut>(out: &mut B, value: f32) {
     }
 }
 
+/// Integers, written with `itoa`.
+macro_rules! integers {
+    ($($name:ident($ty:ty);)*) => {
+        $(
+            #[inline]
+            fn $name(self, v: $ty) -> Result<(), JsonError> {
+                write_int(self.out, v);
+                Ok(())
+            }
+        )*
+    };
+}
+
 impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
     type Ok = ();
     type Error = JsonError;
@@ -105,55 +118,10 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         self.out.put_slice(if v { b"true" } else { b"false" });
         Ok(())
     }
-    #[inline]
-    fn serialize_i8(self, v: i8) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i16(self, v: i16) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i32(self, v: i32) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i64(self, v: i64) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u8(self, v: u8) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u16(self, v: u16) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u32(self, v: u32) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u64(self, v: u64) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
-    }
-    #[inline]
-    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
-        write_int(self.out, v);
-        Ok(())
+    integers! {
+        serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
+        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32);
+        serialize_u64(u64); serialize_u128(u128);
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
@@ -363,56 +331,31 @@ impl<'a, B: BufMut> Compound<'a, B> {
     }
 }
 
-impl<B: BufMut> ser::SerializeSeq for Compound<'_, B> {
-    type Ok = ();
-    type Error = JsonError;
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
+/// The sequence-like compounds: each element after a separator.
+macro_rules! elements {
+    ($($trait:ident :: $method:ident;)*) => {
+        $(
+            impl<B: BufMut> ser::$trait for Compound<'_, B> {
+                type Ok = ();
+                type Error = JsonError;
+                #[inline]
+                fn $method<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
+                    self.element(value)
+                }
+                #[inline]
+                fn end(self) -> Result<(), JsonError> {
+                    self.finish()
+                }
+            }
+        )*
+    };
 }
 
-impl<B: BufMut> ser::SerializeTuple for Compound<'_, B> {
-    type Ok = ();
-    type Error = JsonError;
-    #[inline]
-    fn serialize_element<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
-
-impl<B: BufMut> ser::SerializeTupleStruct for Compound<'_, B> {
-    type Ok = ();
-    type Error = JsonError;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
-}
-
-impl<B: BufMut> ser::SerializeTupleVariant for Compound<'_, B> {
-    type Ok = ();
-    type Error = JsonError;
-    #[inline]
-    fn serialize_field<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
-        self.element(value)
-    }
-    #[inline]
-    fn end(self) -> Result<(), JsonError> {
-        self.finish()
-    }
+elements! {
+    SerializeSeq::serialize_element;
+    SerializeTuple::serialize_element;
+    SerializeTupleStruct::serialize_field;
+    SerializeTupleVariant::serialize_field;
 }
 
 impl<B: BufMut> ser::SerializeMap for Compound<'_, B> {
@@ -467,6 +410,17 @@ impl<B: BufMut> ser::SerializeStructVariant for Compound<'_, B> {
     fn end(self) -> Result<(), JsonError> {
         self.finish()
     }
+}
+
+/// Implements the listed `Serializer` methods as refusals returning `$err`.
+macro_rules! refuse {
+    ($err:expr; $($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
+        $(
+            fn $name(self, $(_: $arg),*) -> Result<$ret, JsonError> {
+                Err($err)
+            }
+        )*
+    };
 }
 
 mod keys;

@@ -14,16 +14,6 @@ fn expected_raw_json() -> JsonError {
     JsonError("expected the text of a serde_json RawValue".into())
 }
 
-macro_rules! refuse {
-    ($($name:ident($($arg:ty),*) -> $ret:ty;)*) => {
-        $(
-            fn $name(self, $(_: $arg),*) -> Result<$ret, JsonError> {
-                Err(expected_raw_json())
-            }
-        )*
-    };
-}
-
 impl<B: BufMut> ser::Serializer for RawJson<'_, B> {
     type Ok = ();
     type Error = JsonError;
@@ -42,6 +32,7 @@ impl<B: BufMut> ser::Serializer for RawJson<'_, B> {
     }
 
     refuse! {
+        expected_raw_json();
         serialize_bool(bool) -> ();
         serialize_i8(i8) -> ();
         serialize_i16(i16) -> ();
