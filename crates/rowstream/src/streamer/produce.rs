@@ -136,6 +136,10 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         if earlier && size > self.threshold {
             Ok(Encoded::SendSplit(mark))
         } else if buf.len() >= self.threshold {
+            if self.chunks == 0 {
+                // Items were still coming: hand this chunk over with the next one.
+                self.yield_after = 2;
+            }
             Ok(Encoded::SendChunk)
         } else if self.chunks == 0 {
             Ok(Encoded::First)
@@ -397,10 +401,6 @@ where
                     }
                 }
                 match pipeline.encode(fetched)? {
-                    Encoded::SendChunk if pipeline.chunks == 0 => {
-                        pipeline.yield_after = 2;
-                        Some(Encoded::SendChunk)
-                    }
                     Encoded::First if item_rate.is_some() => Some(Encoded::SendChunk),
                     Encoded::First => {
                         if !gathering {
