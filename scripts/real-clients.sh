@@ -8,9 +8,10 @@
 # loads the index page and downloads the table by clicking its CSV link.
 #
 # Installs what is missing (chromium from apt, requests and httpx into a venv in the work
-# folder, playwright-core from npm: no Playwright browser is downloaded), builds the binary, starts one server on
+# folder with Polars and fsspec, playwright-core from npm: no Playwright browser is downloaded), builds the binary, starts one server on
 # a free loopback port and stops it on exit. Prints one line per check; exits non-zero if
-# any check fails.
+# any check fails. Polars and fsspec read spooled exports (`?spool`: Content-Length and
+# byte ranges) and must see every value of the streamed export.
 #
 #   scripts/real-clients.sh            # ROWS=20000 tickets by default
 #   ROWSTREAM_BIN=target/debug/rowstream scripts/real-clients.sh   # without building
@@ -44,7 +45,7 @@ if ! python3 -m venv "$work/venv" 2>/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   python3 -m venv "$work/venv"
 fi
-"$work/venv/bin/pip" install -q requests httpx
+"$work/venv/bin/pip" install -q requests httpx polars fsspec aiohttp
 ROWSTREAM_DEMO_DB=$work/demo.sqlite start_server --demo-rows "$rows" --config "$helpers/rowstream.toml"
 
 # The expected count, from the database itself.
@@ -79,6 +80,9 @@ done
 
 # Python requests and httpx
 "$work/venv/bin/python" "$helpers/clients.py" "$base" "$expected" "$failing" || failures=$((failures + 1))
+
+# Readers that open a URL like a file (Polars, fsspec), on spooled exports
+"$work/venv/bin/python" "$helpers/readers.py" "$base" "$expected" "$failing" || failures=$((failures + 1))
 
 # Node fetch and headless Chromium
 (cd "$helpers" && node clients.mjs "$base" "$expected" "$failing") || failures=$((failures + 1))

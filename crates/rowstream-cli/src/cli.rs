@@ -189,6 +189,22 @@ pub struct ServeArgs {
     /// grace. Ctrl-C closes it at once.
     #[arg(long, env = "ROWSTREAM_DRAIN_DELAY", value_name = "DURATION", value_parser = parse_duration, default_value = "2s")]
     pub drain_delay: Duration,
+
+    /// Bytes that spooled exports (`?spool`, or a `Range` request: written to a file, then
+    /// served with `Content-Length` and byte ranges) may take on disk at once; a larger
+    /// export gets `507`. `0` turns spooling off.
+    #[arg(long, env = "ROWSTREAM_SPOOL_MAX_BYTES", value_name = "BYTES", value_parser = crate::settings::parse_size, default_value = "1GiB")]
+    pub spool_max_bytes: usize,
+
+    /// How long a spooled export is kept after its last request, for the next range
+    /// reads of the same URL.
+    #[arg(long, env = "ROWSTREAM_SPOOL_TTL", value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    pub spool_ttl: Duration,
+
+    /// The folder in which spool files are written (in a private folder removed at
+    /// exit). Default: the system's temporary folder (`TMPDIR`).
+    #[arg(long, env = "ROWSTREAM_SPOOL_DIR", value_name = "DIR")]
+    pub spool_dir: Option<std::path::PathBuf>,
 }
 
 /// A compression level.
@@ -365,6 +381,11 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         tables: resolved.config.tables.clone(),
         values: args.source.values,
         readiness: http::Readiness::default(),
+        spool: http::SpoolSettings {
+            dir: args.spool_dir.clone(),
+            max_bytes: args.spool_max_bytes as u64,
+            ttl: args.spool_ttl,
+        },
         cors_origins: args.cors_origins.clone(),
     };
     let readiness = settings.readiness.clone();

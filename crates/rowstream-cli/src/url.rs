@@ -5,7 +5,8 @@
 /// read by the server itself: they pick the format, the completion record, how
 /// values that formats disagree on are written (over the server's `--non-finite`,
 /// `--big-integers` and `--formula-guard`), a download file name (`download`) and the
-/// CSV options (`bom`, `header`, `delimiter`). A named
+/// CSV options (`bom`, `header`, `delimiter`), and whether the export is spooled to a
+/// file and served with `Content-Length` and byte ranges (`spool`). A named
 /// query may not declare them; any other parameter, unless the named query declares it,
 /// is refused with `400` ([`unknown_param`]). This is the one list: a new export
 /// parameter is added here.
@@ -19,6 +20,7 @@ pub const RESERVED_PARAMS: &[&str] = &[
     "bom",
     "header",
     "delimiter",
+    "spool",
 ];
 
 /// Query parameters `/tables/{table}` takes besides [`RESERVED_PARAMS`]: `limit`, the

@@ -440,7 +440,7 @@ async fn bind_is_checked_before_any_database_is_touched() {
 }
 
 /// The parameters a table export takes.
-const TABLE_KNOWN: [&str; 11] = [
+const TABLE_KNOWN: [&str; 12] = [
     "limit",
     "after",
     "format",
@@ -452,6 +452,7 @@ const TABLE_KNOWN: [&str; 11] = [
     "bom",
     "header",
     "delimiter",
+    "spool",
 ];
 
 const CONFIG: &str = r#"
@@ -511,7 +512,8 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "download",
                 "bom",
                 "header",
-                "delimiter"
+                "delimiter",
+                "spool"
             ]),
         ),
         (
@@ -527,7 +529,8 @@ async fn unknown_query_parameters_are_refused_naming_the_known_ones() {
                 "download",
                 "bom",
                 "header",
-                "delimiter"
+                "delimiter",
+                "spool"
             ]),
         ),
     ];

@@ -540,7 +540,7 @@ async fn oversized_and_numerous_headers_get_431() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn range_and_conditional_headers_are_ignored() {
+async fn ranges_are_served_from_the_spool_and_conditionals_on_streams_ignored() {
     let demo = demo_server(ServeOptions::default()).await;
     for target in [
         "/tables/tickets?format=csv",
@@ -548,19 +548,15 @@ async fn range_and_conditional_headers_are_ignored() {
     ] {
         let full = raw(&demo.server, &get_request(target, "")).await;
         assert_eq!(full.status, 200);
-        assert!(full.body.len() > 1000, "{target}");
+        let len = full.body.len();
+        assert!(len > 1000, "{target}");
+        // A stream ignores conditional headers: it has no validator to compare.
         for headers in [
-            "Range: bytes=0-10\r\n",
-            "Range: bytes=-5\r\n",
-            "Range: bytes=0-10,20-30\r\n",
-            "Range: bytes=999999999-\r\n",
-            "Range: lines=1-2\r\n",
             "If-None-Match: *\r\n",
             "If-None-Match: \"x\"\r\n",
             "If-Match: \"nope\"\r\n",
             "If-Modified-Since: Sat, 01 Jan 2100 00:00:00 GMT\r\n",
             "If-Unmodified-Since: Sat, 01 Jan 2000 00:00:00 GMT\r\n",
-            "If-Range: \"x\"\r\nRange: bytes=0-10\r\n",
         ] {
             let response = raw(&demo.server, &get_request(target, headers)).await;
             assert_eq!(
@@ -569,11 +565,41 @@ async fn range_and_conditional_headers_are_ignored() {
                 response.head
             );
             assert_eq!(response.header("content-range"), None, "{headers}");
-            assert_ne!(response.header("accept-ranges"), Some("bytes"), "{headers}");
+            assert_eq!(response.header("accept-ranges"), None, "{headers}");
+            assert_eq!(response.body, full.body, "{target} {headers}");
+        }
+        // A Range is served from the spooled export: exactly those bytes, or the whole
+        // (another unit, several ranges, an If-Range for another file), or 416.
+        let last = len - 1;
+        for (headers, status, part) in [
+            ("Range: bytes=0-10\r\n", 206, Some((0, 10))),
+            ("Range: bytes=-5\r\n", 206, Some((len - 5, last))),
+            ("Range: bytes=0-10,20-30\r\n", 200, None),
+            ("Range: lines=1-2\r\n", 200, None),
+            ("If-Range: \"x\"\r\nRange: bytes=0-10\r\n", 200, None),
+            ("Range: bytes=999999999-\r\n", 416, None),
+        ] {
+            let response = raw(&demo.server, &get_request(target, headers)).await;
             assert_eq!(
-                response.body, full.body,
-                "{target} {headers}: the full body"
+                response.status, status,
+                "{target} {headers}: {}",
+                response.head
             );
+            assert_eq!(response.header("accept-ranges"), Some("bytes"), "{headers}");
+            match (status, part) {
+                (206, Some((first, end))) => {
+                    assert_eq!(response.body, full.body[first..=end], "{target} {headers}");
+                    assert_eq!(
+                        response.header("content-range"),
+                        Some(format!("bytes {first}-{end}/{len}").as_str())
+                    );
+                }
+                (200, _) => assert_eq!(response.body, full.body, "{target} {headers}"),
+                _ => assert_eq!(
+                    response.header("content-range"),
+                    Some(format!("bytes */{len}").as_str())
+                ),
+            }
         }
     }
     demo.server.stop().await;

@@ -32,7 +32,8 @@ pub(super) async fn export_table(
             .with_extension("parameter", "limit")
             .into_response()
     })?;
-    let permit = if method == Method::HEAD {
+    let spooled = state.spool.requested(&params, &headers)?;
+    let permit = if method == Method::HEAD || spooled {
         None
     } else {
         Some(state.permit().ok_or_else(|| busy(state.max_streams))?)
@@ -62,6 +63,20 @@ pub(super) async fn export_table(
             ));
         }
     };
+    if spooled {
+        let key = wanted.spool_key(&uri, &params);
+        let start = || async {
+            let permit = state.permit().ok_or_else(|| busy(state.max_streams))?;
+            let encoder = wanted
+                .encoder_for(&state.db, &table.select_sql(&state.db), None)
+                .await
+                .map_err(|err| database_problem(&err))?;
+            let chunks = state.table_chunks(&table, encoder, limit, after);
+            Ok(wanted.spooled(&table.name, chunks, permit))
+        };
+        let head = method == Method::HEAD;
+        return Ok(state.spool.respond(key, &headers, head, start).await);
+    }
     let Some(permit) = permit else {
         return Ok(wanted.head(state.compression_level));
     };
@@ -100,12 +115,29 @@ pub(super) async fn run_query(
         &query.param_names(),
         state.values,
     )?;
+    let all_params = params.clone();
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = query.bind_values(&params).map_err(|err| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
             .with_detail(err.to_string())
             .into_response()
     })?;
+    if state.spool.requested(&all_params, &headers)? {
+        let key = wanted.spool_key(&uri, &all_params);
+        let start = || async {
+            let permit = state.permit().ok_or_else(|| busy(state.max_streams))?;
+            let encoder = wanted
+                .encoder_for(&state.db, &query.sql, Some(&query.params))
+                .await
+                .map_err(|err| database_problem(&err))?;
+            let chunks = state
+                .query_chunks(query, &values, encoder)
+                .map_err(|err| unbound(&err))?;
+            Ok(wanted.spooled(&name, chunks, permit))
+        };
+        let head = method == Method::HEAD;
+        return Ok(state.spool.respond(key, &headers, head, start).await);
+    }
     if method == Method::HEAD {
         return Ok(wanted.head(state.compression_level));
     }
@@ -114,16 +146,21 @@ pub(super) async fn run_query(
         .encoder_for(&state.db, &query.sql, Some(&query.params))
         .await
         .map_err(|err| database_problem(&err))?;
-    let chunks = state.query_chunks(query, &values, encoder).map_err(|err| {
-        Problem::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "A parameter could not be bound",
-        )
-        .with_detail(err.to_string())
-        .into_response()
-    })?;
+    let chunks = state
+        .query_chunks(query, &values, encoder)
+        .map_err(|err| unbound(&err))?;
     let response = wanted.respond(&name, chunks, state.compression_level).await;
     Ok(hold(response, permit))
+}
+
+/// `500` problem+json: a named query's parameter could not be bound.
+fn unbound(err: &sqlx::error::BoxDynError) -> Response {
+    Problem::new(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        "A parameter could not be bound",
+    )
+    .with_detail(err.to_string())
+    .into_response()
 }
 
 /// `400` problem+json about `?after=`.

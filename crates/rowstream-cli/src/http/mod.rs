@@ -10,6 +10,7 @@ mod exports;
 mod listing;
 mod negotiate;
 mod ready;
+mod spool;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -32,6 +33,7 @@ pub use self::cors::CORS_EXPOSED_HEADERS;
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
 pub use self::ready::{READY_TIMEOUT, Readiness};
+pub use self::spool::{DEFAULT_SPOOL_MAX_BYTES, DEFAULT_SPOOL_TTL, SpoolSettings};
 use crate::access::{self, TableFilter, Token};
 use crate::config::{NamedQuery, Value};
 use crate::db::catalog::{self, Table};
@@ -81,6 +83,9 @@ pub struct Settings {
     /// Whether the server takes new exports; the server's shutdown stops it. Default:
     /// ready.
     pub readiness: Readiness,
+    /// Where spooled exports (`?spool`, `Range`) go, how much room they have and how
+    /// long they are kept. Default: [`SpoolSettings::default`].
+    pub spool: SpoolSettings,
 }
 
 impl Default for Settings {
@@ -97,6 +102,7 @@ impl Default for Settings {
             values: ValueArgs::default(),
             readiness: Readiness::default(),
             cors_origins: Vec::new(),
+            spool: SpoolSettings::default(),
         }
     }
 }
@@ -115,6 +121,7 @@ struct AppState {
     tables: Arc<TableFilter>,
     values: ValueArgs,
     readiness: Readiness,
+    spool: spool::Spool,
 }
 
 /// The application with default [`Settings`]; see [`router_with`].
@@ -165,7 +172,10 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// and `delimiter=,|;|tab` (a `400` with another format);
 /// `?limit=N` (1 to [`crate::url::MAX_LIMIT`]) sends the first N rows of a table, else `400`;
 /// `?after=KEY` sends the rows of a keyset table whose key comes after `KEY` (read as the
-/// key column's type and bound as a parameter), else `400` naming `after`; `TE: trailers` adds the outcome and row count as trailers. Any
+/// key column's type and bound as a parameter), else `400` naming `after`; `?spool`, and
+/// any `GET` with a `Range` header, writes the export to a file first and serves it with
+/// `Content-Length`, `ETag` and byte ranges (RFC 9110 §14; see [`SpoolSettings`]);
+/// `TE: trailers` adds the outcome and row count as trailers. Any
 /// other query parameter (`?fromat=csv`, `?limit=2`) that a named query does not declare
 /// is a `400` naming it, with the endpoint's parameters in the problem's `known` member
 /// ([`crate::url::RESERVED_PARAMS`]), before anything runs.
@@ -217,6 +227,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
             tables: Arc::new(settings.tables),
             values: settings.values,
             readiness: settings.readiness,
+            spool: spool::Spool::new(settings.spool),
         });
     if let Some(token) = settings.token {
         router = router.layer(middleware::from_fn(move |request, next| {

@@ -12,7 +12,10 @@ use rowstream::compress::Level;
 use rowstream::metrics::MetricsObserver;
 use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
 
+use rowstream::tower::StreamPermit;
+
 use super::download::{self, CsvOptions};
+use super::spool::Started;
 use crate::config::Param;
 use crate::db::{Database, column_names};
 use crate::settings::ValueArgs;
@@ -234,13 +237,8 @@ impl Wanted {
         response
     }
 
-    /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
-    pub(super) async fn respond(
-        &self,
-        source: &str,
-        chunks: ChunkStream,
-        level: Level,
-    ) -> Response {
+    /// `chunks`, observed by a metrics observer and a [`LogObserver`].
+    fn observed(&self, source: &str, chunks: ChunkStream) -> ChunkStream {
         let observer = MetricsObserver::new([
             ("source", source.to_owned()),
             ("format", self.format().name().to_owned()),
@@ -253,9 +251,39 @@ impl Wanted {
                 encoding = self.negotiated.coding().as_str(),
             ),
         };
-        let chunks = chunks.with_observer(Arc::new((observer, log)));
+        chunks.with_observer(Arc::new((observer, log)))
+    }
+
+    /// Sends `chunks`, observed by a metrics observer and a [`LogObserver`].
+    pub(super) async fn respond(
+        &self,
+        source: &str,
+        chunks: ChunkStream,
+        level: Level,
+    ) -> Response {
+        let chunks = self.observed(source, chunks);
         let response = self.response(level).respond(chunks).await.into_response();
         self.disposition(response)
+    }
+
+    /// `chunks`, observed as [`respond`](Self::respond) observes them, to be spooled
+    /// while they hold `permit`.
+    pub(super) fn spooled(
+        &self,
+        source: &str,
+        chunks: ChunkStream,
+        permit: StreamPermit,
+    ) -> Started {
+        Started {
+            chunks: self.observed(source, chunks),
+            permit,
+            disposition: self.download.as_deref().map(download::content_disposition),
+        }
+    }
+
+    /// The spool key of this export at `uri` with `params` ([`super::spool::key`]).
+    pub(super) fn spool_key(&self, uri: &Uri, params: &[(String, String)]) -> String {
+        super::spool::key(self.format().name(), uri.path(), params)
     }
 }
 

@@ -111,9 +111,13 @@ impl Problem {
         response
     }
 
-    /// The problem details for a stream that failed before its first byte: the
-    /// [`Problem`] the error carries as its source, else a 500 naming the failed stage.
-    pub(crate) fn for_stream_error(err: &StreamError) -> Problem {
+    /// The problem details for a stream that failed before its first byte — the answer
+    /// [`StreamResponse::respond`](super::StreamResponse::respond) gives, for code that
+    /// reads a [`ChunkStream`](crate::ChunkStream) itself (to spool or buffer it): the
+    /// [`Problem`] the error carries as its source, else `500 Internal Server Error`
+    /// titled after the failed stage (fetch, transform, encode, timeout, limit …) with
+    /// the error as `detail`.
+    pub fn for_stream_error(err: &StreamError) -> Problem {
         if let Some(problem) = err.source_ref().and_then(|s| s.downcast_ref::<Problem>()) {
             return problem.clone();
         }
