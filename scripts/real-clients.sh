@@ -84,8 +84,17 @@ done
 # Readers that open a URL like a file (Polars, fsspec), on spooled exports
 "$work/venv/bin/python" "$helpers/readers.py" "$base" "$expected" "$failing" || failures=$((failures + 1))
 
-# Node fetch and headless Chromium
-(cd "$helpers" && node clients.mjs "$base" "$expected" "$failing") || failures=$((failures + 1))
+# Node fetch and headless Chromium; the index page's slice form is compared with SQLite.
+python3 - "$work/demo.sqlite" "$work/slice.csv" <<'PY'
+import csv, sqlite3, sys
+rows = sqlite3.connect(f"file:{sys.argv[1]}?mode=ro", uri=True).execute(
+    "SELECT id, priority, status FROM tickets WHERE priority >= 4 ORDER BY id DESC LIMIT 50").fetchall()
+with open(sys.argv[2], "w", newline="", encoding="utf-8") as f:
+    w = csv.writer(f, lineterminator="\r\n")
+    w.writerow(["id", "priority", "status"])
+    w.writerows(rows)
+PY
+(cd "$helpers" && SLICE_EXPECTED="$work/slice.csv" node clients.mjs "$base" "$expected" "$failing") || failures=$((failures + 1))
 
 echo "--- real clients: $(($(date +%s) - started)) s"
 if [ "$failures" != 0 ]; then

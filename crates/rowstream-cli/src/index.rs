@@ -59,6 +59,16 @@ fn thousands(n: u64) -> String {
     out
 }
 
+/// Where the page's slice forms submit (relative, like every link of the page): the
+/// server answers with a redirect to the export URL the form's fields make
+/// (`crate::http`'s `GET /slice`).
+pub const SLICE_PATH: &str = "slice";
+
+/// The filter operators a slice form offers.
+pub const FILTER_OPS: [&str; 10] = [
+    "eq", "neq", "gt", "gte", "lt", "lte", "like", "ilike", "in", "is",
+];
+
 /// Tables with more rows than this by their estimate, or without an estimate, are
 /// *large*: their links offer a preview and downloads, not a whole table in a tab.
 pub const LARGE_TABLE_ROWS: u64 = 10_000;
@@ -173,6 +183,7 @@ impl Page<'_> {
                 &format!("tables/{}", percent_encode_segment(name)),
                 large,
             );
+            render_slice_form(out, name);
             out.push_str("</td></tr>\n");
         }
         out.push_str("</tbody>\n</table>\n");
@@ -210,6 +221,40 @@ impl Page<'_> {
         }
         out.push_str("</tbody>\n</table>\n");
     }
+}
+
+/// The slice form of table `name`, folded: columns, one filter, an order, a limit, a
+/// format and whether to download; it submits to [`SLICE_PATH`].
+fn render_slice_form(out: &mut String, name: &str) {
+    let _ = write!(
+        out,
+        "<details><summary>slice</summary>\
+         <form method=\"get\" action=\"{SLICE_PATH}\">\
+         <input type=\"hidden\" name=\"table\" value=\"{}\">\
+         <label>columns <input name=\"select\" placeholder=\"all, or a,b,c\"></label>\
+         <label>filter column <input name=\"column\"></label>\
+         <label>not <input type=\"checkbox\" name=\"not\" value=\"true\"></label>\
+         <label>operator <select name=\"op\">",
+        escape_html(name)
+    );
+    for op in FILTER_OPS {
+        let _ = write!(out, "<option>{op}</option>");
+    }
+    out.push_str(
+        "</select></label>\
+         <label>value <input name=\"value\" placeholder=\"10, JFK*, (a,b), null\"></label>\
+         <label>order <input name=\"order\" placeholder=\"a.desc,b\"></label>\
+         <label>limit <input name=\"limit\" type=\"number\" min=\"1\"></label>\
+         <label>format <select name=\"format\">",
+    );
+    for format in FORMATS {
+        let _ = write!(out, "<option>{format}</option>");
+    }
+    out.push_str(
+        "</select></label>\
+         <label>download <input type=\"checkbox\" name=\"download\" value=\"true\" checked></label>\
+         <button type=\"submit\">Export</button></form></details>",
+    );
 }
 
 /// A `GET` form for a query with parameters: one input per parameter and the format.
@@ -323,6 +368,13 @@ mod tests {
         assert!(html.contains(r#"<input name="min" type="number" step="1" required>"#));
         assert!(html.contains(r#"<input name="day" type="date" required>"#));
         assert!(!html.contains("a<b"), "unescaped name");
+        assert!(
+            html.contains(
+                "<form method=\"get\" action=\"slice\"><input type=\"hidden\" name=\"table\" \
+                 value=\"a&lt;b&amp;c&quot;d\">"
+            ),
+            "{html}"
+        );
         assert!(!html.contains("<script"));
 
         let html = Page {

@@ -413,3 +413,49 @@ async fn export_takes_the_csv_options() {
     let output = export(&["--format", "csv", "--delimiter", "|"]);
     assert_eq!(output.status.code(), Some(2));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_slice_form_redirects_to_the_export_url() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (db, config) = database(dir.path()).await;
+    let server = serve(&db, &config, &[]);
+    let base = &server.base;
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .expect("client");
+    let location = |got: &Got| got.header("location").map(str::to_owned);
+
+    // Every field: empty ones left out, the filter composed, a list of one in parentheses.
+    let got = send(client.get(format!(
+        "{base}/slice?table=flights&select=id%2Corigin&column=origin&not=true&op=in\
+         &value=JFK&order=&limit=10&format=csv&download=true"
+    )))
+    .await;
+    assert_eq!(got.status, 303);
+    assert_eq!(
+        location(&got).as_deref(),
+        Some(
+            "tables/flights?select=id%2Corigin&origin=not.in.%28JFK%29&limit=10&format=csv&download="
+        )
+    );
+    // The bare minimum; a column named like a parameter is quoted; a name needing escapes.
+    let got = send(client.get(format!(
+        "{base}/slice?table=vols%20%C3%A9t%C3%A9&column=limit&op=eq&value=5&download="
+    )))
+    .await;
+    assert_eq!(got.status, 303);
+    assert_eq!(
+        location(&got).as_deref(),
+        Some("tables/vols%20%C3%A9t%C3%A9?%22limit%22=eq.5")
+    );
+    // Bad forms: a 400 naming the field.
+    for (query, field) in [
+        ("select=a", "table"),
+        ("table=flights&column=id&op=drop&value=1", "op"),
+        ("table=flights&sql=1", "sql"),
+    ] {
+        let got = send(client.get(format!("{base}/slice?{query}"))).await;
+        assert_eq!(got.bad_parameter(), field, "{query}");
+    }
+}

@@ -1,9 +1,11 @@
 //! The endpoints that say what is served: the index page, `/tables`, `/queries`, and
 //! `/healthz` and `/metrics`.
 
-use axum::extract::State;
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{Query, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Json, Response};
+use rowstream::axum::Problem;
 
 use super::{AppState, database_problem};
 use crate::db::catalog;
@@ -108,4 +110,102 @@ pub(super) async fn list_queries(State(state): State<AppState>) -> Response {
         })
         .collect();
     Json(listed).into_response()
+}
+
+/// The fields of the index page's slice form ([`crate::index::SLICE_PATH`]).
+const SLICE_FORM_FIELDS: [&str; 10] = [
+    "table", "select", "column", "not", "op", "value", "order", "limit", "format", "download",
+];
+
+/// `GET /slice`: the index page's slice form. Answers `303 See Other` with the export URL
+/// its fields make (relative: `tables/NAME?select=…&COLUMN=[not.]OP.VALUE&order=…&limit=…
+/// &format=…[&download]`), empty fields left out, a column named like one of the server's
+/// parameters written in double quotes; the export itself checks every name and value.
+/// No `table`, an unknown field or operator: `400` naming it.
+pub(super) async fn slice_redirect(
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Response {
+    let bad = |name: &str, detail: String| {
+        Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
+            .with_detail(detail)
+            .with_extension("parameter", name)
+            .into_response()
+    };
+    let Ok(Query(params)) = params else {
+        return bad("", "the query string does not parse".to_owned());
+    };
+    if let Some((name, _)) = params
+        .iter()
+        .find(|(name, _)| !SLICE_FORM_FIELDS.contains(&name.as_str()))
+    {
+        return bad(
+            name,
+            format!(
+                "unknown field \"{name}\"; the slice form has {}",
+                SLICE_FORM_FIELDS.join(", ")
+            ),
+        );
+    }
+    let field = |name: &str| crate::url::last(&params, name).unwrap_or("").trim();
+    let table = field("table");
+    if table.is_empty() {
+        return bad("table", "the slice form needs a table".to_owned());
+    }
+    let mut query: Vec<(String, String)> = Vec::new();
+    if !field("select").is_empty() {
+        query.push(("select".into(), field("select").into()));
+    }
+    let column = field("column");
+    if !column.is_empty() {
+        let op = field("op");
+        if !crate::index::FILTER_OPS.contains(&op) {
+            return bad(
+                "op",
+                format!(
+                    "the operator must be one of {}, not \"{op}\"",
+                    crate::index::FILTER_OPS.join(", ")
+                ),
+            );
+        }
+        let value = field("value");
+        // `in` takes a list in parentheses; one value typed alone is a list of one.
+        let value = if op == "in" && !value.starts_with('(') {
+            format!("({value})")
+        } else {
+            value.to_owned()
+        };
+        let not = if field("not") == "true" { "not." } else { "" };
+        query.push((filter_name(column), format!("{not}{op}.{value}")));
+    }
+    for name in ["order", "limit", "format"] {
+        if !field(name).is_empty() {
+            query.push((name.into(), field(name).into()));
+        }
+    }
+    if field("download") == "true" {
+        query.push(("download".into(), String::new()));
+    }
+    let mut location = format!("tables/{}", crate::url::percent_encode_segment(table));
+    if !query.is_empty() {
+        location.push('?');
+        location.push_str(&serde_urlencoded::to_string(&query).unwrap_or_default());
+    }
+    match HeaderValue::from_str(&location) {
+        Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
+        Err(_) => bad("table", "the table name cannot be a URL".to_owned()),
+    }
+}
+
+/// A filter's parameter name for `column`: the name itself, or in double quotes (inner
+/// quotes doubled) when it is one of the server's own parameters or holds a quote.
+fn filter_name(column: &str) -> String {
+    let reserved = crate::url::RESERVED_PARAMS
+        .iter()
+        .chain(crate::url::TABLE_PARAMS)
+        .any(|p| *p == column);
+    if reserved || column.contains('"') {
+        format!("\"{}\"", column.replace('"', "\"\""))
+    } else {
+        column.to_owned()
+    }
 }

@@ -31,7 +31,7 @@ use tracing::Instrument as _;
 
 pub use self::cors::CORS_EXPOSED_HEADERS;
 use self::exports::{export_table, run_query};
-use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
+use self::listing::{healthz, index, list_queries, list_tables, render_metrics, slice_redirect};
 pub use self::ready::{READY_TIMEOUT, Readiness};
 pub use self::spool::{DEFAULT_SPOOL_MAX_BYTES, DEFAULT_SPOOL_TTL, SpoolSettings};
 use crate::access::{self, TableFilter, Token};
@@ -208,6 +208,7 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .route(access::HEALTH_PATH, get(healthz))
         .route(access::READY_PATH, get(ready::readyz))
         .route("/tables", get(list_tables))
+        .route("/slice", get(slice_redirect))
         .route("/queries", get(list_queries));
     if settings.metrics.is_some() {
         router = router.route("/metrics", get(render_metrics));
