@@ -233,6 +233,8 @@ pub use encode::{
 };
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
+#[cfg(feature = "protobuf")]
+pub use encode::{PROTOBUF_MEDIA_TYPE, Proto, Protobuf};
 pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
 pub use observe::{Outcome, StreamObserver, StreamSummary};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};

@@ -21,6 +21,7 @@
 //! | [`JsonSeq`] ([`LineDelimited`] with RS) | `line_delimited` | `application/json-seq` | RFC 7464 |
 //! | `Csv` (feature `csv`) | `csv` | `text/csv; charset=utf-8; header=present` | RFC 4180 |
 //! | `Msgpack` (feature `msgpack`) | `msgpack` | `application/vnd.msgpack` | MessagePack spec |
+//! | `Protobuf` (feature `protobuf`; items `Proto(message)`, not a [`Format`]) | `protobuf` | `application/x-protobuf; delimited=true` | Protocol Buffers wire format, length-delimited |
 //!
 //! [`AnyEncoder`](crate::AnyEncoder) picks one of them at run time.
 
@@ -35,6 +36,8 @@ mod line_delimited;
 #[cfg(feature = "msgpack")]
 mod msgpack;
 mod policy;
+#[cfg(feature = "protobuf")]
+mod protobuf;
 mod terminal;
 
 #[cfg(feature = "csv")]
@@ -47,6 +50,8 @@ pub use line_delimited::{Framing, JsonSeq, JsonSeqFraming, LineDelimited, Ndjson
 #[cfg(feature = "msgpack")]
 pub use msgpack::Msgpack;
 pub use policy::{BigIntegers, MAX_SAFE_INTEGER, NonFinite, ValuePolicy, WithPolicy};
+#[cfg(feature = "protobuf")]
+pub use protobuf::{PROTOBUF_MEDIA_TYPE, Proto, Protobuf};
 pub use terminal::{COMPLETION_KEY, LastKey};
 
 use bytes::BytesMut;
