@@ -51,6 +51,12 @@ pub struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     pub query: Option<String>,
 
+    /// A slice of the table, written as the query string of `GET /tables/{table}`:
+    /// `select=a,b&dep_delay=gte.10&order=a.desc&limit=100` (columns, filters, order,
+    /// limit; see the README). The other server parameters have flags of their own.
+    #[arg(long, value_name = "QUERY", requires = "table")]
+    pub slice: Option<String>,
+
     /// A parameter of the named query, `key=value`; repeat for each.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -85,6 +91,29 @@ pub struct ExportArgs {
     /// export fails, for the next `--resume`.
     #[arg(long, requires = "output")]
     pub resume: bool,
+}
+
+/// `--slice`'s query string: the slice and the limit.
+///
+/// # Errors
+///
+/// A parameter that does not parse, or one of the server's own parameters other than
+/// `limit`, `select` and `order` (`format`, `after` … have flags of their own).
+fn read_slice(text: &str) -> anyhow::Result<(crate::slice::Slice, Option<u64>)> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
+    let own = crate::url::RESERVED_PARAMS.iter().chain(&["after"]);
+    if let Some(name) = own
+        .copied()
+        .find(|name| params.iter().any(|(k, _)| k == name))
+    {
+        bail!("--slice: {name} is not part of a slice: use the flag of its own");
+    }
+    let limit = crate::url::limit(&params).map_err(|err| anyhow::anyhow!("--slice: {err}"))?;
+    let slice = crate::slice::parse(&params)
+        .map_err(|err| anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail))?;
+    Ok((slice, limit))
 }
 
 /// A compression for `--compress`.
@@ -156,6 +185,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         .source
         .resolve(Some(EXPORT_POOL_SIZE), Some(EXPORT_POOL_SIZE - 1))?;
     // Parameters are checked before anything is opened.
+    let slice = args.slice.as_deref().map(read_slice).transpose()?;
     let query = match &args.query {
         Some(name) => {
             let Some(query) = config.queries.get(name) else {
@@ -223,6 +253,15 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let limits = args.source.limits(*streamer.limits());
         let streamer = streamer.with_limits(limits);
         let chunks = match &source {
+            Source::Table(table) if slice.is_some() => {
+                let (slice, limit) = slice.unwrap_or_default();
+                let columns = db::slice::columns(&db, table).await?;
+                let query = db::slice::build(&db, table, &columns, &slice, limit, after.as_ref())
+                    .map_err(|err| {
+                    anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail)
+                })?;
+                db::slice::slice_chunks(&db, &streamer, table, &query, batch_size, after, encoder)
+            }
             Source::Table(table) => {
                 chunks::table_chunks(&db, &streamer, table, batch_size, None, after, encoder)
             }

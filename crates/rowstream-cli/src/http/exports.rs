@@ -11,7 +11,7 @@ use rowstream::tower::StreamPermit;
 
 use super::negotiate::Wanted;
 use super::{AppState, RETRY_AFTER_SECS, database_problem};
-use crate::db::catalog;
+use crate::db::{self, catalog};
 use crate::url::{RESERVED_PARAMS, TABLE_PARAMS};
 
 /// `GET /tables/{table}`; the error is the response to send.
@@ -25,13 +25,32 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values)?;
-    let limit = crate::url::limit(&params).map_err(|detail| {
-        Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-            .with_detail(detail)
-            .with_extension("parameter", "limit")
-            .into_response()
-    })?;
+    let (wanted, params) = Wanted::read(
+        &name,
+        &headers,
+        &uri,
+        params,
+        TABLE_PARAMS,
+        true,
+        state.values,
+    )?;
+    let limit = crate::url::limit(&params).map_err(|detail| invalid("limit", detail))?;
+    if let (Some(limit), Some(max)) = (limit, state.streamer.limits().get_max_items()) {
+        if limit > max {
+            return Err(invalid(
+                "limit",
+                format!("limit={limit} is above this server's --max-rows, {max}"),
+            ));
+        }
+    }
+    // The slice parses before any table is looked up; a filter that does not parse is
+    // reported once the table's columns say whether it names one.
+    let parsed = crate::slice::parse(&params);
+    if let Err(err) = &parsed {
+        if err.column.is_none() {
+            return Err(slice_problem(err));
+        }
+    }
     let permit = if method == Method::HEAD {
         None
     } else {
@@ -53,23 +72,47 @@ pub(super) async fn export_table(
         (Some(text), Some(key_type)) => Some(
             key_type
                 .parse(text)
-                .map_err(|detail| invalid_after(&format!("after: {detail}")))?,
+                .map_err(|detail| invalid("after", format!("after: {detail}")))?,
         ),
         (Some(_), None) => {
-            return Err(invalid_after(
+            return Err(invalid(
+                "after",
                 "after: this table is not read in key order (no single-column integer or \
-                 text primary key), so an export of it cannot resume",
+                 text primary key), so an export of it cannot resume"
+                    .to_owned(),
             ));
+        }
+    };
+    // Every name checked against the catalog, every value read, before any query runs.
+    let sliced = match parsed {
+        Ok(slice) if slice.is_empty() => None,
+        parsed => {
+            let columns = db::slice::columns(&state.db, &table)
+                .await
+                .map_err(|err| database_problem(&err))?;
+            let slice = parsed
+                .map_err(|err| slice_problem(&db::slice::unknown_or(err, &table, &columns)))?;
+            Some(
+                db::slice::build(&state.db, &table, &columns, &slice, limit, after.as_ref())
+                    .map_err(|err| slice_problem(&err))?,
+            )
         }
     };
     let Some(permit) = permit else {
         return Ok(wanted.head(state.compression_level));
     };
+    let header_sql = match &sliced {
+        Some(query) => query.header_sql(),
+        None => table.select_sql(&state.db),
+    };
     let encoder = wanted
-        .encoder_for(&state.db, &table.select_sql(&state.db), None)
+        .encoder_for(&state.db, &header_sql, None)
         .await
         .map_err(|err| database_problem(&err))?;
-    let chunks = state.table_chunks(&table, encoder, limit, after);
+    let chunks = match &sliced {
+        Some(query) => state.slice_chunks(&table, query, encoder, after),
+        None => state.table_chunks(&table, encoder, limit, after),
+    };
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
@@ -98,6 +141,7 @@ pub(super) async fn run_query(
         &uri,
         params,
         &query.param_names(),
+        false,
         state.values,
     )?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
@@ -126,11 +170,36 @@ pub(super) async fn run_query(
     Ok(hold(response, permit))
 }
 
-/// `400` problem+json about `?after=`.
-fn invalid_after(detail: &str) -> Response {
+/// `400` problem+json about the parameter `name`.
+fn invalid(name: &str, detail: String) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-        .with_detail(detail.to_owned())
-        .with_extension("parameter", "after")
+        .with_detail(detail)
+        .with_extension("parameter", name)
+        .into_response()
+}
+
+/// `400` problem+json about a slice's parameter: `Unknown parameter` with the known ones
+/// for a filter on no column (a misspelt parameter looks the same), else `Invalid
+/// parameter`.
+fn slice_problem(err: &crate::slice::SliceError) -> Response {
+    if !err.unknown {
+        return invalid(&err.parameter, err.detail.clone());
+    }
+    let known: Vec<&str> = TABLE_PARAMS
+        .iter()
+        .chain(RESERVED_PARAMS)
+        .copied()
+        .collect();
+    Problem::new(StatusCode::BAD_REQUEST, "Unknown parameter")
+        .with_detail(format!(
+            "unknown parameter \"{}\": {}; this endpoint takes {} and filters on the \
+             table's columns",
+            err.parameter,
+            err.detail,
+            known.join(", ")
+        ))
+        .with_extension("parameter", err.parameter.clone())
+        .with_extension("known", known)
         .into_response()
 }
 

@@ -324,6 +324,25 @@ impl AppState {
         )
     }
 
+    /// Starts the export of a slice of `table`.
+    fn slice_chunks(
+        &self,
+        table: &Table,
+        query: &crate::db::slice::SliceQuery,
+        encoder: AnyEncoder,
+        after: Option<rowstream::keyset::Key>,
+    ) -> ChunkStream {
+        crate::db::slice::slice_chunks(
+            &self.db,
+            &self.streamer,
+            table,
+            query,
+            self.batch_size,
+            after,
+            encoder,
+        )
+    }
+
     /// Starts a named query with its values bound.
     fn query_chunks(
         &self,
