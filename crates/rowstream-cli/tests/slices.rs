@@ -5,7 +5,7 @@
 //!
 //! The flights are loaded once per database; most cases run on `small`, the flights of
 //! January 1st and 2nd (typed columns, `id` key, read 100 rows per keyset page), a few on
-//! the whole table.
+//! the whole table. Row counts (`Prefer: count=…`) are checked on the same tables.
 
 mod common;
 
@@ -557,6 +557,8 @@ async fn serve(db: Database) -> Server {
     Server::start_app(rowstream_cli::router_with(db, settings)).await
 }
 
+#[path = "slices/counts.rs"]
+mod counts;
 #[path = "slices/hostile.rs"]
 mod hostile;
 
@@ -605,6 +607,7 @@ async fn sqlite_slices_match_hand_written_sql() {
     let compared = compare_cases(&server, Kind::Sqlite, &mut hand).await;
     eprintln!("SQLite: {} slices, {compared} rows compared", CASES.len());
     hostile::check(&server, Kind::Sqlite, &mut hand).await;
+    counts::check(&server, Kind::Sqlite, &mut hand).await;
     server.stop().await;
 
     // `rowstream export --slice`: the same query string, the same rows.
@@ -693,6 +696,7 @@ async fn postgres_slices_match_hand_written_sql() {
         CASES.len()
     );
     hostile::check(&server, Kind::Postgres, &mut hand).await;
+    counts::check(&server, Kind::Postgres, &mut hand).await;
     server.stop().await;
 }
 
@@ -730,5 +734,6 @@ async fn mariadb_slices_match_hand_written_sql() {
     let compared = compare_cases(&server, Kind::MariaDb, &mut hand).await;
     eprintln!("MariaDB: {} slices, {compared} rows compared", CASES.len());
     hostile::check(&server, Kind::MariaDb, &mut hand).await;
+    counts::check(&server, Kind::MariaDb, &mut hand).await;
     server.stop().await;
 }

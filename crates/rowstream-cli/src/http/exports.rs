@@ -11,7 +11,12 @@ use rowstream::tower::StreamPermit;
 
 use super::negotiate::Wanted;
 use super::{AppState, RETRY_AFTER_SECS, database_problem};
+use crate::db::slice::{CountKind, RowCount};
 use crate::db::{self, catalog};
+use crate::slice::Slice;
+
+/// The response header with the row count of `Prefer: count=exact|estimated`.
+pub const COUNT_HEADER: &str = "rowstream-count";
 use crate::url::{RESERVED_PARAMS, TABLE_PARAMS};
 
 /// `GET /tables/{table}`; the error is the response to send.
@@ -98,8 +103,40 @@ pub(super) async fn export_table(
             )
         }
     };
+    // Prefer: count=… — counted before the first byte, with the export's filters.
+    let count = match CountKind::from_prefer(
+        headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    ) {
+        None => None,
+        Some(kind) => {
+            let whole;
+            let query = match &sliced {
+                Some(query) => query,
+                None => {
+                    whole = db::slice::build(
+                        &state.db,
+                        &table,
+                        &[],
+                        &Slice::default(),
+                        limit,
+                        after.as_ref(),
+                    )
+                    .map_err(|err| slice_problem(&err))?;
+                    &whole
+                }
+            };
+            Some(
+                db::slice::count(&state.db, &table, query, after.as_ref(), kind)
+                    .await
+                    .map_err(|err| database_problem(&err))?,
+            )
+        }
+    };
     let Some(permit) = permit else {
-        return Ok(wanted.head(state.compression_level));
+        return Ok(with_count(wanted.head(state.compression_level), count));
     };
     let header_sql = match &sliced {
         Some(query) => query.header_sql(),
@@ -116,7 +153,22 @@ pub(super) async fn export_table(
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
-    Ok(hold(response, permit))
+    Ok(hold(with_count(response, count), permit))
+}
+
+/// `response` with the row count in `rowstream-count` and what was counted in
+/// `Preference-Applied` (RFC 7240), when the export started (a problem response gets
+/// neither).
+fn with_count(mut response: Response, count: Option<RowCount>) -> Response {
+    if let (Some(count), true) = (count, response.status().is_success()) {
+        let headers = response.headers_mut();
+        headers.insert(COUNT_HEADER, HeaderValue::from(count.rows));
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static(count.applied()),
+        );
+    }
+    response
 }
 
 /// `GET /queries/{name}`; the error is the response to send.

@@ -29,6 +29,7 @@ use rowstream::{AnyEncoder, ChunkStream, Streamer};
 use tracing::Instrument as _;
 
 pub use self::cors::CORS_EXPOSED_HEADERS;
+pub use self::exports::COUNT_HEADER;
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics};
 pub use self::ready::{READY_TIMEOUT, Readiness};

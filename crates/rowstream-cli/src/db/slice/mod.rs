@@ -9,10 +9,12 @@
 //! last tiebreaker, with `LIMIT` when there is one.
 
 mod columns;
+mod count;
 mod read;
 mod values;
 
 pub use columns::{Class, Column, columns};
+pub use count::{CountKind, RowCount, count};
 pub use read::slice_chunks;
 pub use values::Bound;
 
@@ -104,6 +106,22 @@ impl SliceQuery {
                     sql.push_str(&format!(" LIMIT {limit}"));
                 }
             }
+        }
+        sql
+    }
+
+    /// `SELECT COUNT(*)` of the rows the slice selects (without its limit); `with_key`:
+    /// after a key bound after [`binds`](Self::binds).
+    pub fn count_sql(&self, with_key: bool) -> String {
+        let mut conditions = self.conditions.clone();
+        if let (Some(key), true) = (&self.keyset, with_key) {
+            let n = self.binds.len() + 1;
+            conditions.push(format!("{key} > {}", self.placeholder(n)));
+        }
+        let mut sql = format!("SELECT COUNT(*) FROM {}", self.from);
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
         }
         sql
     }

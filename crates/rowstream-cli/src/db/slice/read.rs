@@ -170,7 +170,7 @@ fn mysql_key(record: &MySqlRecord, key: &str) -> Option<Key> {
 }
 
 /// The arguments of a statement: `binds`, then `after` when there is one.
-fn arguments<'q, A>(binds: &[Bound], after: Option<&Key>) -> Result<A, sqlx::Error>
+pub(super) fn arguments<'q, A>(binds: &[Bound], after: Option<&Key>) -> Result<A, sqlx::Error>
 where
     A: Arguments<'q>,
     i64: sqlx::Encode<'q, A::Database> + sqlx::Type<A::Database>,
