@@ -610,6 +610,29 @@ async fn sqlite_slices_match_hand_written_sql() {
     counts::check(&server, Kind::Sqlite, &mut hand).await;
     server.stop().await;
 
+    // limit= is bounded by --max-rows.
+    let pool = rowstream_cli::open_readonly_path(&path)
+        .await
+        .expect("open read-only");
+    let streamer =
+        rowstream::Streamer::default().with_limits(rowstream::Limits::default().max_items(10));
+    let settings = Settings {
+        streamer,
+        ..Settings::default()
+    };
+    let server =
+        Server::start_app(rowstream_cli::router_with(Database::Sqlite(pool), settings)).await;
+    let (status, _, body) = get(&server, "/tables/small?limit=11&origin=eq.JFK").await;
+    let problem: Value = serde_json::from_slice(&body).expect("problem+json");
+    assert_eq!(
+        (status, &problem["parameter"]),
+        (400, &Value::from("limit")),
+        "{problem}"
+    );
+    let (status, _, body) = get(&server, "/tables/small?limit=10&origin=eq.JFK").await;
+    assert_eq!((status, served_rows("json", &body).len()), (200, 10));
+    server.stop().await;
+
     // `rowstream export --slice`: the same query string, the same rows.
     let db = format!("sqlite://{}", path.display());
     let run = |slice: &str| {
