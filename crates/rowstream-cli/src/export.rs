@@ -51,6 +51,12 @@ pub struct ExportArgs {
     #[arg(long, value_name = "NAME")]
     pub query: Option<String>,
 
+    /// A slice of the table, written as the query string of `GET /tables/{table}`:
+    /// `select=a,b&dep_delay=gte.10&order=a.desc&limit=100` (columns, filters, order,
+    /// limit; see the README). The other server parameters have flags of their own.
+    #[arg(long, value_name = "QUERY", requires = "table")]
+    pub slice: Option<String>,
+
     /// A parameter of the named query, `key=value`; repeat for each.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
@@ -85,6 +91,51 @@ pub struct ExportArgs {
     /// export fails, for the next `--resume`.
     #[arg(long, requires = "output")]
     pub resume: bool,
+}
+
+/// The rows an export of `table` (its slice `query`, after `after`) will write, counted
+/// with `COUNT(*)`; `None` when the count fails (the bar then only counts up).
+async fn count_rows(
+    db: &Database,
+    table: &catalog::Table,
+    query: Option<&db::slice::SliceQuery>,
+    after: Option<&rowstream::keyset::Key>,
+) -> Option<u64> {
+    let whole;
+    let query = match query {
+        Some(query) => query,
+        None => {
+            let empty = crate::slice::Slice::default();
+            whole = db::slice::build(db, table, &[], &empty, None, after).ok()?;
+            &whole
+        }
+    };
+    let kind = db::slice::CountKind::Exact;
+    let count = db::slice::count(db, table, query, after, kind).await.ok()?;
+    Some(count.rows)
+}
+
+/// `--slice`'s query string: the slice and the limit.
+///
+/// # Errors
+///
+/// A parameter that does not parse, or one of the server's own parameters other than
+/// `limit`, `select` and `order` (`format`, `after` … have flags of their own).
+fn read_slice(text: &str) -> anyhow::Result<(crate::slice::Slice, Option<u64>)> {
+    let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
+        .into_owned()
+        .collect();
+    let own = crate::url::RESERVED_PARAMS.iter().chain(&["after"]);
+    if let Some(name) = own
+        .copied()
+        .find(|name| params.iter().any(|(k, _)| k == name))
+    {
+        bail!("--slice: {name} is not part of a slice: use the flag of its own");
+    }
+    let limit = crate::url::limit(&params).map_err(|err| anyhow::anyhow!("--slice: {err}"))?;
+    let slice = crate::slice::parse(&params)
+        .map_err(|err| anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail))?;
+    Ok((slice, limit))
 }
 
 /// A compression for `--compress`.
@@ -156,6 +207,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         .source
         .resolve(Some(EXPORT_POOL_SIZE), Some(EXPORT_POOL_SIZE - 1))?;
     // Parameters are checked before anything is opened.
+    let slice = args.slice.as_deref().map(read_slice).transpose()?;
     let query = match &args.query {
         Some(name) => {
             let Some(query) = config.queries.get(name) else {
@@ -222,16 +274,37 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let streamer = Streamer::default();
         let limits = args.source.limits(*streamer.limits());
         let streamer = streamer.with_limits(limits);
-        let chunks = match &source {
-            Source::Table(table) => {
+        let sliced = match (&source, slice) {
+            (Source::Table(table), Some((slice, limit))) => {
+                let columns = db::slice::columns(&db, table).await?;
+                let query = db::slice::build(&db, table, &columns, &slice, limit, after.as_ref())
+                    .map_err(|err| {
+                    anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail)
+                })?;
+                Some(query)
+            }
+            _ => None,
+        };
+        // A determinate progress bar: the rows counted first, with the slice's filters.
+        let total = match &source {
+            Source::Table(table) if std::io::stderr().is_terminal() => {
+                count_rows(&db, table, sliced.as_ref(), after.as_ref()).await
+            }
+            _ => None,
+        };
+        let chunks = match (&source, &sliced) {
+            (Source::Table(table), Some(query)) => {
+                db::slice::slice_chunks(&db, &streamer, table, query, batch_size, after, encoder)
+            }
+            (Source::Table(table), None) => {
                 chunks::table_chunks(&db, &streamer, table, batch_size, None, after, encoder)
             }
-            Source::Query(query, values) => {
+            (Source::Query(query, values), _) => {
                 chunks::query_chunks(&db, &streamer, query, values, encoder)
                     .map_err(|err| anyhow::anyhow!("a parameter could not be bound: {err}"))?
             }
         };
-        run(chunks, output, args.compress, skip).await
+        run(chunks, output, args.compress, skip, total).await
     }
     .await;
     db.close().await;
@@ -329,9 +402,10 @@ async fn run(
     mut output: Output,
     compress: Option<Compression>,
     mut skip: Vec<u8>,
+    total: Option<u64>,
 ) -> anyhow::Result<()> {
     let show = std::io::stderr().is_terminal() && output.is_file_or_pipe();
-    let progress = Arc::new(Progress::new(show));
+    let progress = Arc::new(Progress::new(show, total));
     let mut chunks = chunks.with_observer(progress.clone());
     let mut compressor =
         compress.and_then(|compression| ChunkCompressor::new(compression.coding(), DEFAULT_LEVEL));
@@ -510,7 +584,8 @@ impl Drop for Partial {
     }
 }
 
-/// The progress bar on stderr: rows, bytes, rates, elapsed; fed by the stream's observer.
+/// The progress bar on stderr: rows, bytes, rates, elapsed, and with the row count known
+/// the percentage and the time left; fed by the stream's observer.
 #[derive(Debug)]
 struct Progress {
     bar: ProgressBar,
@@ -519,15 +594,21 @@ struct Progress {
 }
 
 impl Progress {
-    fn new(show: bool) -> Self {
+    fn new(show: bool, total: Option<u64>) -> Self {
         let target = if show {
             ProgressDrawTarget::stderr()
         } else {
             ProgressDrawTarget::hidden()
         };
-        let bar = ProgressBar::with_draw_target(None, target);
+        let bar = ProgressBar::with_draw_target(total, target);
+        let template = match total {
+            Some(_) => {
+                "{bar:30} {percent:>3}% {human_pos}/{human_len} rows, {msg} [{elapsed}, ETA {eta}]"
+            }
+            None => "{spinner} {human_pos} rows, {msg} [{elapsed}]",
+        };
         bar.set_style(
-            ProgressStyle::with_template("{spinner} {human_pos} rows, {msg} [{elapsed}]")
+            ProgressStyle::with_template(template)
                 .unwrap_or_else(|_| ProgressStyle::default_spinner()),
         );
         if show {
@@ -562,6 +643,15 @@ impl StreamObserver for Progress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_known_count_makes_the_bar_determinate() {
+        assert_eq!(
+            Progress::new(false, Some(336_776)).bar.length(),
+            Some(336_776)
+        );
+        assert_eq!(Progress::new(false, None).bar.length(), None);
+    }
 
     #[test]
     fn params_and_formats() {

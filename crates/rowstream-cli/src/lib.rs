@@ -14,6 +14,8 @@
 //!   shutdown, and the Prometheus recorder;
 //! - [`index`]: the HTML index page;
 //! - [`url`]: the query parameters the server reads itself, path segment encoding;
+//! - [`slice`]: a table's slice as a request asks it (`select=`, filters, `order=`),
+//!   parsed without a database (`db::slice` makes it SQL);
 //! - [`cli`]: `rowstream serve` and `rowstream export`;
 //! - [`settings`]: the flags both commands take, settled once against the config file;
 //! - [`export`]: `rowstream export`, one table or named query to a file or stdout;
@@ -22,7 +24,7 @@
 //! - [`demo`]: the deterministic `tickets` generator.
 //!
 //! Modules import downward only (`tests/layout.rs` checks it): `url`, `access`, `demo`,
-//! `stdout`, `resume` and `server` nothing of the crate; `config` the first two; `db` the config and the
+//! `stdout`, `resume` and `server` nothing of the crate; `slice` only `url`; `config` the first two; `db` the config, the slice and the
 //! demo generator; `index` and `http` (the router) what they serve from; `settings`,
 //! `export` and `cli` (the commands) sit on top. Only `db` tells the backends apart.
 
@@ -37,6 +39,7 @@ pub mod index;
 pub mod resume;
 pub mod server;
 pub mod settings;
+pub mod slice;
 pub mod stdout;
 pub mod url;
 

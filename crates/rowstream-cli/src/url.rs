@@ -24,9 +24,12 @@ pub const RESERVED_PARAMS: &[&str] = &[
 ];
 
 /// Query parameters `/tables/{table}` takes besides [`RESERVED_PARAMS`]: `limit`, the
-/// most rows to send (a preview), and `after`, the key after which a keyset table's
-/// export starts (a resumed export).
-pub const TABLE_PARAMS: &[&str] = &["limit", "after"];
+/// most rows to send (a preview), `after`, the key after which a keyset table's
+/// export starts (a resumed export), `select`, the columns, and `order`, the sort
+/// ([`crate::slice`]). Every other parameter of a table export is a filter on the column
+/// of its name; a column named like one of these or of [`RESERVED_PARAMS`] is written in
+/// double quotes (`"limit"=eq.5`).
+pub const TABLE_PARAMS: &[&str] = &["limit", "after", "select", "order"];
 
 /// The last value of the parameter `name` in `params`, if any.
 pub fn last<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {

@@ -440,9 +440,11 @@ async fn bind_is_checked_before_any_database_is_touched() {
 }
 
 /// The parameters a table export takes.
-const TABLE_KNOWN: [&str; 12] = [
+const TABLE_KNOWN: [&str; 14] = [
     "limit",
     "after",
+    "select",
+    "order",
     "format",
     "complete",
     "non_finite",

@@ -333,7 +333,7 @@ const PG_PRIMARY_KEY: &str = "SELECT a.attname::text, pg_catalog.format_type(a.a
 /// value mapping): bool, bytea, "char", name, int8, int2, int4, text, oid, json, xml,
 /// float4, float8, unknown, bpchar, varchar, date, time, timestamp, timestamptz,
 /// interval, timetz, numeric, void, uuid, jsonb.
-const PG_DECODED_TYPES: &[i64] = &[
+pub(super) const PG_DECODED_TYPES: &[i64] = &[
     16, 17, 18, 19, 20, 21, 23, 25, 26, 114, 142, 700, 701, 705, 1042, 1043, 1082, 1083, 1114,
     1184, 1186, 1266, 1700, 2278, 2950, 3802,
 ];

@@ -175,7 +175,7 @@ fn first_rows<T, E>(
 
 /// A keyset export: the pages through `record` (which notes each row's key in `last`),
 /// the encoder's completion record and the stream's trailer reporting `last`.
-fn keyed<T, E, X>(
+pub(super) fn keyed<T, E, X>(
     streamer: &Streamer,
     pages: impl Stream<Item = Result<Vec<T>, E>> + Send + 'static,
     record: X,
@@ -194,7 +194,7 @@ where
 
 /// The pages of `page` rows that hold the first `limit` rows, the last one cut to size
 /// (all pages without a limit): no page past them is queried.
-fn first_pages<T: Send + 'static, E: Send + 'static>(
+pub(super) fn first_pages<T: Send + 'static, E: Send + 'static>(
     pages: impl Stream<Item = Result<Vec<T>, E>> + Send + 'static,
     limit: Option<usize>,
     page: usize,

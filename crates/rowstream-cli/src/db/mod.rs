@@ -10,6 +10,7 @@ mod connect;
 mod open;
 mod prepare;
 mod seed;
+pub mod slice;
 
 use sqlx::SqlitePool;
 use sqlx::mysql::MySqlPool;

@@ -4,19 +4,20 @@
 use axum::http::{HeaderValue, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-/// Request headers a cross-origin client may send: the bearer token, `Accept`, and a
-/// request id.
-const CORS_REQUEST_HEADERS: [header::HeaderName; 3] = [
+/// Request headers a cross-origin client may send: the bearer token, `Accept`, a
+/// request id, and `Prefer` (a row count).
+const CORS_REQUEST_HEADERS: [header::HeaderName; 4] = [
     header::AUTHORIZATION,
     header::ACCEPT,
     header::HeaderName::from_static(super::REQUEST_ID),
+    header::HeaderName::from_static("prefer"),
 ];
 
 /// Response headers a cross-origin script may read besides the CORS-safelisted ones:
 /// the download's file name, the request id, `Retry-After` of a `503`, and the
 /// `rowstream-outcome`, `rowstream-rows`, `rowstream-error` and `rowstream-last-key`
-/// trailers.
-pub const CORS_EXPOSED_HEADERS: [&str; 7] = [
+/// trailers, and the row count of `Prefer: count=…` with its `Preference-Applied`.
+pub const CORS_EXPOSED_HEADERS: [&str; 9] = [
     "content-disposition",
     super::REQUEST_ID,
     "retry-after",
@@ -24,6 +25,8 @@ pub const CORS_EXPOSED_HEADERS: [&str; 7] = [
     rowstream::axum::TRAILER_ROWS,
     rowstream::axum::TRAILER_ERROR,
     rowstream::http::TRAILER_LAST_KEY,
+    super::exports::COUNT_HEADER,
+    "preference-applied",
 ];
 
 /// The CORS layer (tower-http) for `origins`: `GET` and `HEAD` from those origins, with

@@ -11,7 +11,12 @@ use rowstream::tower::StreamPermit;
 
 use super::negotiate::Wanted;
 use super::{AppState, RETRY_AFTER_SECS, database_problem};
-use crate::db::catalog;
+use crate::db::slice::{CountKind, RowCount};
+use crate::db::{self, catalog};
+use crate::slice::Slice;
+
+/// The response header with the row count of `Prefer: count=exact|estimated`.
+pub const COUNT_HEADER: &str = "rowstream-count";
 use crate::url::{RESERVED_PARAMS, TABLE_PARAMS};
 
 /// `GET /tables/{table}`; the error is the response to send.
@@ -25,13 +30,32 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values)?;
-    let limit = crate::url::limit(&params).map_err(|detail| {
-        Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-            .with_detail(detail)
-            .with_extension("parameter", "limit")
-            .into_response()
-    })?;
+    let (wanted, params) = Wanted::read(
+        &name,
+        &headers,
+        &uri,
+        params,
+        TABLE_PARAMS,
+        true,
+        state.values,
+    )?;
+    let limit = crate::url::limit(&params).map_err(|detail| invalid("limit", detail))?;
+    if let (Some(limit), Some(max)) = (limit, state.streamer.limits().get_max_items()) {
+        if limit > max {
+            return Err(invalid(
+                "limit",
+                format!("limit={limit} is above this server's --max-rows, {max}"),
+            ));
+        }
+    }
+    // The slice parses before any table is looked up; a filter that does not parse is
+    // reported once the table's columns say whether it names one.
+    let parsed = crate::slice::parse(&params);
+    if let Err(err) = &parsed {
+        if err.column.is_none() {
+            return Err(slice_problem(err));
+        }
+    }
     let spooled = state.spool.requested(&params, &headers)?;
     let permit = if method == Method::HEAD || spooled {
         None
@@ -54,41 +78,120 @@ pub(super) async fn export_table(
         (Some(text), Some(key_type)) => Some(
             key_type
                 .parse(text)
-                .map_err(|detail| invalid_after(&format!("after: {detail}")))?,
+                .map_err(|detail| invalid("after", format!("after: {detail}")))?,
         ),
         (Some(_), None) => {
-            return Err(invalid_after(
+            return Err(invalid(
+                "after",
                 "after: this table is not read in key order (no single-column integer or \
-                 text primary key), so an export of it cannot resume",
+                 text primary key), so an export of it cannot resume"
+                    .to_owned(),
             ));
+        }
+    };
+    // Every name checked against the catalog, every value read, before any query runs.
+    let sliced = match parsed {
+        Ok(slice) if slice.is_empty() => None,
+        parsed => {
+            let columns = db::slice::columns(&state.db, &table)
+                .await
+                .map_err(|err| database_problem(&err))?;
+            let slice = parsed
+                .map_err(|err| slice_problem(&db::slice::unknown_or(err, &table, &columns)))?;
+            Some(
+                db::slice::build(&state.db, &table, &columns, &slice, limit, after.as_ref())
+                    .map_err(|err| slice_problem(&err))?,
+            )
+        }
+    };
+    // Prefer: count=… — counted before the first byte, with the export's filters.
+    let count = match CountKind::from_prefer(
+        headers
+            .get_all("prefer")
+            .iter()
+            .filter_map(|v| v.to_str().ok()),
+    ) {
+        None => None,
+        Some(kind) => {
+            let whole;
+            let query = match &sliced {
+                Some(query) => query,
+                None => {
+                    whole = db::slice::build(
+                        &state.db,
+                        &table,
+                        &[],
+                        &Slice::default(),
+                        limit,
+                        after.as_ref(),
+                    )
+                    .map_err(|err| slice_problem(&err))?;
+                    &whole
+                }
+            };
+            Some(
+                db::slice::count(&state.db, &table, query, after.as_ref(), kind)
+                    .await
+                    .map_err(|err| database_problem(&err))?,
+            )
         }
     };
     if spooled {
         let key = wanted.spool_key(&uri, &params);
         let start = || async {
             let permit = state.permit().ok_or_else(|| busy(state.max_streams))?;
+            let header_sql = match &sliced {
+                Some(query) => query.header_sql(),
+                None => table.select_sql(&state.db),
+            };
             let encoder = wanted
-                .encoder_for(&state.db, &table.select_sql(&state.db), None)
+                .encoder_for(&state.db, &header_sql, None)
                 .await
                 .map_err(|err| database_problem(&err))?;
-            let chunks = state.table_chunks(&table, encoder, limit, after);
+            let chunks = match &sliced {
+                Some(query) => state.slice_chunks(&table, query, encoder, after.clone()),
+                None => state.table_chunks(&table, encoder, limit, after.clone()),
+            };
             Ok(wanted.spooled(&table.name, chunks, permit))
         };
         let head = method == Method::HEAD;
-        return Ok(state.spool.respond(key, &headers, head, start).await);
+        let response = state.spool.respond(key, &headers, head, start).await;
+        return Ok(with_count(response, count));
     }
     let Some(permit) = permit else {
-        return Ok(wanted.head(state.compression_level));
+        return Ok(with_count(wanted.head(state.compression_level), count));
+    };
+    let header_sql = match &sliced {
+        Some(query) => query.header_sql(),
+        None => table.select_sql(&state.db),
     };
     let encoder = wanted
-        .encoder_for(&state.db, &table.select_sql(&state.db), None)
+        .encoder_for(&state.db, &header_sql, None)
         .await
         .map_err(|err| database_problem(&err))?;
-    let chunks = state.table_chunks(&table, encoder, limit, after);
+    let chunks = match &sliced {
+        Some(query) => state.slice_chunks(&table, query, encoder, after),
+        None => state.table_chunks(&table, encoder, limit, after),
+    };
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
-    Ok(hold(response, permit))
+    Ok(hold(with_count(response, count), permit))
+}
+
+/// `response` with the row count in `rowstream-count` and what was counted in
+/// `Preference-Applied` (RFC 7240), when the export started (a problem response gets
+/// neither).
+fn with_count(mut response: Response, count: Option<RowCount>) -> Response {
+    if let (Some(count), true) = (count, response.status().is_success()) {
+        let headers = response.headers_mut();
+        headers.insert(COUNT_HEADER, HeaderValue::from(count.rows));
+        headers.insert(
+            "preference-applied",
+            HeaderValue::from_static(count.applied()),
+        );
+    }
+    response
 }
 
 /// `GET /queries/{name}`; the error is the response to send.
@@ -113,6 +216,7 @@ pub(super) async fn run_query(
         &uri,
         params,
         &query.param_names(),
+        false,
         state.values,
     )?;
     let all_params = params.clone();
@@ -163,11 +267,36 @@ fn unbound(err: &sqlx::error::BoxDynError) -> Response {
     .into_response()
 }
 
-/// `400` problem+json about `?after=`.
-fn invalid_after(detail: &str) -> Response {
+/// `400` problem+json about the parameter `name`.
+fn invalid(name: &str, detail: String) -> Response {
     Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
-        .with_detail(detail.to_owned())
-        .with_extension("parameter", "after")
+        .with_detail(detail)
+        .with_extension("parameter", name)
+        .into_response()
+}
+
+/// `400` problem+json about a slice's parameter: `Unknown parameter` with the known ones
+/// for a filter on no column (a misspelt parameter looks the same), else `Invalid
+/// parameter`.
+fn slice_problem(err: &crate::slice::SliceError) -> Response {
+    if !err.unknown {
+        return invalid(&err.parameter, err.detail.clone());
+    }
+    let known: Vec<&str> = TABLE_PARAMS
+        .iter()
+        .chain(RESERVED_PARAMS)
+        .copied()
+        .collect();
+    Problem::new(StatusCode::BAD_REQUEST, "Unknown parameter")
+        .with_detail(format!(
+            "unknown parameter \"{}\": {}; this endpoint takes {} and filters on the \
+             table's columns",
+            err.parameter,
+            err.detail,
+            known.join(", ")
+        ))
+        .with_extension("parameter", err.parameter.clone())
+        .with_extension("known", known)
         .into_response()
 }
 

@@ -30,6 +30,7 @@ use rowstream::{AnyEncoder, ChunkStream, Streamer};
 use tracing::Instrument as _;
 
 pub use self::cors::CORS_EXPOSED_HEADERS;
+pub use self::exports::COUNT_HEADER;
 use self::exports::{export_table, run_query};
 use self::listing::{healthz, index, list_queries, list_tables, render_metrics, slice_redirect};
 pub use self::ready::{READY_TIMEOUT, Readiness};
@@ -331,6 +332,25 @@ impl AppState {
             table,
             self.batch_size,
             limit,
+            after,
+            encoder,
+        )
+    }
+
+    /// Starts the export of a slice of `table`.
+    fn slice_chunks(
+        &self,
+        table: &Table,
+        query: &crate::db::slice::SliceQuery,
+        encoder: AnyEncoder,
+        after: Option<rowstream::keyset::Key>,
+    ) -> ChunkStream {
+        crate::db::slice::slice_chunks(
+            &self.db,
+            &self.streamer,
+            table,
+            query,
+            self.batch_size,
             after,
             encoder,
         )

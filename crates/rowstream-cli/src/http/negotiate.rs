@@ -64,7 +64,8 @@ impl Wanted {
     /// The request's query parameters, and what it asks of the export; the error is the
     /// response to send: `400` for a query string that does not parse, or for a
     /// parameter that is neither one of [`RESERVED_PARAMS`] nor in `declared` (a named
-    /// query's parameters), before anything else is looked at. `values` are the
+    /// query's parameters), before anything else is looked at; with `filters` (a table's
+    /// export) any other parameter is the caller's, a filter, and may repeat. `values` are the
     /// server's value settings, which the request's parameters override; `source` is the
     /// table or query name, the file name of `?download` without a value.
     #[allow(clippy::result_large_err)]
@@ -74,6 +75,7 @@ impl Wanted {
         uri: &Uri,
         params: Result<Query<Vec<(String, String)>>, QueryRejection>,
         declared: &[&str],
+        filters: bool,
         values: ValueArgs,
     ) -> Result<(Self, Vec<(String, String)>), Response> {
         let Query(params) = params.map_err(|rejection| {
@@ -81,7 +83,12 @@ impl Wanted {
                 .with_detail(rejection.body_text())
                 .into_response()
         })?;
-        if let Some(name) = unknown_param(&params, declared) {
+        let unknown = if filters {
+            None
+        } else {
+            unknown_param(&params, declared)
+        };
+        if let Some(name) = unknown {
             let known: Vec<&str> = declared.iter().chain(RESERVED_PARAMS).copied().collect();
             return Err(Problem::new(StatusCode::BAD_REQUEST, "Unknown parameter")
                 .with_detail(format!(
@@ -92,7 +99,9 @@ impl Wanted {
                 .with_extension("known", known)
                 .into_response());
         }
-        if let Some(name) = repeated_param(&params) {
+        let own =
+            |name: &str| !filters || declared.contains(&name) || RESERVED_PARAMS.contains(&name);
+        if let Some(name) = repeated_param(&params, own) {
             return Err(Problem::new(StatusCode::BAD_REQUEST, "Repeated parameter")
                 .with_detail(format!(
                     "\"{name}\" is given more than once; give each parameter once"
@@ -289,10 +298,11 @@ impl Wanted {
 
 /// The first parameter given more than once, if any: which one would win is a guess the
 /// server does not make.
-fn repeated_param(params: &[(String, String)]) -> Option<String> {
+fn repeated_param(params: &[(String, String)], own: impl Fn(&str) -> bool) -> Option<String> {
     let mut seen = std::collections::HashSet::new();
     params
         .iter()
+        .filter(|(name, _)| own(name))
         .find(|(name, _)| !seen.insert(name.as_str()))
         .map(|(name, _)| name.clone())
 }
