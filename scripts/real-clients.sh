@@ -45,7 +45,7 @@ if ! python3 -m venv "$work/venv" 2>/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   python3 -m venv "$work/venv"
 fi
-"$work/venv/bin/pip" install -q requests httpx polars fsspec aiohttp
+"$work/venv/bin/pip" install -q requests httpx polars fsspec aiohttp openapi-spec-validator
 ROWSTREAM_DEMO_DB=$work/demo.sqlite start_server --demo-rows "$rows" --config "$helpers/rowstream.toml"
 
 # The expected count, from the database itself.

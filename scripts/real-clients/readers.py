@@ -1,6 +1,8 @@
 """Readers that open a URL like a file, against spooled exports of `rowstream serve`:
 Polars (`read_csv` and `scan_csv`, through its object store)
-and fsspec's HTTP filesystem (what pandas and pyarrow use for URLs).
+and fsspec's HTTP filesystem (what pandas and pyarrow use for URLs). Also: the server's
+`/openapi.json` validates as OpenAPI 3.1 (`openapi-spec-validator`) and names every
+column of `tickets`.
 
 Usage: readers.py BASE_URL EXPECTED_ROWS FAILING_PATH
 
@@ -88,5 +90,17 @@ try:
     report(False, "fsspec", "failed export raises", "read it")
 except Exception as err:  # noqa: BLE001
     report(True, "fsspec", "failed export raises", type(err).__name__)
+
+# The OpenAPI document: valid 3.1, with the table's every column.
+try:
+    from openapi_spec_validator import validate
+
+    api = requests.get(f"{BASE}/openapi.json", timeout=60).json()
+    validate(api)
+    row = api["components"]["schemas"]["table.tickets"]["properties"]
+    report(sorted(row) == sorted(header), "openapi", "validates, tickets' columns",
+           f"{len(api['paths'])} paths, columns {sorted(row) == sorted(header)}")
+except Exception as err:  # noqa: BLE001
+    report(False, "openapi", "validates", repr(err)[:300])
 
 sys.exit(1 if failures else 0)

@@ -31,6 +31,21 @@ pub const RESERVED_PARAMS: &[&str] = &[
 /// double quotes (`"limit"=eq.5`).
 pub const TABLE_PARAMS: &[&str] = &["limit", "after", "select", "order"];
 
+/// The query parameter that filters `column` (`column=op.value`): its name, or in double
+/// quotes (inner quotes doubled) when it is one of [`RESERVED_PARAMS`] or
+/// [`TABLE_PARAMS`] or holds a quote, as the slice syntax reads it.
+pub fn filter_param(column: &str) -> String {
+    let reserved = RESERVED_PARAMS
+        .iter()
+        .chain(TABLE_PARAMS)
+        .any(|p| *p == column);
+    if reserved || column.contains('"') {
+        format!("\"{}\"", column.replace('"', "\"\""))
+    } else {
+        column.to_owned()
+    }
+}
+
 /// The last value of the parameter `name` in `params`, if any.
 pub fn last<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
     params

@@ -175,7 +175,10 @@ pub(super) async fn slice_redirect(
             value.to_owned()
         };
         let not = if field("not") == "true" { "not." } else { "" };
-        query.push((filter_name(column), format!("{not}{op}.{value}")));
+        query.push((
+            crate::url::filter_param(column),
+            format!("{not}{op}.{value}"),
+        ));
     }
     for name in ["order", "limit", "format"] {
         if !field(name).is_empty() {
@@ -193,19 +196,5 @@ pub(super) async fn slice_redirect(
     match HeaderValue::from_str(&location) {
         Ok(location) => (StatusCode::SEE_OTHER, [(header::LOCATION, location)]).into_response(),
         Err(_) => bad("table", "the table name cannot be a URL".to_owned()),
-    }
-}
-
-/// A filter's parameter name for `column`: the name itself, or in double quotes (inner
-/// quotes doubled) when it is one of the server's own parameters or holds a quote.
-fn filter_name(column: &str) -> String {
-    let reserved = crate::url::RESERVED_PARAMS
-        .iter()
-        .chain(crate::url::TABLE_PARAMS)
-        .any(|p| *p == column);
-    if reserved || column.contains('"') {
-        format!("\"{}\"", column.replace('"', "\"\""))
-    } else {
-        column.to_owned()
     }
 }

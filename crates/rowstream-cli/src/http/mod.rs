@@ -9,6 +9,7 @@ mod download;
 mod exports;
 mod listing;
 mod negotiate;
+mod openapi;
 mod ready;
 mod spool;
 
@@ -147,6 +148,14 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `batch_size` rows per query, in key order; other tables in one query, in primary key
 ///   order (SQLite: rowid order) when they have one; views in the order the database
 ///   yields.
+/// - `GET /tables/{table}/schema` describes a table: its default order, whether it is
+///   read by keyset pagination, and each column's name, database type, JSON type,
+///   nullability and whether it is in the key (`404` as for its export).
+/// - `GET /openapi.json` is an OpenAPI 3.1 document of every endpoint, each served table
+///   with its parameters, filters and row shape (a JSON Schema), each named query with
+///   its parameters.
+/// - `GET /slice?table=…` answers the index page's slice form with a `303` to the export
+///   URL its fields make.
 /// - `GET /queries` lists the named queries with their parameters.
 /// - `GET /queries/{name}?param=value…` streams a named query with its parameters bound;
 ///   an unknown name is a `404`, a missing, malformed, repeated or unknown parameter a
@@ -210,6 +219,8 @@ pub fn router_with(db: impl Into<Database>, settings: Settings) -> Router {
         .route(access::READY_PATH, get(ready::readyz))
         .route("/tables", get(list_tables))
         .route("/slice", get(slice_redirect))
+        .route("/tables/{table}/schema", get(openapi::table_schema))
+        .route("/openapi.json", get(openapi::openapi))
         .route("/queries", get(list_queries));
     if settings.metrics.is_some() {
         router = router.route("/metrics", get(render_metrics));

@@ -18,6 +18,10 @@ pub struct Column {
     pub type_name: String,
     /// How a filter's value is read for it.
     pub class: Class,
+    /// Whether it may hold NULL: not declared `NOT NULL` (and, on SQLite, not part of the
+    /// primary key). A view's columns on PostgreSQL are always nullable (the catalog
+    /// cannot say).
+    pub nullable: bool,
     /// PostgreSQL columns the library does not decode are read through their text form;
     /// this is their select-list entry.
     pub select_expr: Option<String>,
@@ -121,29 +125,33 @@ pub async fn columns(db: &Database, table: &Table) -> Result<Vec<Column>, sqlx::
 }
 
 async fn sqlite_columns(pool: &SqlitePool, table: &Table) -> Result<Vec<Column>, sqlx::Error> {
-    let rows: Vec<(String, String)> =
-        sqlx::query_as("SELECT name, type FROM pragma_table_info(?1, 'main') ORDER BY cid")
-            .bind(&table.name)
-            .fetch_all(pool)
-            .await?;
+    let rows: Vec<(String, String, bool, i64)> = sqlx::query_as(
+        "SELECT name, type, \"notnull\", pk FROM pragma_table_info(?1, 'main') ORDER BY cid",
+    )
+    .bind(&table.name)
+    .fetch_all(pool)
+    .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, type_name)| Column {
+        .map(|(name, type_name, not_null, pk)| Column {
             class: Class::sqlite(&type_name),
             name,
             type_name,
             select_expr: None,
+            nullable: !not_null && pk == 0,
         })
         .collect())
 }
 
-/// The columns of relation `$2` in schema `$1`: name, type (a domain's base type), and
-/// whether it is read as text (the rule of `catalog::PG_COLUMNS`, the decoded types `$3`).
+/// The columns of relation `$2` in schema `$1`: name, type (a domain's base type),
+/// whether it is read as text (the rule of `catalog::PG_COLUMNS`, the decoded types `$3`),
+/// and whether it may hold NULL.
 const PG_COLUMNS: &str = "SELECT a.attname::text, \
        pg_catalog.format_type(b.oid, NULL), \
        NOT (b.oid::int8 = ANY($3) OR b.typtype = 'e' \
          OR (b.typcategory = 'A' AND e.oid IS NOT NULL \
-             AND (e.oid::int8 = ANY($3) OR e.typtype = 'e'))) \
+             AND (e.oid::int8 = ANY($3) OR e.typtype = 'e'))), \
+       NOT a.attnotnull \
      FROM pg_catalog.pg_attribute AS a \
      JOIN pg_catalog.pg_class AS c ON c.oid = a.attrelid \
      JOIN pg_catalog.pg_namespace AS n ON n.oid = c.relnamespace \
@@ -155,7 +163,7 @@ const PG_COLUMNS: &str = "SELECT a.attname::text, \
      ORDER BY a.attnum";
 
 async fn postgres_columns(pool: &PgPool, table: &Table) -> Result<Vec<Column>, sqlx::Error> {
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(PG_COLUMNS)
+    let rows: Vec<(String, String, bool, bool)> = sqlx::query_as(PG_COLUMNS)
         .bind(&table.schema)
         .bind(&table.name)
         .bind(PG_DECODED_TYPES)
@@ -163,7 +171,7 @@ async fn postgres_columns(pool: &PgPool, table: &Table) -> Result<Vec<Column>, s
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, type_name, as_text)| {
+        .map(|(name, type_name, as_text, nullable)| {
             let quoted = super::super::catalog::quote_ident(&name);
             Column {
                 class: if as_text {
@@ -179,28 +187,31 @@ async fn postgres_columns(pool: &PgPool, table: &Table) -> Result<Vec<Column>, s
                 }),
                 name,
                 type_name,
+                nullable,
             }
         })
         .collect())
 }
 
-const MYSQL_COLUMNS: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR) \
+const MYSQL_COLUMNS: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
+     IS_NULLABLE = 'YES' \
      FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
      ORDER BY ORDINAL_POSITION";
 
 async fn mysql_columns(pool: &MySqlPool, table: &Table) -> Result<Vec<Column>, sqlx::Error> {
-    let rows: Vec<(String, String)> = sqlx::query_as(MYSQL_COLUMNS)
+    let rows: Vec<(String, String, bool)> = sqlx::query_as(MYSQL_COLUMNS)
         .bind(&table.schema)
         .bind(&table.name)
         .fetch_all(pool)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, type_name)| Column {
+        .map(|(name, type_name, nullable)| Column {
             class: Class::mysql(&type_name),
             name,
             type_name,
             select_expr: None,
+            nullable,
         })
         .collect())
 }

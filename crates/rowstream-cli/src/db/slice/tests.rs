@@ -43,6 +43,7 @@ fn column(name: &str, type_name: &str, class: Class) -> Column {
         type_name: type_name.into(),
         class,
         select_expr: None,
+        nullable: true,
     }
 }
 
