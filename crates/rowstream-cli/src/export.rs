@@ -55,7 +55,8 @@ pub struct ExportArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
 
-    /// Output format: json, ndjson, jsonseq, csv or msgpack.
+    /// Output format: json, ndjson, jsonseq, csv, msgpack, arrow (Arrow IPC stream) or
+    /// parquet; arrow and parquet are for tables (--table), typed from the catalog.
     #[arg(long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
 
@@ -197,7 +198,12 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         if args.bom || args.no_header || args.delimiter.is_some() {
             bail!("--bom, --no-header and --delimiter are for --format csv");
         }
-        args.source.values.encoder(args.format)?
+        if args.format.needs_schema() {
+            // Made once the table is resolved: the schema comes from the catalog.
+            AnyEncoder::from(rowstream::JsonArray::new())
+        } else {
+            args.source.values.encoder(args.format)?
+        }
     };
 
     let db = open_database(&args.source, &open).await?;
@@ -222,6 +228,18 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let streamer = Streamer::default();
         let limits = args.source.limits(*streamer.limits());
         let streamer = streamer.with_limits(limits);
+        let encoder = match &source {
+            Source::Table(table) if args.format.needs_schema() => {
+                let schema = crate::db::columns::arrow_schema(&db, table).await?;
+                AnyEncoder::with_schema(args.format, std::sync::Arc::new(schema))?
+            }
+            Source::Query(..) if args.format.needs_schema() => bail!(
+                "--format {} is for tables (--table): a named query's result has no column \
+                 types to read before it runs",
+                args.format
+            ),
+            _ => encoder,
+        };
         let chunks = match &source {
             Source::Table(table) => {
                 chunks::table_chunks(&db, &streamer, table, batch_size, None, after, encoder)

@@ -25,7 +25,7 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values)?;
+    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values, true)?;
     let limit = crate::url::limit(&params).map_err(|detail| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
             .with_detail(detail)
@@ -65,10 +65,7 @@ pub(super) async fn export_table(
     let Some(permit) = permit else {
         return Ok(wanted.head(state.compression_level));
     };
-    let encoder = wanted
-        .encoder_for(&state.db, &table.select_sql(&state.db), None)
-        .await
-        .map_err(|err| database_problem(&err))?;
+    let encoder = wanted.encoder_for_table(&state.db, &table).await?;
     let chunks = state.table_chunks(&table, encoder, limit, after);
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
@@ -99,6 +96,7 @@ pub(super) async fn run_query(
         params,
         &query.param_names(),
         state.values,
+        false,
     )?;
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));
     let values = query.bind_values(&params).map_err(|err| {
