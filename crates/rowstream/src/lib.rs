@@ -232,17 +232,17 @@ pub use config::{
 };
 #[cfg(feature = "msgpack")]
 pub use encode::Msgpack;
-#[cfg(feature = "arrow")]
-pub use encode::{Arrow, DEFAULT_BATCH_ROWS};
-#[cfg(feature = "parquet")]
-pub use encode::{DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Parquet};
 pub use encode::{
     AnyEncoder, BigIntegers, COMPLETION_KEY, Encoder, Format, Framing, JsonArray, JsonEnvelope,
     JsonSeq, JsonSeqFraming, LastKey, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming,
     NonFinite, UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
 };
+#[cfg(feature = "arrow")]
+pub use encode::{Arrow, DEFAULT_BATCH_ROWS};
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
+#[cfg(feature = "parquet")]
+pub use encode::{DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Parquet};
 pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
 pub use observe::{Outcome, StreamObserver, StreamSummary};
 pub use pool::{BoundedPool, BufferPool, DEFAULT_MAX_IDLE, default_pool};

@@ -205,10 +205,9 @@ fn mysql_type(
         ("date", _) => DataType::Date32,
         ("datetime", _) => DataType::Timestamp(TimeUnit::Microsecond, None),
         ("timestamp", _) => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
-        (
-            "binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob",
-            _,
-        ) => DataType::Binary,
+        ("binary" | "varbinary" | "tinyblob" | "blob" | "mediumblob" | "longblob", _) => {
+            DataType::Binary
+        }
         _ => DataType::Utf8,
     }
 }
@@ -244,11 +243,20 @@ mod tests {
     #[test]
     fn types() {
         // numeric(38,10): typmod = (38 << 16 | 10) + 4.
-        assert_eq!(pg_type(1700, (38 << 16 | 10) + 4), DataType::Decimal128(38, 10));
+        assert_eq!(
+            pg_type(1700, (38 << 16 | 10) + 4),
+            DataType::Decimal128(38, 10)
+        );
         assert_eq!(pg_type(1700, -1), DataType::Utf8);
         assert_eq!(pg_type(1700, (40 << 16) + 4), DataType::Utf8);
-        assert_eq!(mysql_type("decimal", "decimal(65,2)", Some(65), Some(2)), DataType::Utf8);
-        assert_eq!(mysql_type("int", "int(10) unsigned", None, None), DataType::UInt32);
+        assert_eq!(
+            mysql_type("decimal", "decimal(65,2)", Some(65), Some(2)),
+            DataType::Utf8
+        );
+        assert_eq!(
+            mysql_type("int", "int(10) unsigned", None, None),
+            DataType::UInt32
+        );
         assert_eq!(sqlite_type("INTEGER", 1 | 2), DataType::Utf8);
         assert_eq!(sqlite_type("REAL", 0), DataType::Float64);
         assert_eq!(sqlite_type("", 8), DataType::Binary);

@@ -25,7 +25,15 @@ pub(super) async fn export_table(
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
     tracing::Span::current().record("source", name.as_str());
-    let (wanted, params) = Wanted::read(&name, &headers, &uri, params, TABLE_PARAMS, state.values, true)?;
+    let (wanted, params) = Wanted::read(
+        &name,
+        &headers,
+        &uri,
+        params,
+        TABLE_PARAMS,
+        state.values,
+        true,
+    )?;
     let limit = crate::url::limit(&params).map_err(|detail| {
         Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
             .with_detail(detail)

@@ -83,7 +83,10 @@ pub enum Format {
         doc = "The Arrow IPC streaming format, `Arrow` (feature `arrow`, not in this build)."
     )]
     Arrow,
-    #[cfg_attr(feature = "parquet", doc = "Apache Parquet, [`Parquet`] (feature `parquet`).")]
+    #[cfg_attr(
+        feature = "parquet",
+        doc = "Apache Parquet, [`Parquet`] (feature `parquet`)."
+    )]
     #[cfg_attr(
         not(feature = "parquet"),
         doc = "Apache Parquet, `Parquet` (feature `parquet`, not in this build)."
@@ -226,7 +229,11 @@ impl Format {
             MediaType::new("application", "msgpack", &[]),
             MediaType::new("application", "x-msgpack", &[]),
         ];
-        const ARROW: &[MediaType] = &[MediaType::new("application", "vnd.apache.arrow.stream", &[])];
+        const ARROW: &[MediaType] = &[MediaType::new(
+            "application",
+            "vnd.apache.arrow.stream",
+            &[],
+        )];
         const PARQUET: &[MediaType] = &[MediaType::new("application", "vnd.apache.parquet", &[])];
         match self {
             Self::Json => JSON,

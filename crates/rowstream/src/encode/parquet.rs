@@ -131,7 +131,11 @@ impl Parquet {
 
     /// At most this many rows per row group (0 for [`DEFAULT_ROW_GROUP_ROWS`]).
     pub fn row_group_rows(mut self, rows: usize) -> Self {
-        self.row_group_rows = if rows == 0 { DEFAULT_ROW_GROUP_ROWS } else { rows };
+        self.row_group_rows = if rows == 0 {
+            DEFAULT_ROW_GROUP_ROWS
+        } else {
+            rows
+        };
         self.state = None;
         self
     }

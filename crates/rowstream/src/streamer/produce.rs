@@ -170,6 +170,11 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
     fn error_record(&mut self, err: &StreamError) {
         let encoder = &mut self.encoder;
         let buf = self.ring.current();
+        // The rows a columnar encoder holds go first, whole, before the record.
+        let mark = buf.len();
+        if !matches!(guard(self.items, || encoder.flush(buf)), Ok(Ok(()))) {
+            buf.truncate(mark);
+        }
         let mark = buf.len();
         if !matches!(guard(self.items, || encoder.error(err, buf)), Ok(Ok(()))) {
             buf.truncate(mark);

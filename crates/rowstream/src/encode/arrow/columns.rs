@@ -227,9 +227,8 @@ impl Columns {
                 other => return Err(fail(&format!("{} is not bytes", other.kind()))),
             }),
             Builder::Decimal(_, p, s) => Value::Wide(match cell {
-                Cell::Text(v) => parse::decimal(&v, *p, *s).ok_or_else(|| {
-                    fail(&format!("\"{v}\" is not a decimal that fits exactly"))
-                })?,
+                Cell::Text(v) => parse::decimal(&v, *p, *s)
+                    .ok_or_else(|| fail(&format!("\"{v}\" is not a decimal that fits exactly")))?,
                 Cell::Int(v) => parse::decimal_from_int(i128::from(v), *p, *s).ok_or_else(range)?,
                 Cell::UInt(v) => {
                     parse::decimal_from_int(i128::from(v), *p, *s).ok_or_else(range)?
@@ -243,10 +242,11 @@ impl Columns {
                 }
             }),
             Builder::Date(_) => match cell {
-                Cell::Text(v) => Value::Int(i64::from(
-                    parse::date32(&v)
-                        .ok_or_else(|| fail(&format!("\"{v}\" is not a date YYYY-MM-DD")))?,
-                )),
+                Cell::Text(v) => {
+                    Value::Int(i64::from(parse::date32(&v).ok_or_else(|| {
+                        fail(&format!("\"{v}\" is not a date YYYY-MM-DD"))
+                    })?))
+                }
                 other => return Err(fail(&format!("{} is not a date", other.kind()))),
             },
             Builder::Timestamp(_) => match cell {

@@ -18,6 +18,10 @@ use self::row::{RowSerializer, RowWriter};
 use super::Encoder;
 use crate::EncodeError;
 
+/// What a failed stream ends with: the continuation marker and a metadata length of 8
+/// bytes that never follow.
+const CUT_MESSAGE: [u8; 8] = [0xff, 0xff, 0xff, 0xff, 8, 0, 0, 0];
+
 /// Default [`Arrow::batch_rows`]: at most 65,536 rows per record batch.
 pub const DEFAULT_BATCH_ROWS: usize = 65_536;
 
@@ -92,7 +96,9 @@ impl RowColumns {
 /// chunk threshold ([`held`](Encoder::held) reports their size to the streamer) or
 /// [`batch_rows`](Self::batch_rows) rows, whichever comes first, so memory stays bounded
 /// by one chunk; then the end-of-stream marker (`0xFFFFFFFF 0x00000000`) — only when the
-/// stream completes. A failed stream ends without it, and readers (pyarrow's
+/// stream completes. The format lets a stream end at any message boundary without the
+/// marker, so a failed stream does not just stop: its last chunk ends with the start of a
+/// message that never comes ([`error`](Encoder::error)), and readers (pyarrow's
 /// `ipc.open_stream`, arrow-rs's `StreamReader`, Polars) raise instead of returning a
 /// short table. The IPC metadata version is V5, buffers 64-byte aligned, uncompressed.
 ///
@@ -179,7 +185,10 @@ impl std::fmt::Debug for Arrow {
         f.debug_struct("Arrow")
             .field("columns", &self.schema.fields().len())
             .field("batch_rows", &self.batch_rows)
-            .field("gathered_rows", &self.state.as_ref().map_or(0, |s| s.rows.rows()))
+            .field(
+                "gathered_rows",
+                &self.state.as_ref().map_or(0, |s| s.rows.rows()),
+            )
             .finish()
     }
 }
@@ -280,6 +289,19 @@ impl Encoder for Arrow {
                 .map_err(|e| EncodeError::wrap("cannot write an Arrow record batch", e))?;
         }
         state.drain(out);
+        Ok(())
+    }
+
+    /// Writes the start of a message that never comes: a continuation marker and a
+    /// metadata length with nothing after it. The IPC stream format lets a stream end at
+    /// any message boundary without the end-of-stream marker, so a stream cut between
+    /// two batches would read as complete; cut inside a message, every reader raises.
+    fn error(
+        &mut self,
+        _error: &crate::StreamError,
+        out: &mut BytesMut,
+    ) -> Result<(), EncodeError> {
+        out.extend_from_slice(&CUT_MESSAGE);
         Ok(())
     }
 

@@ -194,7 +194,10 @@ mod tests {
         );
         assert_eq!(timestamp_micros("1969-12-31T23:59:59.999999Z"), Some(-1));
         assert_eq!(timestamp_micros("2013-01-01T05:15:00.0000001"), None);
-        assert_eq!(timestamp_micros("2013-01-01T05:15:00.1234560"), Some(1_357_017_300_123_456));
+        assert_eq!(
+            timestamp_micros("2013-01-01T05:15:00.1234560"),
+            Some(1_357_017_300_123_456)
+        );
     }
 
     #[test]

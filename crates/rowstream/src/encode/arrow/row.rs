@@ -186,7 +186,12 @@ impl<'a, 'b> ser::Serializer for RowSerializer<'a, 'b> {
     fn serialize_some<T: Serialize + ?Sized>(self, value: &T) -> Result<(), SerError> {
         value.serialize(self)
     }
-    fn serialize_unit_variant(self, _: &'static str, _: u32, _: &'static str) -> Result<(), SerError> {
+    fn serialize_unit_variant(
+        self,
+        _: &'static str,
+        _: u32,
+        _: &'static str,
+    ) -> Result<(), SerError> {
         Err(not_a_row("an enum variant"))
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -234,7 +239,11 @@ impl<'a, 'b> ser::Serializer for RowSerializer<'a, 'b> {
             key: None,
         })
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, SerError> {
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, SerError> {
         Ok(Fields {
             row: self.row,
             position: 0,
@@ -428,7 +437,11 @@ impl ser::Serializer for CellSerializer {
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, SerError> {
         Err(SerError::Compound)
     }
-    fn serialize_struct(self, _: &'static str, _: usize) -> Result<Self::SerializeStruct, SerError> {
+    fn serialize_struct(
+        self,
+        _: &'static str,
+        _: usize,
+    ) -> Result<Self::SerializeStruct, SerError> {
         Err(SerError::Compound)
     }
     fn serialize_struct_variant(
