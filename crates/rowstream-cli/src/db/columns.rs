@@ -68,7 +68,7 @@ pub async fn arrow_schema(db: &Database, table: &Table) -> Result<Schema, sqlx::
                 .collect()
         }
         Database::MySql { pool, .. } => {
-            let rows: Vec<(String, String, String, Option<u64>, Option<u64>)> =
+            let rows: Vec<MySqlColumn> =
                 sqlx::query_as(MYSQL_TYPES)
                     .bind(&table.schema)
                     .bind(&table.name)
@@ -182,6 +182,9 @@ const MYSQL_TYPES: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS C
        CAST(NUMERIC_SCALE AS UNSIGNED) \
      FROM information_schema.COLUMNS \
      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
+
+/// `(name, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE)`.
+type MySqlColumn = (String, String, String, Option<u64>, Option<u64>);
 
 fn mysql_type(
     data_type: &str,
