@@ -8,7 +8,7 @@ use std::fmt::Write as _;
 use std::process::Command;
 
 use arrow_array::cast::AsArray;
-use arrow_array::types::{Float64Type, Int64Type};
+use arrow_array::types::{Float64Type, Int32Type, Int64Type, TimestampMicrosecondType};
 use arrow_array::{Array, RecordBatch};
 use arrow_schema::DataType;
 use common::Server;
@@ -31,6 +31,11 @@ fn as_json(batches: &[RecordBatch]) -> Vec<u8> {
                 } else {
                     match field.data_type() {
                         DataType::Int64 => column.as_primitive::<Int64Type>().value(row).into(),
+                        DataType::Int32 => column.as_primitive::<Int32Type>().value(row).into(),
+                        DataType::Timestamp(_, Some(_)) => {
+                            rfc3339(column.as_primitive::<TimestampMicrosecondType>().value(row))
+                                .into()
+                        }
                         DataType::Float64 => column.as_primitive::<Float64Type>().value(row).into(),
                         DataType::Utf8 => column.as_string::<i32>().value(row).into(),
                         other => panic!("column {} has the type {other}", field.name()),
@@ -48,6 +53,29 @@ fn as_json(batches: &[RecordBatch]) -> Vec<u8> {
     }
     out.push(']');
     out.into_bytes()
+}
+
+/// Microseconds since the epoch as `YYYY-MM-DDTHH:MM:SSZ` (whole seconds, as the flights
+/// have them), with the civil-from-days algorithm of H. Hinnant.
+fn rfc3339(micros: i64) -> String {
+    assert_eq!(micros % 1_000_000, 0, "a whole second");
+    let secs = micros / 1_000_000;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!(
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
 }
 
 fn read_arrow(body: &[u8]) -> Result<Vec<RecordBatch>, arrow_schema::ArrowError> {
@@ -173,4 +201,70 @@ async fn sqlite_flights_as_arrow_and_parquet_equal_the_csv() {
             .collect();
         assert!(leftovers.is_empty(), "{leftovers:?}");
     }
+}
+
+/// GETs the flights as Arrow and as Parquet and checks every value against the CSV.
+async fn assert_serves_typed_flights(server: &Server, csv_bytes: &[u8]) {
+    let (status, _, body) = get(server, "/tables/flights?format=arrow").await;
+    assert_eq!(status, 200);
+    let batches = read_arrow(&body).expect("a whole Arrow stream");
+    let schema = batches[0].schema();
+    assert_eq!(
+        schema.field_with_name("id").unwrap().data_type(),
+        &DataType::Int32
+    );
+    assert_eq!(
+        schema.field_with_name("time_hour").unwrap().data_type(),
+        &DataType::Timestamp(arrow_schema::TimeUnit::Microsecond, Some("UTC".into()))
+    );
+    assert_eq!(
+        flights::assert_matches_csv(&as_json(&batches), csv_bytes, IdColumn::Sequential),
+        FLIGHTS
+    );
+    let (status, _, body) = get(server, "/tables/flights?format=parquet").await;
+    assert_eq!(status, 200);
+    let batches = read_parquet(body).expect("a whole Parquet file");
+    assert_eq!(
+        flights::assert_matches_csv(&as_json(&batches), csv_bytes, IdColumn::Sequential),
+        FLIGHTS
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_flights_as_arrow_and_parquet_equal_the_csv() {
+    use sqlx::ConnectOptions as _;
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = common::sql::Scratch::postgres("rowstream_columnar").await else {
+        return;
+    };
+    let mut conn = scratch.pg_options().connect().await.expect("connect");
+    flights::load_postgres(&csv_bytes, &mut conn).await;
+    let pool = rowstream_cli::db::open_postgres(scratch.pg_options(), &Default::default())
+        .await
+        .expect("open read-only");
+    let server = Server::start(rowstream_cli::Database::Postgres(pool)).await;
+    assert_serves_typed_flights(&server, &csv_bytes).await;
+    server.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_flights_as_arrow_and_parquet_equal_the_csv() {
+    use sqlx::ConnectOptions as _;
+    let Some(csv_bytes) = flights::csv_bytes() else {
+        return;
+    };
+    let Some(scratch) = common::sql::Scratch::mysql("rowstream_columnar").await else {
+        return;
+    };
+    let mut conn = scratch.mysql_options().connect().await.expect("connect");
+    flights::load_mysql(&csv_bytes, &mut conn).await;
+    let (pool, mariadb) =
+        rowstream_cli::db::open_mysql(scratch.mysql_options(), &Default::default())
+            .await
+            .expect("open read-only");
+    let server = Server::start(rowstream_cli::Database::MySql { pool, mariadb }).await;
+    assert_serves_typed_flights(&server, &csv_bytes).await;
+    server.stop().await;
 }

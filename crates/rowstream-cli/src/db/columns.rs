@@ -68,12 +68,11 @@ pub async fn arrow_schema(db: &Database, table: &Table) -> Result<Schema, sqlx::
                 .collect()
         }
         Database::MySql { pool, .. } => {
-            let rows: Vec<MySqlColumn> =
-                sqlx::query_as(MYSQL_TYPES)
-                    .bind(&table.schema)
-                    .bind(&table.name)
-                    .fetch_all(pool)
-                    .await?;
+            let rows: Vec<MySqlColumn> = sqlx::query_as(MYSQL_TYPES)
+                .bind(&table.schema)
+                .bind(&table.name)
+                .fetch_all(pool)
+                .await?;
             rows.into_iter()
                 .map(|(name, data_type, column_type, precision, scale)| {
                     let ty = if table.json_columns.contains(&name) {
