@@ -268,3 +268,136 @@ async fn mariadb_flights_as_arrow_and_parquet_equal_the_csv() {
     assert_serves_typed_flights(&server, &csv_bytes).await;
     server.stop().await;
 }
+
+/// The PostgreSQL type-torture rows: extremes, NaN/±Infinity, empty text and NULL, bytes,
+/// emoji, offsets.
+const PG_TORTURE: &str = r#"
+CREATE TABLE torture (id int PRIMARY KEY, i2 smallint, i8 bigint, n numeric(38,10),
+  f float8, tz timestamptz, ts timestamp, d date, t text, b bytea, bo boolean);
+INSERT INTO torture VALUES
+ (1, -32768, -9223372036854775808, -9999999999999999999999999999.9999999999, 'NaN',
+  '2024-03-10 01:30:00.123456-08', '2024-02-29 23:59:59.999999', '0001-01-01', '', '\x00ff', true),
+ (2, 32767, 9223372036854775807, 9999999999999999999999999999.9999999999, 'Infinity',
+  '1969-12-31 23:59:59.999999+05:30', '1970-01-01 00:00:00', '9999-12-31',
+  E'😀 "q",\n\ttab', '\x', false),
+ (3, NULL, NULL, 0.0000000001, '-Infinity', NULL, NULL, NULL, NULL, NULL, NULL),
+ (4, 0, 0, NULL, NULL, '2013-01-01 05:00:00+00', NULL, '1970-01-01', 'NULL', NULL, NULL);
+"#;
+
+/// One torture row as PostgreSQL's own driver reads it, in the units Arrow stores.
+type PgTortureRow = (
+    i32,
+    Option<i16>,
+    Option<i64>,
+    Option<String>,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i32>,
+    Option<String>,
+    Option<Vec<u8>>,
+    Option<bool>,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_type_torture_as_arrow_and_parquet_is_exact() {
+    use arrow_array::types::{Date32Type, Decimal128Type, Int16Type};
+    use sqlx::ConnectOptions as _;
+    let Some(scratch) = common::sql::Scratch::postgres("rowstream_columnar_torture").await else {
+        return;
+    };
+    let mut conn = scratch.pg_options().connect().await.expect("connect");
+    sqlx::raw_sql(PG_TORTURE)
+        .execute(&mut conn)
+        .await
+        .expect("create torture");
+    let expected: Vec<PgTortureRow> = sqlx::query_as(
+        "SELECT id, i2, i8, n::text, f, (extract(epoch FROM tz) * 1000000)::int8, \
+         (extract(epoch FROM ts) * 1000000)::int8, d - date '1970-01-01', t, b, bo \
+         FROM torture ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("the driver's values");
+    let pool = rowstream_cli::db::open_postgres(scratch.pg_options(), &Default::default())
+        .await
+        .expect("open read-only");
+    let server = Server::start(rowstream_cli::Database::Postgres(pool)).await;
+    for format in ["arrow", "parquet"] {
+        let (status, _, body) = get(&server, &format!("/tables/torture?format={format}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let batches = match format {
+            "arrow" => read_arrow(&body).expect("a whole Arrow stream"),
+            _ => read_parquet(body).expect("a whole Parquet file"),
+        };
+        let batch = arrow_select_concat(&batches);
+        let schema = batch.schema();
+        assert_eq!(
+            schema.field_with_name("n").unwrap().data_type(),
+            &DataType::Decimal128(38, 10)
+        );
+        assert_eq!(batch.num_rows(), expected.len());
+        let opt = |c: &dyn Array, r: usize| c.is_valid(r);
+        for (r, want) in expected.iter().enumerate() {
+            let col = |name: &str| batch.column_by_name(name).unwrap().clone();
+            let i2 = col("i2");
+            assert_eq!(
+                opt(&i2, r).then(|| i2.as_primitive::<Int16Type>().value(r)),
+                want.1
+            );
+            let i8 = col("i8");
+            assert_eq!(
+                opt(&i8, r).then(|| i8.as_primitive::<Int64Type>().value(r)),
+                want.2
+            );
+            let n = col("n");
+            let digits = want
+                .3
+                .as_ref()
+                .map(|s| s.replace('.', "").parse::<i128>().unwrap());
+            assert_eq!(
+                opt(&n, r).then(|| n.as_primitive::<Decimal128Type>().value(r)),
+                digits,
+                "{format} n row {r}"
+            );
+            let f = col("f");
+            let got = opt(&f, r).then(|| f.as_primitive::<Float64Type>().value(r));
+            match (got, want.4) {
+                (Some(g), Some(w)) if w.is_nan() => assert!(g.is_nan()),
+                (g, w) => assert_eq!(g, w, "{format} f row {r}"),
+            }
+            for (name, want) in [("tz", want.5), ("ts", want.6)] {
+                let c = col(name);
+                assert_eq!(
+                    opt(&c, r).then(|| c.as_primitive::<TimestampMicrosecondType>().value(r)),
+                    want,
+                    "{format} {name} row {r}"
+                );
+            }
+            let d = col("d");
+            assert_eq!(
+                opt(&d, r).then(|| d.as_primitive::<Date32Type>().value(r)),
+                want.7
+            );
+            let t = col("t");
+            assert_eq!(
+                opt(&t, r).then(|| t.as_string::<i32>().value(r).to_owned()),
+                want.8
+            );
+            let b = col("b");
+            assert_eq!(
+                opt(&b, r).then(|| b.as_binary::<i32>().value(r).to_vec()),
+                want.9
+            );
+            let bo = col("bo");
+            assert_eq!(opt(&bo, r).then(|| bo.as_boolean().value(r)), want.10);
+        }
+    }
+    server.stop().await;
+}
+
+/// The batches as one.
+fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
+    let schema = batches[0].schema();
+    arrow_select::concat::concat_batches(&schema, batches).expect("one schema")
+}
