@@ -319,6 +319,7 @@ async fn postgres_type_torture_as_arrow_and_parquet_is_exact() {
     .fetch_all(&mut conn)
     .await
     .expect("the driver's values");
+    assert_eq!(expected.len(), 4);
     let pool = rowstream_cli::db::open_postgres(scratch.pg_options(), &Default::default())
         .await
         .expect("open read-only");
@@ -400,4 +401,134 @@ async fn postgres_type_torture_as_arrow_and_parquet_is_exact() {
 fn arrow_select_concat(batches: &[RecordBatch]) -> RecordBatch {
     let schema = batches[0].schema();
     arrow_select::concat::concat_batches(&schema, batches).expect("one schema")
+}
+
+/// The MariaDB type-torture rows.
+const MARIADB_TORTURE: [&str; 2] = [
+    "CREATE TABLE torture (id int PRIMARY KEY, ti tinyint, bu bigint unsigned, i8 bigint, \
+     n decimal(38,10), f double, dt datetime(6), ts timestamp(6) NULL DEFAULT NULL, d date, \
+     t varchar(50) CHARACTER SET utf8mb4, b varbinary(10)) CHARACTER SET utf8mb4",
+    "INSERT INTO torture VALUES \
+     (1, -128, 18446744073709551615, -9223372036854775808, \
+      -9999999999999999999999999999.9999999999, -1.7976931348623157e308, \
+      '1000-01-01 00:00:00.000001', '1970-01-01 00:00:01.5', '1000-01-01', '', X'00ff'), \
+     (2, 127, 0, 9223372036854775807, 0.0000000001, 5e-324, \
+      '9999-12-31 23:59:59.999999', '2038-01-19 03:14:07.999999', '9999-12-31', \
+      '😀 \"q\",\\n\\ttab', X''), \
+     (3, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL, NULL)",
+];
+
+/// One torture row as the MySQL driver reads it, in the units Arrow stores.
+type MariadbTortureRow = (
+    i32,
+    Option<i8>,
+    Option<u64>,
+    Option<i64>,
+    Option<String>,
+    Option<f64>,
+    Option<i64>,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<Vec<u8>>,
+);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn mariadb_type_torture_as_arrow_and_parquet_is_exact() {
+    use arrow_array::types::{Date32Type, Decimal128Type, Int8Type, UInt64Type};
+    use sqlx::ConnectOptions as _;
+    let Some(scratch) = common::sql::Scratch::mysql("rowstream_columnar_torture").await else {
+        return;
+    };
+    let mut conn = scratch.mysql_options().connect().await.expect("connect");
+    sqlx::query("SET time_zone = '+00:00'")
+        .execute(&mut conn)
+        .await
+        .expect("UTC");
+    for sql in MARIADB_TORTURE {
+        sqlx::query(sql).execute(&mut conn).await.expect(sql);
+    }
+    let expected: Vec<MariadbTortureRow> = sqlx::query_as(
+        "SELECT id, ti, bu, i8, CAST(n AS CHAR), f, \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', dt), \
+         TIMESTAMPDIFF(MICROSECOND, '1970-01-01', ts), DATEDIFF(d, '1970-01-01'), t, b \
+         FROM torture ORDER BY id",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .expect("the driver's values");
+    assert_eq!(expected.len(), 3);
+    let (pool, mariadb) =
+        rowstream_cli::db::open_mysql(scratch.mysql_options(), &Default::default())
+            .await
+            .expect("open read-only");
+    let server = Server::start(rowstream_cli::Database::MySql { pool, mariadb }).await;
+    for format in ["arrow", "parquet"] {
+        let (status, _, body) = get(&server, &format!("/tables/torture?format={format}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let batches = match format {
+            "arrow" => read_arrow(&body).expect("a whole Arrow stream"),
+            _ => read_parquet(body).expect("a whole Parquet file"),
+        };
+        let batch = arrow_select_concat(&batches);
+        assert_eq!(batch.num_rows(), expected.len());
+        let opt = |c: &dyn Array, r: usize| c.is_valid(r);
+        for (r, want) in expected.iter().enumerate() {
+            let col = |name: &str| batch.column_by_name(name).unwrap().clone();
+            let c = col("ti");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_primitive::<Int8Type>().value(r)),
+                want.1
+            );
+            let c = col("bu");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_primitive::<UInt64Type>().value(r)),
+                want.2
+            );
+            let c = col("i8");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_primitive::<Int64Type>().value(r)),
+                want.3
+            );
+            let c = col("n");
+            let digits = want
+                .4
+                .as_ref()
+                .map(|s| s.replace('.', "").parse::<i128>().unwrap());
+            assert_eq!(
+                opt(&c, r).then(|| c.as_primitive::<Decimal128Type>().value(r)),
+                digits,
+                "{format} n row {r}"
+            );
+            let c = col("f");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_primitive::<Float64Type>().value(r)),
+                want.5
+            );
+            for (name, want) in [("dt", want.6), ("ts", want.7)] {
+                let c = col(name);
+                assert_eq!(
+                    opt(&c, r).then(|| c.as_primitive::<TimestampMicrosecondType>().value(r)),
+                    want,
+                    "{format} {name} row {r}"
+                );
+            }
+            let c = col("d");
+            assert_eq!(
+                opt(&c, r).then(|| i64::from(c.as_primitive::<Date32Type>().value(r))),
+                want.8
+            );
+            let c = col("t");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_string::<i32>().value(r).to_owned()),
+                want.9
+            );
+            let c = col("b");
+            assert_eq!(
+                opt(&c, r).then(|| c.as_binary::<i32>().value(r).to_vec()),
+                want.10
+            );
+        }
+    }
+    server.stop().await;
 }
