@@ -532,3 +532,81 @@ async fn mariadb_type_torture_as_arrow_and_parquet_is_exact() {
     }
     server.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_type_torture_as_arrow_and_parquet_is_exact() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    // `mixed` holds integers, reals and text: Utf8, each value as its text; the other
+    // columns one storage class each (and NULLs).
+    let path = common::sqlite_file(
+        dir.path().join("torture.sqlite"),
+        &[
+            "CREATE TABLE torture (id INTEGER PRIMARY KEY, i INTEGER, r REAL, mixed, b BLOB, t TEXT)",
+            "INSERT INTO torture VALUES \
+             (1, -9223372036854775808, 9e999, 7, X'00FF', ''), \
+             (2, 9223372036854775807, -9e999, 1.5, X'', '😀 \"q\",' || char(10)), \
+             (3, NULL, 0.1, 'seven', NULL, NULL), \
+             (4, 0, NULL, NULL, X'80', 'NULL')",
+        ],
+    )
+    .await;
+    let server = Server::start(
+        rowstream_cli::open_readonly_path(&path)
+            .await
+            .expect("open read-only"),
+    )
+    .await;
+    for format in ["arrow", "parquet"] {
+        let (status, _, body) = get(&server, &format!("/tables/torture?format={format}")).await;
+        assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+        let batches = match format {
+            "arrow" => read_arrow(&body).expect("a whole Arrow stream"),
+            _ => read_parquet(body).expect("a whole Parquet file"),
+        };
+        let batch = arrow_select_concat(&batches);
+        let types: Vec<DataType> = batch
+            .schema()
+            .fields()
+            .iter()
+            .map(|f| f.data_type().clone())
+            .collect();
+        assert_eq!(
+            types,
+            [
+                DataType::Int64,
+                DataType::Int64,
+                DataType::Float64,
+                DataType::Utf8,
+                DataType::Binary,
+                DataType::Utf8
+            ]
+        );
+        let i = batch.column(1).as_primitive::<Int64Type>();
+        let i: Vec<Option<i64>> = (0..4).map(|r| i.is_valid(r).then(|| i.value(r))).collect();
+        assert_eq!(i, [Some(i64::MIN), Some(i64::MAX), None, Some(0)]);
+        let r = batch.column(2).as_primitive::<Float64Type>();
+        let r: Vec<Option<f64>> = (0..4).map(|x| r.is_valid(x).then(|| r.value(x))).collect();
+        assert_eq!(
+            r,
+            [
+                Some(f64::INFINITY),
+                Some(f64::NEG_INFINITY),
+                Some(0.1),
+                None
+            ]
+        );
+        let m = batch.column(3).as_string::<i32>();
+        let m: Vec<Option<&str>> = (0..4).map(|x| m.is_valid(x).then(|| m.value(x))).collect();
+        assert_eq!(m, [Some("7"), Some("1.5"), Some("seven"), None]);
+        let b = batch.column(4).as_binary::<i32>();
+        let b: Vec<Option<&[u8]>> = (0..4).map(|x| b.is_valid(x).then(|| b.value(x))).collect();
+        assert_eq!(
+            b,
+            [Some(&[0, 255][..]), Some(&[][..]), None, Some(&[0x80][..])]
+        );
+        let t = batch.column(5).as_string::<i32>();
+        let t: Vec<Option<&str>> = (0..4).map(|x| t.is_valid(x).then(|| t.value(x))).collect();
+        assert_eq!(t, [Some(""), Some("😀 \"q\",\n"), None, Some("NULL")]);
+    }
+    server.stop().await;
+}
