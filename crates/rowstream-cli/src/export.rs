@@ -61,7 +61,8 @@ pub struct ExportArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
 
-    /// Output format: json, ndjson, jsonseq, csv or msgpack.
+    /// Output format: json, ndjson, jsonseq, csv, msgpack, arrow (Arrow IPC stream) or
+    /// parquet; arrow and parquet are for tables (--table), typed from the catalog.
     #[arg(long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
 
@@ -249,7 +250,12 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         if args.bom || args.no_header || args.delimiter.is_some() {
             bail!("--bom, --no-header and --delimiter are for --format csv");
         }
-        args.source.values.encoder(args.format)?
+        if args.format.needs_schema() {
+            // Made once the table is resolved: the schema comes from the catalog.
+            AnyEncoder::from(rowstream::JsonArray::new())
+        } else {
+            args.source.values.encoder(args.format)?
+        }
     };
 
     let db = open_database(&args.source, &open).await?;
@@ -274,6 +280,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         let streamer = Streamer::default();
         let limits = args.source.limits(*streamer.limits());
         let streamer = streamer.with_limits(limits);
+        let select: Option<Vec<String>> = slice.as_ref().and_then(|(s, _)| s.select.clone());
         let sliced = match (&source, slice) {
             (Source::Table(table), Some((slice, limit))) => {
                 let columns = db::slice::columns(&db, table).await?;
@@ -284,6 +291,28 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 Some(query)
             }
             _ => None,
+        };
+        let encoder = match &source {
+            Source::Table(table) if args.format.needs_schema() => {
+                let schema = crate::db::columns::arrow_schema(&db, table).await?;
+                let schema = match &select {
+                    Some(names) => {
+                        let indices: Vec<usize> = names
+                            .iter()
+                            .filter_map(|name| schema.index_of(name).ok())
+                            .collect();
+                        schema.project(&indices)?
+                    }
+                    None => schema,
+                };
+                AnyEncoder::with_schema(args.format, std::sync::Arc::new(schema))?
+            }
+            Source::Query(..) if args.format.needs_schema() => bail!(
+                "--format {} is for tables (--table): a named query's result has no column \
+                 types to read before it runs",
+                args.format
+            ),
+            _ => encoder,
         };
         // A determinate progress bar: the rows counted first, with the slice's filters.
         let total = match &source {

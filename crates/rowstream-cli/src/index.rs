@@ -12,8 +12,14 @@ use crate::url::percent_encode_segment;
 /// runs, and forms submit only to this server.
 pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
 
-/// The formats linked from the page, as `?format=` takes them.
+/// The formats linked from the page for named queries, as `?format=` takes them.
 pub const FORMATS: [&str; 5] = ["json", "ndjson", "jsonseq", "csv", "msgpack"];
+
+/// The formats linked for tables: those of [`FORMATS`], and the columnar ones, typed from
+/// the catalog (a named query's result has no types to read before it runs).
+pub const TABLE_FORMATS: [&str; 7] = [
+    "json", "ndjson", "jsonseq", "csv", "msgpack", "arrow", "parquet",
+];
 
 /// What the page shows.
 #[derive(Debug)]
@@ -79,7 +85,7 @@ pub const PREVIEW_ROWS: u64 = 100;
 /// The links of `path` (already percent-encoded, relative) in every format; with
 /// `download`, a JSON preview of [`PREVIEW_ROWS`] rows first and every format as a
 /// download (the `download` attribute: saved, not opened in the tab).
-fn format_links(out: &mut String, path: &str, download: bool) {
+fn format_links(out: &mut String, path: &str, download: bool, formats: &[&str]) {
     let path = escape_html(path);
     if download {
         let _ = write!(
@@ -88,7 +94,7 @@ fn format_links(out: &mut String, path: &str, download: bool) {
         );
     }
     let attribute = if download { " download" } else { "" };
-    for (i, format) in FORMATS.iter().enumerate() {
+    for (i, format) in formats.iter().enumerate() {
         if i > 0 {
             out.push_str(" · ");
         }
@@ -182,6 +188,7 @@ impl Page<'_> {
                 out,
                 &format!("tables/{}", percent_encode_segment(name)),
                 large,
+                &TABLE_FORMATS,
             );
             render_slice_form(out, name);
             out.push_str("</td></tr>\n");
@@ -213,7 +220,7 @@ impl Page<'_> {
                 }
             }
             if params.is_empty() {
-                format_links(out, &path, false);
+                format_links(out, &path, false, &FORMATS);
             } else {
                 render_form(out, &path, &params);
             }

@@ -165,7 +165,13 @@ async fn openapi_lists_every_table_column_and_query() {
     let content = paths["/tables/flights"]["get"]["responses"]["200"]["content"]
         .as_object()
         .expect("content");
-    for media in ["application/json", "application/x-ndjson", "text/csv"] {
+    for media in [
+        "application/json",
+        "application/x-ndjson",
+        "text/csv",
+        "application/vnd.apache.arrow.stream",
+        "application/vnd.apache.parquet",
+    ] {
         assert!(
             content.keys().any(|k| k.starts_with(media)),
             "{media} in {:?}",

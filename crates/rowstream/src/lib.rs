@@ -85,6 +85,8 @@
     not(feature = "msgpack"),
     doc = "| `msgpack` | `Msgpack` (feature `msgpack`, not enabled in this build) | `application/vnd.msgpack` | MessagePack |"
 )]
+//! | `arrow` | `Arrow` (feature `arrow`; made with a schema) | `application/vnd.apache.arrow.stream` | Arrow IPC streaming format |
+//! | `parquet` | `Parquet` (feature `parquet`; made with a schema) | `application/vnd.apache.parquet` | Apache Parquet |
 //!
 //! [`negotiate`] picks a [`Format`] from a request's `Accept` header (RFC 9110 §12.5.1:
 //! q-values, wildcards, specificity) and a `format` query value, or returns
@@ -162,6 +164,8 @@
     not(feature = "msgpack"),
     doc = "| `msgpack` | no | the `Msgpack` encoder (not in this build); [`Format::Msgpack`] becomes available; pulls in `rmp` and `rmp-serde` |"
 )]
+//! | `arrow` | no | the [`Arrow`] encoder (Arrow IPC stream, typed columns from an [`arrow::Schema`]); [`Format::Arrow`] becomes available; pulls in `arrow-array`, `arrow-buffer`, `arrow-ipc`, `arrow-schema` (arrow-rs, no default features) and `base64` |
+//! | `parquet` | no | (implies `arrow`) the [`Parquet`] encoder (zstd columns, footer only on success); [`Format::Parquet`] becomes available; pulls in `parquet` with its `arrow` and `zstd` features only |
 //! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::fetch_as`] and [`postgres::fetch`] (a sqlx query with its `.bind(…)`s), [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
 //! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::fetch_as`] and [`mysql::fetch`] (a sqlx query with its `.bind(…)`s), [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
 //! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`http::Negotiated`]; implies `http`; pulls in `async-compression` |
@@ -186,7 +190,9 @@
         feature = "msgpack",
         feature = "compression",
         feature = "metrics",
-        feature = "tower"
+        feature = "tower",
+        feature = "arrow",
+        feature = "parquet"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -231,8 +237,12 @@ pub use encode::{
     JsonSeq, JsonSeqFraming, LastKey, LineDelimited, MAX_SAFE_INTEGER, Ndjson, NdjsonFraming,
     NonFinite, UnavailableFormat, UnknownFormat, ValuePolicy, WithPolicy, write_json,
 };
+#[cfg(feature = "arrow")]
+pub use encode::{Arrow, DEFAULT_BATCH_ROWS};
 #[cfg(feature = "csv")]
 pub use encode::{Csv, Delimiter};
+#[cfg(feature = "parquet")]
+pub use encode::{DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Parquet};
 #[cfg(feature = "protobuf")]
 pub use encode::{PROTOBUF_MEDIA_TYPE, Proto, Protobuf};
 pub use negotiate::{NotAcceptable, negotiate, negotiate_among};
@@ -245,6 +255,13 @@ pub use transform::{Identity, Transformer};
 pub use http::compress;
 #[cfg(feature = "metrics")]
 pub use observe::metrics;
+
+/// The Arrow schema types the [`Arrow`] and [`Parquet`] encoders take (re-exported from
+/// `arrow-schema`, so a schema is built without naming that crate).
+#[cfg(feature = "arrow")]
+pub mod arrow {
+    pub use crate::encode::arrow::{DataType, Field, Schema, SchemaRef, TimeUnit};
+}
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use sql::keyset;
 #[cfg(feature = "mysql")]

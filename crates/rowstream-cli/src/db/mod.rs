@@ -6,6 +6,7 @@
 
 pub mod catalog;
 pub mod chunks;
+pub mod columns;
 mod connect;
 mod open;
 mod prepare;

@@ -38,6 +38,7 @@ pub(super) async fn export_table(
         TABLE_PARAMS,
         true,
         state.values,
+        true,
     )?;
     let limit = crate::url::limit(&params).map_err(|detail| invalid("limit", detail))?;
     if let (Some(limit), Some(max)) = (limit, state.streamer.limits().get_max_items()) {
@@ -90,6 +91,8 @@ pub(super) async fn export_table(
         }
     };
     // Every name checked against the catalog, every value read, before any query runs.
+    // The columns `select=` asks for, in order (the Arrow schema keeps only them).
+    let parsed_select: Option<Vec<String>> = parsed.as_ref().ok().and_then(|s| s.select.clone());
     let sliced = match parsed {
         Ok(slice) if slice.is_empty() => None,
         parsed => {
@@ -144,10 +147,10 @@ pub(super) async fn export_table(
                 Some(query) => query.header_sql(),
                 None => table.select_sql(&state.db),
             };
+            let select = sliced.as_ref().and(parsed_select.as_deref());
             let encoder = wanted
-                .encoder_for(&state.db, &header_sql, None)
-                .await
-                .map_err(|err| database_problem(&err))?;
+                .encoder_for_table(&state.db, &table, &header_sql, select)
+                .await?;
             let chunks = match &sliced {
                 Some(query) => state.slice_chunks(&table, query, encoder, after.clone()),
                 None => state.table_chunks(&table, encoder, limit, after.clone()),
@@ -165,10 +168,10 @@ pub(super) async fn export_table(
         Some(query) => query.header_sql(),
         None => table.select_sql(&state.db),
     };
+    let select = sliced.as_ref().and(parsed_select.as_deref());
     let encoder = wanted
-        .encoder_for(&state.db, &header_sql, None)
-        .await
-        .map_err(|err| database_problem(&err))?;
+        .encoder_for_table(&state.db, &table, &header_sql, select)
+        .await?;
     let chunks = match &sliced {
         Some(query) => state.slice_chunks(&table, query, encoder, after),
         None => state.table_chunks(&table, encoder, limit, after),
@@ -218,6 +221,7 @@ pub(super) async fn run_query(
         &query.param_names(),
         false,
         state.values,
+        false,
     )?;
     let all_params = params.clone();
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));

@@ -17,6 +17,7 @@ use rowstream::tower::StreamPermit;
 use super::download::{self, CsvOptions};
 use super::spool::Started;
 use crate::config::Param;
+use crate::db::catalog::Table;
 use crate::db::{Database, column_names};
 use crate::settings::ValueArgs;
 use crate::url::{RESERVED_PARAMS, query_is_utf8, unknown_param};
@@ -77,6 +78,7 @@ impl Wanted {
         declared: &[&str],
         filters: bool,
         values: ValueArgs,
+        columnar: bool,
     ) -> Result<(Self, Vec<(String, String)>), Response> {
         let Query(params) = params.map_err(|rejection| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
@@ -109,7 +111,7 @@ impl Wanted {
                 .with_extension("parameter", name)
                 .into_response());
         }
-        let mut wanted = Self::from_request(headers, uri, &params)?;
+        let mut wanted = Self::from_request(headers, uri, &params, columnar)?;
         let invalid = |(name, detail): (&'static str, String)| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
                 .with_detail(detail)
@@ -129,6 +131,7 @@ impl Wanted {
         headers: &HeaderMap,
         uri: &Uri,
         params: &[(String, String)],
+        columnar: bool,
     ) -> Result<Self, Response> {
         if !query_is_utf8(uri.query().unwrap_or("")) {
             return Err(
@@ -137,7 +140,13 @@ impl Wanted {
                     .into_response(),
             );
         }
-        let offered: Vec<Format> = Format::available().collect();
+        // Arrow and Parquet need column types: a table's come from the catalog; a named
+        // query's result has none to read before it runs.
+        let offered: Vec<Format> = if columnar {
+            Format::available_with_schema().collect()
+        } else {
+            Format::available().collect()
+        };
         let negotiated = Negotiated::from_headers(headers, uri.query(), &offered)
             .map_err(IntoResponse::into_response)?;
         let complete = match params.iter().rev().find(|(k, _)| k == "complete") {
@@ -205,6 +214,47 @@ impl Wanted {
         Ok(self.encoder(columns))
     }
 
+    /// The encoder of a table's export whose result has the columns of `header_sql`
+    /// (`select`: those the slice selects, in order): for Arrow and Parquet with the
+    /// schema from the catalog's column types ([`crate::db::columns`]) of those
+    /// columns, else as [`encoder_for`](Self::encoder_for).
+    pub(super) async fn encoder_for_table(
+        &self,
+        db: &Database,
+        table: &Table,
+        header_sql: &str,
+        select: Option<&[String]>,
+    ) -> Result<AnyEncoder, Response> {
+        if !self.format().needs_schema() {
+            return self
+                .encoder_for(db, header_sql, None)
+                .await
+                .map_err(|err| super::database_problem(&err));
+        }
+        let schema = crate::db::columns::arrow_schema(db, table)
+            .await
+            .map_err(|err| super::database_problem(&err))?;
+        let schema = match select {
+            None => schema,
+            Some(names) => {
+                let indices: Vec<usize> = names
+                    .iter()
+                    .filter_map(|name| schema.index_of(name).ok())
+                    .collect();
+                schema.project(&indices).map_err(|err| {
+                    Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Unsupported column type")
+                        .with_detail(err.to_string())
+                        .into_response()
+                })?
+            }
+        };
+        AnyEncoder::with_schema(self.format(), Arc::new(schema)).map_err(|err| {
+            Problem::new(StatusCode::INTERNAL_SERVER_ERROR, "Unsupported column type")
+                .with_detail(err.to_string())
+                .into_response()
+        })
+    }
+
     /// The encoder; a CSV one with the request's [`CsvOptions`] and `columns` as its
     /// header.
     fn encoder(&self, columns: Option<Vec<String>>) -> AnyEncoder {
@@ -227,11 +277,12 @@ impl Wanted {
 
     /// The answer to `HEAD`.
     pub(super) fn head(&self, level: Level) -> Response {
-        let encoder = self.encoder(Some(Vec::new()));
-        let response = self
-            .response(level)
-            .head(encoder.content_type())
-            .into_response();
+        let content_type = if self.format().needs_schema() {
+            self.format().media_type().to_owned()
+        } else {
+            self.encoder(Some(Vec::new())).content_type().to_owned()
+        };
+        let response = self.response(level).head(&content_type).into_response();
         self.disposition(response)
     }
 

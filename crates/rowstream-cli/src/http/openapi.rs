@@ -63,13 +63,16 @@ pub(super) async fn openapi(State(state): State<AppState>) -> Response {
             Err(err) => return database_problem(&err),
         }
     }
-    let formats: Vec<(&str, &str)> = Format::available()
-        .map(|f| (f.name(), f.media_type()))
-        .collect();
+    let formats = |all: &mut dyn Iterator<Item = Format>| -> Vec<(&'static str, &'static str)> {
+        all.map(|f| (f.name(), f.media_type())).collect()
+    };
+    // Tables have column types, so also the columnar formats; named queries do not.
+    let table_formats = formats(&mut Format::available_with_schema());
+    let query_formats = formats(&mut Format::available());
     Json(document(
         &tables,
         &state.queries,
-        &formats,
+        (&table_formats, &query_formats),
         state.metrics.is_some(),
     ))
     .into_response()
@@ -325,13 +328,15 @@ fn param_schema(ty: ParamType) -> Value {
 }
 
 /// The OpenAPI 3.1 document: `tables` with their rows' schemas, `queries`, and the
-/// fixed endpoints. `formats` are the (name, media type) pairs the exports answer.
+/// fixed endpoints. `formats` are the (name, media type) pairs the table exports and the
+/// named queries answer.
 pub(super) fn document(
     tables: &[TableDoc],
     queries: &BTreeMap<String, NamedQuery>,
-    formats: &[(&str, &str)],
+    formats: (&[(&str, &str)], &[(&str, &str)]),
     metrics: bool,
 ) -> Value {
+    let (table_formats, query_formats) = formats;
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let text = |description: &str, media: &str| json!({ "description": description, "content": { media: { "schema": { "type": "string" } } } });
@@ -362,7 +367,7 @@ pub(super) fn document(
         let schema_name = format!("table.{}", component_name(&table.name));
         schemas.insert(schema_name.clone(), row_schema(table));
         let row = json!({ "$ref": format!("#/components/schemas/{schema_name}") });
-        let mut params = export_params(formats);
+        let mut params = export_params(table_formats);
         params.push(param(
             "limit",
             "the most rows to send",
@@ -398,8 +403,7 @@ pub(super) fn document(
             ));
         }
         let mut responses = problem_responses();
-        responses["200"] =
-            json!({ "description": "the rows, streamed", "content": contents(&row, formats) });
+        responses["200"] = json!({ "description": "the rows, streamed", "content": contents(&row, table_formats) });
         let segment = crate::url::percent_encode_segment(&table.name);
         paths.insert(
             format!("/tables/{segment}"),
@@ -423,7 +427,7 @@ pub(super) fn document(
         );
     }
     for (name, query) in queries {
-        let mut params = export_params(formats);
+        let mut params = export_params(query_formats);
         let mut seen = Vec::new();
         for p in &query.params {
             if !seen.contains(&p.name) {
@@ -438,7 +442,7 @@ pub(super) fn document(
             }
         }
         let mut responses = problem_responses();
-        responses["200"] = json!({ "description": "the rows, streamed", "content": contents(&json!({ "type": "object" }), formats) });
+        responses["200"] = json!({ "description": "the rows, streamed", "content": contents(&json!({ "type": "object" }), query_formats) });
         let mut operation = json!({
             "summary": query.description.clone().unwrap_or_else(|| format!("The named query {name}")),
             "operationId": format!("query.{}", component_name(name)),

@@ -7,10 +7,14 @@ use std::str::FromStr;
 use bytes::BytesMut;
 use serde::Serialize;
 
+#[cfg(feature = "arrow")]
+use crate::Arrow;
 #[cfg(feature = "csv")]
 use crate::Csv;
 #[cfg(feature = "msgpack")]
 use crate::Msgpack;
+#[cfg(feature = "parquet")]
+use crate::Parquet;
 use crate::{
     EncodeError, Encoder, JsonArray, JsonEnvelope, JsonSeq, LastKey, Ndjson, StreamError,
     ValuePolicy,
@@ -26,6 +30,12 @@ use crate::{
 /// | [`JsonSeq`](Self::JsonSeq) | `jsonseq` (`json-seq`) | `application/json-seq` | | RFC 7464 | |
 /// | [`Csv`](Self::Csv) | `csv` | `text/csv; charset=utf-8; header=present` | | RFC 4180 | `csv` |
 /// | [`Msgpack`](Self::Msgpack) | `msgpack` | `application/vnd.msgpack` | `application/msgpack`, `application/x-msgpack` | MessagePack | `msgpack` |
+/// | [`Arrow`](Self::Arrow) | `arrow` | `application/vnd.apache.arrow.stream` | | Arrow IPC streaming format | `arrow` |
+/// | [`Parquet`](Self::Parquet) | `parquet` | `application/vnd.apache.parquet` | | Apache Parquet | `parquet` |
+///
+/// The columnar formats ([`needs_schema`](Self::needs_schema)) write typed columns, so
+/// their encoders are made with a schema ([`AnyEncoder::with_schema`]), not by
+/// [`AnyEncoder::new`].
 ///
 /// Every variant exists whatever the features; [`is_available`](Self::is_available) says
 /// whether this build can encode it, and negotiation only ever picks available formats.
@@ -64,17 +74,37 @@ pub enum Format {
         doc = "MessagePack values, `Msgpack` (feature `msgpack`, not in this build)."
     )]
     Msgpack,
+    #[cfg_attr(
+        feature = "arrow",
+        doc = "The Arrow IPC streaming format, [`Arrow`] (feature `arrow`)."
+    )]
+    #[cfg_attr(
+        not(feature = "arrow"),
+        doc = "The Arrow IPC streaming format, `Arrow` (feature `arrow`, not in this build)."
+    )]
+    Arrow,
+    #[cfg_attr(
+        feature = "parquet",
+        doc = "Apache Parquet, [`Parquet`] (feature `parquet`)."
+    )]
+    #[cfg_attr(
+        not(feature = "parquet"),
+        doc = "Apache Parquet, `Parquet` (feature `parquet`, not in this build)."
+    )]
+    Parquet,
 }
 
 impl Format {
     /// Every format, in the server's order of preference (used when a client accepts
     /// several equally).
-    pub const ALL: [Format; 5] = [
+    pub const ALL: [Format; 7] = [
         Format::Json,
         Format::Ndjson,
         Format::JsonSeq,
         Format::Csv,
         Format::Msgpack,
+        Format::Arrow,
+        Format::Parquet,
     ];
 
     /// The `Content-Type` of a response in this format.
@@ -85,11 +115,13 @@ impl Format {
             Self::JsonSeq => JsonSeq::MEDIA_TYPE,
             Self::Csv => "text/csv; charset=utf-8; header=present",
             Self::Msgpack => "application/vnd.msgpack",
+            Self::Arrow => "application/vnd.apache.arrow.stream",
+            Self::Parquet => "application/vnd.apache.parquet",
         }
     }
 
     /// The name used by `format=` query values: `json`, `ndjson`, `jsonseq`, `csv`,
-    /// `msgpack`.
+    /// `msgpack`, `arrow`, `parquet`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Json => "json",
@@ -97,14 +129,17 @@ impl Format {
             Self::JsonSeq => "jsonseq",
             Self::Csv => "csv",
             Self::Msgpack => "msgpack",
+            Self::Arrow => "arrow",
+            Self::Parquet => "parquet",
         }
     }
 
     /// A file extension for an export in this format: `json`, `ndjson`, `json-seq`, `csv`,
-    /// `msgpack`.
+    /// `msgpack`, `arrows` (the Arrow IPC stream's registered extension), `parquet`.
     pub fn extension(self) -> &'static str {
         match self {
             Self::JsonSeq => "json-seq",
+            Self::Arrow => "arrows",
             other => other.name(),
         }
     }
@@ -128,8 +163,15 @@ impl Format {
     }
 
     /// Whether this build can encode the format (`Csv` needs the `csv` feature,
-    /// `Msgpack` the `msgpack` feature; the JSON formats are always there).
+    /// `Msgpack` the `msgpack` feature, `Arrow` the `arrow` feature, `Parquet` the
+    /// `parquet` feature; the JSON formats are always there).
     pub fn is_available(self) -> bool {
+        if self == Self::Arrow {
+            return cfg!(feature = "arrow");
+        }
+        if self == Self::Parquet {
+            return cfg!(feature = "parquet");
+        }
         if self == Self::Csv {
             return cfg!(feature = "csv");
         }
@@ -139,8 +181,20 @@ impl Format {
         true
     }
 
-    /// The formats this build can encode, in [`ALL`](Self::ALL)'s order.
+    /// The formats this build can encode without a schema ([`AnyEncoder::new`]), in
+    /// [`ALL`](Self::ALL)'s order: what [`negotiate`](crate::negotiate) and the
+    /// extractors offer by default. The columnar formats are left out — a handler offers
+    /// them, with [`negotiate_among`](crate::negotiate_among), where it has a schema
+    /// ([`available_with_schema`](Self::available_with_schema)).
     pub fn available() -> impl Iterator<Item = Format> {
+        Self::ALL
+            .into_iter()
+            .filter(|f| f.is_available() && !f.needs_schema())
+    }
+
+    /// Every format this build can encode, the columnar ones
+    /// ([`needs_schema`](Self::needs_schema)) included, in [`ALL`](Self::ALL)'s order.
+    pub fn available_with_schema() -> impl Iterator<Item = Format> {
         Self::ALL.into_iter().filter(|f| f.is_available())
     }
 
@@ -148,6 +202,12 @@ impl Format {
     /// carry a completion record (NDJSON, JSON-seq, CSV).
     pub fn has_records(self) -> bool {
         matches!(self, Self::Ndjson | Self::JsonSeq | Self::Csv)
+    }
+
+    /// Whether the format writes typed columns, so that its encoder needs a schema
+    /// (Arrow, Parquet).
+    pub fn needs_schema(self) -> bool {
+        matches!(self, Self::Arrow | Self::Parquet)
     }
 
     /// The media types (type, subtype, parameters) the format answers `Accept` for, the
@@ -169,12 +229,20 @@ impl Format {
             MediaType::new("application", "msgpack", &[]),
             MediaType::new("application", "x-msgpack", &[]),
         ];
+        const ARROW: &[MediaType] = &[MediaType::new(
+            "application",
+            "vnd.apache.arrow.stream",
+            &[],
+        )];
+        const PARQUET: &[MediaType] = &[MediaType::new("application", "vnd.apache.parquet", &[])];
         match self {
             Self::Json => JSON,
             Self::Ndjson => NDJSON,
             Self::JsonSeq => JSON_SEQ,
             Self::Csv => CSV,
             Self::Msgpack => MSGPACK,
+            Self::Arrow => ARROW,
+            Self::Parquet => PARQUET,
         }
     }
 }
@@ -219,15 +287,25 @@ impl FromStr for Format {
 
 /// A format name that [`Format::from_name`] does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format `{0}`; known formats: json, ndjson, jsonseq, csv, msgpack")]
+#[error("unknown format `{0}`; known formats: json, ndjson, jsonseq, csv, msgpack, arrow, parquet")]
 pub struct UnknownFormat(pub String);
 
-/// A [`Format`] this build cannot encode, because its cargo feature is off.
+/// A [`Format`] this build cannot encode, because its cargo feature is off — or, for a
+/// format that [needs a schema](Format::needs_schema), asked of [`AnyEncoder::new`],
+/// which has none.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the {format} format needs the `{format}` cargo feature of rowstream")]
+#[error("{}", unavailable_message(*format))]
 pub struct UnavailableFormat {
     /// The format asked for.
     pub format: Format,
+}
+
+fn unavailable_message(format: Format) -> String {
+    if format.is_available() && format.needs_schema() {
+        format!("the {format} format writes typed columns: make its encoder with a schema")
+    } else {
+        format!("the {format} format needs the `{format}` cargo feature of rowstream")
+    }
 }
 
 /// The encoder of a [`Format`] chosen at run time.
@@ -268,6 +346,10 @@ enum Inner {
     Csv(Box<Csv>),
     #[cfg(feature = "msgpack")]
     Msgpack(Msgpack),
+    #[cfg(feature = "arrow")]
+    Arrow(Box<Arrow>),
+    #[cfg(feature = "parquet")]
+    Parquet(Box<Parquet>),
 }
 
 /// Calls `$body` with the concrete encoder bound to `$enc`.
@@ -282,6 +364,10 @@ macro_rules! dispatch {
             Inner::Csv($enc) => $body,
             #[cfg(feature = "msgpack")]
             Inner::Msgpack($enc) => $body,
+            #[cfg(feature = "arrow")]
+            Inner::Arrow($enc) => $body,
+            #[cfg(feature = "parquet")]
+            Inner::Parquet($enc) => $body,
         }
     };
 }
@@ -292,7 +378,8 @@ impl AnyEncoder {
     /// # Errors
     ///
     /// [`UnavailableFormat`] for `Csv` without the `csv` feature and `Msgpack` without the
-    /// `msgpack` feature.
+    /// `msgpack` feature, and for the formats that [need a
+    /// schema](Format::needs_schema) (see [`with_schema`](Self::with_schema)).
     pub fn new(format: Format) -> Result<Self, UnavailableFormat> {
         Ok(Self(match format {
             Format::Json => Inner::Json(JsonArray::new()),
@@ -307,6 +394,26 @@ impl AnyEncoder {
         }))
     }
 
+    /// The encoder of `format`, with `schema` for the columnar formats (Arrow, Parquet;
+    /// the other formats ignore it), each with its defaults.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] for a format this build cannot encode, or a schema with a
+    /// column type the columnar encoders do not write.
+    #[cfg(feature = "arrow")]
+    pub fn with_schema(
+        format: Format,
+        schema: crate::arrow::SchemaRef,
+    ) -> Result<Self, EncodeError> {
+        match format {
+            Format::Arrow => Ok(Self::from(Arrow::new(schema)?)),
+            #[cfg(feature = "parquet")]
+            Format::Parquet => Ok(Self::from(Parquet::new(schema)?)),
+            other => Self::new(other).map_err(|e| EncodeError::msg(e.to_string())),
+        }
+    }
+
     /// The format this encoder writes (an envelope is [`Format::Json`]).
     pub fn format(&self) -> Format {
         match &self.0 {
@@ -317,6 +424,10 @@ impl AnyEncoder {
             Inner::Csv(_) => Format::Csv,
             #[cfg(feature = "msgpack")]
             Inner::Msgpack(_) => Format::Msgpack,
+            #[cfg(feature = "arrow")]
+            Inner::Arrow(_) => Format::Arrow,
+            #[cfg(feature = "parquet")]
+            Inner::Parquet(_) => Format::Parquet,
         }
     }
 
@@ -331,6 +442,11 @@ impl AnyEncoder {
             Inner::Csv(e) => Inner::Csv(Box::new(e.policy(policy))),
             #[cfg(feature = "msgpack")]
             Inner::Msgpack(e) => Inner::Msgpack(e.policy(policy)),
+            // Typed columns hold values as they are; NaN and ±Infinity are floats there.
+            #[cfg(feature = "arrow")]
+            other @ Inner::Arrow(_) => other,
+            #[cfg(feature = "parquet")]
+            other @ Inner::Parquet(_) => other,
         })
     }
 
@@ -400,6 +516,20 @@ impl From<Csv> for AnyEncoder {
     }
 }
 
+#[cfg(feature = "arrow")]
+impl From<Arrow> for AnyEncoder {
+    fn from(encoder: Arrow) -> Self {
+        Self(Inner::Arrow(Box::new(encoder)))
+    }
+}
+
+#[cfg(feature = "parquet")]
+impl From<Parquet> for AnyEncoder {
+    fn from(encoder: Parquet) -> Self {
+        Self(Inner::Parquet(Box::new(encoder)))
+    }
+}
+
 #[cfg(feature = "msgpack")]
 impl From<Msgpack> for AnyEncoder {
     fn from(encoder: Msgpack) -> Self {
@@ -432,6 +562,15 @@ impl Encoder for AnyEncoder {
     fn error(&mut self, error: &StreamError, out: &mut BytesMut) -> Result<(), EncodeError> {
         dispatch!(&mut self.0, e => e.error(error, out))
     }
+
+    #[inline]
+    fn held(&self) -> usize {
+        dispatch!(&self.0, e => e.held())
+    }
+
+    fn flush(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        dispatch!(&mut self.0, e => e.flush(out))
+    }
 }
 
 #[cfg(test)]
@@ -455,7 +594,7 @@ mod tests {
 
     #[test]
     fn any_encoder_content_types_match_formats() {
-        for format in Format::available() {
+        for format in Format::available().filter(|f| !f.needs_schema()) {
             let enc = AnyEncoder::new(format).unwrap();
             assert_eq!(enc.content_type(), format.media_type());
             assert_eq!(enc.format(), format);
@@ -467,6 +606,9 @@ mod tests {
         for format in Format::ALL {
             match AnyEncoder::new(format) {
                 Ok(_) => assert!(format.is_available()),
+                Err(err) if format.needs_schema() && format.is_available() => {
+                    assert!(err.to_string().contains("schema"), "{err}");
+                }
                 Err(err) => {
                     assert!(!format.is_available());
                     assert!(err.to_string().contains(format.name()));

@@ -22,9 +22,17 @@
 //! | `Csv` (feature `csv`) | `csv` | `text/csv; charset=utf-8; header=present` | RFC 4180 |
 //! | `Msgpack` (feature `msgpack`) | `msgpack` | `application/vnd.msgpack` | MessagePack spec |
 //! | `Protobuf` (feature `protobuf`; items `Proto(message)`, not a [`Format`]) | `protobuf` | `application/x-protobuf; delimited=true` | Protocol Buffers wire format, length-delimited |
+//! | `Arrow` (feature `arrow`) | `arrow` | `application/vnd.apache.arrow.stream` | Arrow IPC streaming format |
+//! | `Parquet` (feature `parquet`) | `parquet` | `application/vnd.apache.parquet` | Apache Parquet |
+//!
+//! The columnar encoders (Arrow, Parquet) gather rows in column builders of a given
+//! schema and write them in blocks ([`Encoder::held`], [`Encoder::flush`]); memory stays
+//! bounded by one chunk (Arrow) or one row group (Parquet).
 //!
 //! [`AnyEncoder`](crate::AnyEncoder) picks one of them at run time.
 
+#[cfg(feature = "arrow")]
+pub(crate) mod arrow;
 #[cfg(feature = "csv")]
 mod csv;
 mod envelope;
@@ -35,11 +43,15 @@ mod json_writer;
 mod line_delimited;
 #[cfg(feature = "msgpack")]
 mod msgpack;
+#[cfg(feature = "parquet")]
+mod parquet;
 mod policy;
 #[cfg(feature = "protobuf")]
 mod protobuf;
 mod terminal;
 
+#[cfg(feature = "arrow")]
+pub use arrow::{Arrow, DEFAULT_BATCH_ROWS};
 #[cfg(feature = "csv")]
 pub use csv::{Csv, Delimiter};
 pub use envelope::JsonEnvelope;
@@ -49,6 +61,8 @@ pub use json_array::JsonArray;
 pub use line_delimited::{Framing, JsonSeq, JsonSeqFraming, LineDelimited, Ndjson, NdjsonFraming};
 #[cfg(feature = "msgpack")]
 pub use msgpack::Msgpack;
+#[cfg(feature = "parquet")]
+pub use parquet::{DEFAULT_ROW_GROUP_BYTES, DEFAULT_ROW_GROUP_ROWS, Parquet};
 pub use policy::{BigIntegers, MAX_SAFE_INTEGER, NonFinite, ValuePolicy, WithPolicy};
 #[cfg(feature = "protobuf")]
 pub use protobuf::{PROTOBUF_MEDIA_TYPE, Proto, Protobuf};
@@ -131,6 +145,29 @@ pub trait Encoder: Send + 'static {
     /// An [`EncodeError`] if the epilogue cannot be written.
     fn end(&mut self, items: u64, out: &mut BytesMut) -> Result<(), EncodeError> {
         let _ = (items, out);
+        Ok(())
+    }
+
+    /// How many bytes of encoded items the encoder holds back instead of writing them
+    /// into the buffer: columnar formats ([`Arrow`](crate::Arrow), `Parquet`) gather rows
+    /// into column builders and write them as one block. The streamer cuts a chunk when
+    /// the buffer and this together reach the chunk threshold, and calls
+    /// [`flush`](Encoder::flush) before every cut. `usize::MAX` asks for a cut now (a
+    /// row-count bound). Default: 0 (every item is written at once).
+    fn held(&self) -> usize {
+        0
+    }
+
+    /// Writes what the encoder holds back (see [`held`](Encoder::held)), just before the
+    /// streamer cuts a chunk; it may write nothing (Parquet, until a row group fills).
+    /// [`end`](Encoder::end) must write what is still held; with nothing held, `flush`
+    /// writes nothing. Default: nothing.
+    ///
+    /// # Errors
+    ///
+    /// An [`EncodeError`] if the held items cannot be written; the stream then fails.
+    fn flush(&mut self, out: &mut BytesMut) -> Result<(), EncodeError> {
+        let _ = out;
         Ok(())
     }
 

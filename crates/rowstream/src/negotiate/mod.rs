@@ -438,8 +438,9 @@ mod tests {
     fn not_acceptable_lists_media_types() {
         let err = negotiate_among(Some("image/png"), None, ALL).unwrap_err();
         let types: Vec<_> = err.supported_media_types().collect();
-        assert_eq!(types.len(), 5);
+        assert_eq!(types.len(), 7);
         assert!(types.contains(&"text/csv; charset=utf-8; header=present"));
+        assert!(types.contains(&"application/vnd.apache.arrow.stream"));
         assert!(
             err.to_string()
                 .starts_with("none of the supported media types")

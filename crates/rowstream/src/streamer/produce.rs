@@ -135,7 +135,7 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         let earlier = self.items - self.items_sent > 1;
         if earlier && size > self.threshold {
             Ok(Encoded::SendSplit(mark))
-        } else if buf.len() >= self.threshold {
+        } else if buf.len().saturating_add(self.encoder.held()) >= self.threshold {
             if self.chunks == 0 {
                 // Items were still coming: hand this chunk over with the next one.
                 self.yield_after = 2;
@@ -170,14 +170,34 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
     fn error_record(&mut self, err: &StreamError) {
         let encoder = &mut self.encoder;
         let buf = self.ring.current();
+        // The rows a columnar encoder holds go first, whole, before the record.
+        let mark = buf.len();
+        if !matches!(guard(self.items, || encoder.flush(buf)), Ok(Ok(()))) {
+            buf.truncate(mark);
+        }
         let mark = buf.len();
         if !matches!(guard(self.items, || encoder.error(err, buf)), Ok(Ok(()))) {
             buf.truncate(mark);
         }
     }
 
-    /// Sends the current buffer as a chunk; `Ok(false)` when the client is gone.
+    /// Whether the buffer or the encoder holds encoded items not yet sent.
+    fn has_pending(&mut self) -> bool {
+        !self.ring.current().is_empty() || self.encoder.held() > 0
+    }
+
+    /// Sends the current buffer as a chunk, after the encoder wrote what it held back;
+    /// `Ok(false)` when the client is gone. A buffer still empty then (a columnar
+    /// encoder that keeps gathering) is not sent: its items leave with a later chunk.
     async fn send(&mut self, tx: &mpsc::Sender<Chunk>) -> Result<bool, StreamError> {
+        let items = self.items;
+        let encoder = &mut self.encoder;
+        let buf = self.ring.current();
+        guard(items, || encoder.flush(buf))?
+            .map_err(|e| StreamError::new(StreamErrorKind::Encode, items, Some(e.into())))?;
+        if self.ring.current().is_empty() {
+            return Ok(true);
+        }
         let chunk = self.ring.take_chunk();
         let items = self.items - self.items_sent;
         self.deliver(chunk, items, tx).await
@@ -428,7 +448,7 @@ where
             }
             Ok(Next::Flush) => {
                 armed = false;
-                (!pipeline.ring.current().is_empty()).then_some(Encoded::SendChunk)
+                pipeline.has_pending().then_some(Encoded::SendChunk)
             }
             Ok(Next::Idle) => Some(Encoded::SendChunk),
         };
