@@ -62,6 +62,20 @@ try:
 except Exception as err:  # noqa: BLE001
     report(False, "polars", "scan_csv(url).head(7)", repr(err)[:300])
 
+# Polars: Parquet and the Arrow IPC stream, spooled; the key and a text column equal the
+# CSV's, in order.
+ids = [r[header.index("id")] for r in rows]
+subjects = [r[header.index("subject")] for r in rows]
+for fmt, read in [("parquet", pl.read_parquet), ("arrow", pl.read_ipc_stream)]:
+    try:
+        frame = read(f"{BASE}/tables/tickets?format={fmt}&spool")
+        same = ([str(v) for v in frame["id"].to_list()] == ids
+                and frame["subject"].to_list() == subjects)
+        report(frame.height == EXPECTED and same, "polars", f"read {fmt} (spooled)",
+               f"{frame.height} rows, {frame.width} columns, equal to the CSV: {same}")
+    except Exception as err:  # noqa: BLE001
+        report(False, "polars", f"read {fmt} (spooled)", repr(err)[:300])
+
 # Polars: a spooled export that fails is an error, not a short frame.
 try:
     frame = pl.read_csv(f"{BASE}{FAILING}?format=csv&spool", infer_schema=False)
