@@ -38,7 +38,6 @@ pub(super) async fn export_table(
         TABLE_PARAMS,
         true,
         state.values,
-        true,
     )?;
     let limit = crate::url::limit(&params).map_err(|detail| invalid("limit", detail))?;
     if let (Some(limit), Some(max)) = (limit, state.streamer.limits().get_max_items()) {
@@ -221,7 +220,6 @@ pub(super) async fn run_query(
         &query.param_names(),
         false,
         state.values,
-        false,
     )?;
     let all_params = params.clone();
     params.retain(|(key, _)| !RESERVED_PARAMS.contains(&key.as_str()));

@@ -65,8 +65,9 @@ impl Wanted {
     /// The request's query parameters, and what it asks of the export; the error is the
     /// response to send: `400` for a query string that does not parse, or for a
     /// parameter that is neither one of [`RESERVED_PARAMS`] nor in `declared` (a named
-    /// query's parameters), before anything else is looked at; with `filters` (a table's
-    /// export) any other parameter is the caller's, a filter, and may repeat. `values` are the
+    /// query's parameters), before anything else is looked at; for a `table`'s export any
+    /// other parameter is the caller's, a filter, and may repeat, and the columnar formats
+    /// (which need the column types a table has) are offered too. `values` are the
     /// server's value settings, which the request's parameters override; `source` is the
     /// table or query name, the file name of `?download` without a value.
     #[allow(clippy::result_large_err)]
@@ -76,10 +77,10 @@ impl Wanted {
         uri: &Uri,
         params: Result<Query<Vec<(String, String)>>, QueryRejection>,
         declared: &[&str],
-        filters: bool,
+        table: bool,
         values: ValueArgs,
-        columnar: bool,
     ) -> Result<(Self, Vec<(String, String)>), Response> {
+        let (filters, columnar) = (table, table);
         let Query(params) = params.map_err(|rejection| {
             Problem::new(StatusCode::BAD_REQUEST, "Invalid query string")
                 .with_detail(rejection.body_text())

@@ -72,7 +72,8 @@ pub(super) async fn openapi(State(state): State<AppState>) -> Response {
     Json(document(
         &tables,
         &state.queries,
-        (&table_formats, &query_formats),
+        &table_formats,
+        &query_formats,
         state.metrics.is_some(),
     ))
     .into_response()
@@ -327,16 +328,18 @@ fn param_schema(ty: ParamType) -> Value {
     }
 }
 
+/// (name, media type) of each format an export answers.
+type Formats<'a> = &'a [(&'a str, &'a str)];
+
 /// The OpenAPI 3.1 document: `tables` with their rows' schemas, `queries`, and the
-/// fixed endpoints. `formats` are the (name, media type) pairs the table exports and the
-/// named queries answer.
+/// fixed endpoints; the formats the table exports and the named queries answer.
 pub(super) fn document(
     tables: &[TableDoc],
     queries: &BTreeMap<String, NamedQuery>,
-    formats: (&[(&str, &str)], &[(&str, &str)]),
+    table_formats: Formats<'_>,
+    query_formats: Formats<'_>,
     metrics: bool,
 ) -> Value {
-    let (table_formats, query_formats) = formats;
     let mut paths = Map::new();
     let mut schemas = Map::new();
     let text = |description: &str, media: &str| json!({ "description": description, "content": { media: { "schema": { "type": "string" } } } });
