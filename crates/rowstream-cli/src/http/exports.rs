@@ -142,18 +142,17 @@ pub(super) async fn export_table(
         let key = wanted.spool_key(&uri, &params);
         let start = || async {
             let permit = state.permit().ok_or_else(|| busy(state.max_streams))?;
-            let header_sql = match &sliced {
-                Some(query) => query.header_sql(),
-                None => table.select_sql(&state.db),
-            };
             let select = sliced.as_ref().and(parsed_select.as_deref());
-            let encoder = wanted
-                .encoder_for_table(&state.db, &table, &header_sql, select)
-                .await?;
-            let chunks = match &sliced {
-                Some(query) => state.slice_chunks(&table, query, encoder, after.clone()),
-                None => state.table_chunks(&table, encoder, limit, after.clone()),
-            };
+            let chunks = table_export(
+                &state,
+                &wanted,
+                &table,
+                sliced.as_ref(),
+                select,
+                limit,
+                after.clone(),
+            )
+            .await?;
             Ok(wanted.spooled(&table.name, chunks, permit))
         };
         let head = method == Method::HEAD;
@@ -163,22 +162,45 @@ pub(super) async fn export_table(
     let Some(permit) = permit else {
         return Ok(with_count(wanted.head(state.compression_level), count));
     };
-    let header_sql = match &sliced {
-        Some(query) => query.header_sql(),
-        None => table.select_sql(&state.db),
-    };
     let select = sliced.as_ref().and(parsed_select.as_deref());
-    let encoder = wanted
-        .encoder_for_table(&state.db, &table, &header_sql, select)
-        .await?;
-    let chunks = match &sliced {
-        Some(query) => state.slice_chunks(&table, query, encoder, after),
-        None => state.table_chunks(&table, encoder, limit, after),
-    };
+    let chunks = table_export(
+        &state,
+        &wanted,
+        &table,
+        sliced.as_ref(),
+        select,
+        limit,
+        after,
+    )
+    .await?;
     let response = wanted
         .respond(&table.name, chunks, state.compression_level)
         .await;
     Ok(hold(with_count(response, count), permit))
+}
+
+/// Starts the export of `table`, whole or `sliced` (`select`: the columns it selects),
+/// with the encoder the request wants; the error is the response to send.
+async fn table_export(
+    state: &AppState,
+    wanted: &Wanted,
+    table: &catalog::Table,
+    sliced: Option<&db::slice::SliceQuery>,
+    select: Option<&[String]>,
+    limit: Option<u64>,
+    after: Option<rowstream::keyset::Key>,
+) -> Result<rowstream::ChunkStream, Response> {
+    let header_sql = match sliced {
+        Some(query) => query.header_sql(),
+        None => table.select_sql(&state.db),
+    };
+    let encoder = wanted
+        .encoder_for_table(&state.db, table, &header_sql, select)
+        .await?;
+    Ok(match sliced {
+        Some(query) => state.slice_chunks(table, query, encoder, after),
+        None => state.table_chunks(table, encoder, limit, after),
+    })
 }
 
 /// `response` with the row count in `rowstream-count` and what was counted in
