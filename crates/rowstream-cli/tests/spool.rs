@@ -100,6 +100,9 @@ async fn spooled_exports_have_a_length_and_ranges() {
     assert_eq!(head.header("content-type"), streamed.header("content-type"));
     let etag = head.header("etag").expect("an ETag").to_owned();
     assert!(etag.starts_with('"') && etag.ends_with('"'), "{etag}");
+    // A random number per process first: a restarted server never repeats a tag.
+    let nonce = etag.trim_matches('"').split('-').next().expect("nonce");
+    assert_eq!(nonce.len(), 16, "{etag}");
 
     // GET ?spool: the same bytes, with the length; the same file (ETag).
     let whole = get(&format!("{url}&spool"), &[]).await;
@@ -321,6 +324,21 @@ async fn failures_are_statuses_and_the_spool_is_bounded() {
         1,
         "the one spooled export, and no file of the failed ones"
     );
+    // Private to the server's user: the folder 0700, the file 0600.
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let folder = std::fs::read_dir(&spool_dir)
+            .expect("read spool dir")
+            .next()
+            .expect("the private folder")
+            .expect("entry")
+            .path();
+        let mode = |p: &Path| std::fs::metadata(p).expect("metadata").permissions().mode() & 0o777;
+        assert_eq!(mode(&folder), 0o700);
+        for file in std::fs::read_dir(&folder).expect("read folder") {
+            assert_eq!(mode(&file.expect("entry").path()), 0o600);
+        }
+    }
     let etag = limited.header("etag").expect("etag").to_owned();
     let until = std::time::Instant::now() + Duration::from_secs(10);
     while files() > 0 {

@@ -260,7 +260,12 @@ impl Spool {
             reserved: 0,
             spool: Arc::downgrade(&self.0),
         };
-        let file = tokio::fs::File::create(&path).await.map_err(disk_problem)?;
+        let mut options = tokio::fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        // Readable by this user alone, as its folder is.
+        #[cfg(unix)]
+        options.mode(0o600);
+        let file = options.open(&path).await.map_err(disk_problem)?;
         let mut file = tokio::io::BufWriter::with_capacity(256 * 1024, file);
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|err| Problem::for_stream_error(&err).to_response())?;
@@ -314,6 +319,9 @@ impl Spool {
         }
         let mut builder = tempfile::Builder::new();
         builder.prefix("rowstream-spool-");
+        // Private: exports may hold data other local users must not read.
+        #[cfg(unix)]
+        builder.permissions(std::os::unix::fs::PermissionsExt::from_mode(0o700));
         let made = match &self.0.settings.dir {
             Some(parent) => builder.tempdir_in(parent),
             None => builder.tempdir(),
@@ -359,10 +367,21 @@ pub(super) fn key(format: &str, path: &str, params: &[(String, String)]) -> Stri
     serde_json::json!([format, path, params]).to_string()
 }
 
-/// A strong entity tag (RFC 9110 §8.8.3) unique to one spooled file of the process.
+/// A strong entity tag (RFC 9110 §8.8.3) unique to one spooled file: the file's number
+/// in this process, its length, and a random number drawn once per process, so that a
+/// restarted server (in a container, always PID 1) never hands out a tag it gave to other
+/// bytes before.
 fn etag(id: u64, len: u64) -> HeaderValue {
-    let nonce = std::process::id();
-    HeaderValue::from_str(&format!("\"{nonce:x}-{id:x}-{len:x}\"")).unwrap_or_else(|_| {
+    static NONCE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    let nonce = *NONCE.get_or_init(|| {
+        use std::hash::BuildHasher as _;
+        // RandomState's keys are random per process; the clock adds the start time.
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos());
+        std::collections::hash_map::RandomState::new().hash_one((now, std::process::id()))
+    });
+    HeaderValue::from_str(&format!("\"{nonce:016x}-{id:x}-{len:x}\"")).unwrap_or_else(|_| {
         // Hex digits and dashes are always a valid header value.
         HeaderValue::from_static("\"0\"")
     })

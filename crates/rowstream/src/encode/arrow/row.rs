@@ -78,8 +78,13 @@ impl From<SerError> for EncodeError {
 
 /// One value as a [`Cell`]; a sequence, map or struct becomes its JSON text.
 fn cell<T: Serialize + ?Sized>(value: &T) -> Result<Cell, SerError> {
-    match value.serialize(CellSerializer) {
-        Err(SerError::Compound) => serde_json::to_string(value)
+    // Whether a compound was met: the error that says so may come back wrapped by the
+    // value's own `Serialize` (an SQL cell adds its column's name), no longer `Compound`.
+    let compound = std::cell::Cell::new(false);
+    match value.serialize(CellSerializer {
+        compound: &compound,
+    }) {
+        Err(_) if compound.get() => serde_json::to_string(value)
             .map(Cell::Text)
             .map_err(|e| SerError::Msg(EncodeError::wrap("cannot write a value as JSON", e))),
         other => other,
@@ -310,9 +315,19 @@ impl ser::SerializeMap for Fields<'_, '_> {
 }
 
 /// One value → [`Cell`].
-struct CellSerializer;
+struct CellSerializer<'a> {
+    /// Set when a sequence, map or struct is met.
+    compound: &'a std::cell::Cell<bool>,
+}
 
-impl ser::Serializer for CellSerializer {
+impl CellSerializer<'_> {
+    fn compound(&self) -> SerError {
+        self.compound.set(true);
+        SerError::Compound
+    }
+}
+
+impl ser::Serializer for CellSerializer<'_> {
     type Ok = Cell;
     type Error = SerError;
     type SerializeSeq = Impossible<Cell, SerError>;
@@ -410,20 +425,20 @@ impl ser::Serializer for CellSerializer {
         _: &'static str,
         _: &T,
     ) -> Result<Cell, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_seq(self, _: Option<usize>) -> Result<Self::SerializeSeq, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_tuple(self, _: usize) -> Result<Self::SerializeTuple, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_tuple_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleStruct, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_tuple_variant(
         self,
@@ -432,17 +447,17 @@ impl ser::Serializer for CellSerializer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeTupleVariant, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_map(self, _: Option<usize>) -> Result<Self::SerializeMap, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_struct(
         self,
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStruct, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
     }
     fn serialize_struct_variant(
         self,
@@ -451,6 +466,46 @@ impl ser::Serializer for CellSerializer {
         _: &'static str,
         _: usize,
     ) -> Result<Self::SerializeStructVariant, SerError> {
-        Err(SerError::Compound)
+        Err(self.compound())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A value whose `Serialize` wraps the serializer's errors with its column's name, as
+    /// the SQL cells do.
+    struct Wrapping(serde_json::Value);
+
+    impl Serialize for Wrapping {
+        fn serialize<S: ser::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+            self.0
+                .serialize(serializer)
+                .map_err(|e| ser::Error::custom(format!("column \"j\" (JSON): {e}")))
+        }
+    }
+
+    #[test]
+    fn compounds_are_json_text_even_when_their_error_is_wrapped() {
+        let value = serde_json::json!({"a": [1, 2, {"b": null}], "c": "d"});
+        match cell(&Wrapping(value.clone())).expect("a cell") {
+            Cell::Text(text) => {
+                assert_eq!(
+                    serde_json::from_str::<serde_json::Value>(&text).unwrap(),
+                    value
+                );
+            }
+            other => panic!("not text: {}", other.kind()),
+        }
+        match cell(&vec![1, 2, 3]).expect("a cell") {
+            Cell::Text(text) => assert_eq!(text, "[1,2,3]"),
+            other => panic!("not text: {}", other.kind()),
+        }
+        // A scalar is itself.
+        assert!(matches!(
+            cell(&Wrapping(serde_json::json!(5))),
+            Ok(Cell::UInt(5))
+        ));
     }
 }
