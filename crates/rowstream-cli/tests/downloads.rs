@@ -282,7 +282,7 @@ async fn cors_origins() {
     assert_eq!(got.header("access-control-allow-methods"), Some("GET,HEAD"));
     assert_eq!(
         got.header("access-control-allow-headers"),
-        Some("authorization,accept,x-request-id,prefer")
+        Some("authorization,accept,x-request-id,prefer,range,if-range,if-none-match")
     );
     assert_eq!(got.header("access-control-max-age"), Some("3600"));
     let got = send(preflight("http://localhost:8080")).await;
@@ -307,7 +307,8 @@ async fn cors_origins() {
         got.header("access-control-expose-headers"),
         Some(
             "content-disposition,x-request-id,retry-after,rowstream-outcome,rowstream-rows,\
-             rowstream-error,rowstream-last-key,rowstream-count,preference-applied"
+             rowstream-error,rowstream-last-key,rowstream-count,preference-applied,etag,\
+             content-range,accept-ranges"
         )
     );
     assert_eq!(

@@ -5,19 +5,24 @@ use axum::http::{HeaderValue, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Request headers a cross-origin client may send: the bearer token, `Accept`, a
-/// request id, and `Prefer` (a row count).
-const CORS_REQUEST_HEADERS: [header::HeaderName; 4] = [
+/// request id, `Prefer` (a row count), and `Range`, `If-Range` and `If-None-Match` (a
+/// spooled export's byte ranges).
+const CORS_REQUEST_HEADERS: [header::HeaderName; 7] = [
     header::AUTHORIZATION,
     header::ACCEPT,
     header::HeaderName::from_static(super::REQUEST_ID),
     header::HeaderName::from_static("prefer"),
+    header::RANGE,
+    header::IF_RANGE,
+    header::IF_NONE_MATCH,
 ];
 
 /// Response headers a cross-origin script may read besides the CORS-safelisted ones:
 /// the download's file name, the request id, `Retry-After` of a `503`, and the
 /// `rowstream-outcome`, `rowstream-rows`, `rowstream-error` and `rowstream-last-key`
-/// trailers, and the row count of `Prefer: count=…` with its `Preference-Applied`.
-pub const CORS_EXPOSED_HEADERS: [&str; 9] = [
+/// trailers, the row count of `Prefer: count=…` with its `Preference-Applied`, and a
+/// spooled export's `ETag`, `Content-Range` and `Accept-Ranges`.
+pub const CORS_EXPOSED_HEADERS: [&str; 12] = [
     "content-disposition",
     super::REQUEST_ID,
     "retry-after",
@@ -27,6 +32,9 @@ pub const CORS_EXPOSED_HEADERS: [&str; 9] = [
     rowstream::http::TRAILER_LAST_KEY,
     super::exports::COUNT_HEADER,
     "preference-applied",
+    "etag",
+    "content-range",
+    "accept-ranges",
 ];
 
 /// The CORS layer (tower-http) for `origins`: `GET` and `HEAD` from those origins, with
