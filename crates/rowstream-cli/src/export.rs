@@ -16,19 +16,17 @@ use std::fs::File;
 use std::io::{IsTerminal as _, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
 
 use anyhow::{Context as _, bail};
 use clap::{ArgGroup, Args, ValueEnum};
 use futures_util::StreamExt as _;
-use indicatif::{HumanBytes, ProgressBar, ProgressDrawTarget, ProgressStyle};
 use rowstream::compress::{ChunkCompressor, ContentCoding, DEFAULT_LEVEL};
-use rowstream::{AnyEncoder, ChunkStream, Csv, Delimiter, Format, StreamObserver, Streamer};
+use rowstream::{AnyEncoder, ChunkStream, Csv, Delimiter, Format, Streamer};
 
 use crate::config::ParamError;
 use crate::db::{self, Database, OpenOptions};
 use crate::db::{catalog, chunks};
+use crate::progress::Progress;
 use crate::settings::{Resolved, SourceArgs};
 use crate::{server, stdout};
 
@@ -442,10 +440,8 @@ async fn run(
     let copy = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|err| {
-                anyhow::anyhow!(err).context(format!(
-                    "the export failed after {} rows",
-                    progress.rows.load(Ordering::Relaxed)
-                ))
+                anyhow::anyhow!(err)
+                    .context(format!("the export failed after {} rows", progress.rows()))
             })?;
             let mut chunk = &chunk[..];
             if !skip.is_empty() {
@@ -470,7 +466,7 @@ async fn run(
         copied = copy => copied,
         () = server::shutdown_signal() => Err(anyhow::anyhow!("interrupted")),
     };
-    progress.bar.finish_and_clear();
+    progress.finish();
     match copied {
         Ok(()) => {
             output.commit()?;
@@ -613,74 +609,9 @@ impl Drop for Partial {
     }
 }
 
-/// The progress bar on stderr: rows, bytes, rates, elapsed, and with the row count known
-/// the percentage and the time left; fed by the stream's observer.
-#[derive(Debug)]
-struct Progress {
-    bar: ProgressBar,
-    rows: AtomicU64,
-    bytes: AtomicU64,
-}
-
-impl Progress {
-    fn new(show: bool, total: Option<u64>) -> Self {
-        let target = if show {
-            ProgressDrawTarget::stderr()
-        } else {
-            ProgressDrawTarget::hidden()
-        };
-        let bar = ProgressBar::with_draw_target(total, target);
-        let template = match total {
-            Some(_) => {
-                "{bar:30} {percent:>3}% {human_pos}/{human_len} rows, {msg} [{elapsed}, ETA {eta}]"
-            }
-            None => "{spinner} {human_pos} rows, {msg} [{elapsed}]",
-        };
-        bar.set_style(
-            ProgressStyle::with_template(template)
-                .unwrap_or_else(|_| ProgressStyle::default_spinner()),
-        );
-        if show {
-            bar.enable_steady_tick(Duration::from_millis(200));
-        }
-        Self {
-            bar,
-            rows: AtomicU64::new(0),
-            bytes: AtomicU64::new(0),
-        }
-    }
-}
-
-impl StreamObserver for Progress {
-    fn on_chunk(&self, bytes: usize, items: u64) {
-        let rows = self.rows.fetch_add(items, Ordering::Relaxed) + items;
-        let bytes = self.bytes.fetch_add(bytes as u64, Ordering::Relaxed) + bytes as u64;
-        self.bar.set_position(rows);
-        if self.bar.is_hidden() {
-            return;
-        }
-        let secs = self.bar.elapsed().as_secs_f64().max(1e-3);
-        self.bar.set_message(format!(
-            "{} ({:.0} rows/s, {}/s)",
-            HumanBytes(bytes),
-            rows as f64 / secs,
-            HumanBytes((bytes as f64 / secs) as u64)
-        ));
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_known_count_makes_the_bar_determinate() {
-        assert_eq!(
-            Progress::new(false, Some(336_776)).bar.length(),
-            Some(336_776)
-        );
-        assert_eq!(Progress::new(false, None).bar.length(), None);
-    }
 
     #[test]
     fn params_and_formats() {

@@ -36,6 +36,7 @@ pub mod demo;
 pub mod export;
 pub mod http;
 pub mod index;
+mod progress;
 pub mod resume;
 pub mod server;
 pub mod settings;
