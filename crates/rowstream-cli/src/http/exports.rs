@@ -14,10 +14,11 @@ use super::{AppState, RETRY_AFTER_SECS, database_problem};
 use crate::db::slice::{CountKind, RowCount};
 use crate::db::{self, catalog};
 use crate::slice::Slice;
-
-/// The response header with the row count of `Prefer: count=exact|estimated`.
-pub const COUNT_HEADER: &str = "rowstream-count";
 use crate::url::{RESERVED_PARAMS, TABLE_PARAMS};
+
+/// The response header with the row count of `Prefer: count=exact|estimated`: the rows
+/// the export will send (a whole number, capped at `limit`), before the first byte.
+pub const COUNT_HEADER: &str = "rowstream-count";
 
 /// `GET /tables/{table}`; the error is the response to send.
 pub(super) async fn export_table(
