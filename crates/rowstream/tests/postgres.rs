@@ -12,11 +12,18 @@ use axum::routing::get;
 use futures_util::TryStreamExt;
 use rowstream::{Identity, JsonArray, StreamErrorKind, Streamer};
 use serde_json::json;
-use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The test database, or `None` (with a note) when it is not configured locally.
 async fn pool(max: u32) -> Option<PgPool> {
+    pool_with(max, false).await
+}
+
+/// A pool of at most `max` connections to the test server: over TLS when `tls`
+/// (`sslmode=require`: the test fails if the server does not offer it), else in plain
+/// TCP (`sslmode=disable`).
+async fn pool_with(max: u32, tls: bool) -> Option<PgPool> {
     let Ok(url) = std::env::var("ROWSTREAM_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").as_deref() != Ok("true"),
@@ -25,10 +32,16 @@ async fn pool(max: u32) -> Option<PgPool> {
         eprintln!("skipped: ROWSTREAM_TEST_POSTGRES_URL is not set");
         return None;
     };
+    let options: PgConnectOptions = url.parse().expect("a PostgreSQL URL");
+    let options = options.ssl_mode(if tls {
+        PgSslMode::Require
+    } else {
+        PgSslMode::Disable
+    });
     Some(
         PgPoolOptions::new()
             .max_connections(max)
-            .connect(&url)
+            .connect_with(options)
             .await
             .expect("the PostgreSQL test server accepts connections"),
     )
@@ -202,7 +215,21 @@ async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Dur
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_after_first_chunk_cancels_the_statement() {
-    let Some(pool) = pool(1).await else { return };
+    disconnect_after_first_chunk(false).await;
+}
+
+/// Over TLS the cancelled statement's rows are still arriving through the TLS layer when
+/// the connection is handed back: it must come back to the pool all the same (it used
+/// to hang there for good, holding the pool's only slot).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_after_first_chunk_cancels_the_statement_over_tls() {
+    disconnect_after_first_chunk(true).await;
+}
+
+async fn disconnect_after_first_chunk(tls: bool) {
+    let Some(pool) = pool_with(1, tls).await else {
+        return;
+    };
     let Some(observer) = self::pool(1).await else {
         return;
     };
@@ -211,7 +238,7 @@ async fn disconnect_after_first_chunk_cancels_the_statement() {
     let addr = serve(pool.clone(), sql).await;
     leave_early(addr, true).await;
     let took = assert_cancelled(&observer, &pool, "rowstream-cancel-rows").await;
-    eprintln!("statement gone and connection back {took:?} after the disconnect");
+    eprintln!("statement gone and connection back {took:?} after the disconnect (tls: {tls})");
     // The pool's only connection is clean: the next query returns correct results.
     let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
         .fetch_one(&pool)
@@ -224,7 +251,18 @@ async fn disconnect_after_first_chunk_cancels_the_statement() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_before_first_row_cancels_the_statement() {
-    let Some(pool) = pool(1).await else { return };
+    disconnect_before_first_row(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_before_first_row_cancels_the_statement_over_tls() {
+    disconnect_before_first_row(true).await;
+}
+
+async fn disconnect_before_first_row(tls: bool) {
+    let Some(pool) = pool_with(1, tls).await else {
+        return;
+    };
     let Some(observer) = self::pool(1).await else {
         return;
     };
@@ -232,7 +270,7 @@ async fn disconnect_before_first_row_cancels_the_statement() {
     let addr = serve(pool.clone(), sql).await;
     leave_early(addr, false).await;
     let took = assert_cancelled(&observer, &pool, "rowstream-cancel-first").await;
-    eprintln!("statement gone and connection back {took:?} after the disconnect");
+    eprintln!("statement gone and connection back {took:?} after the disconnect (tls: {tls})");
     let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
         .fetch_one(&pool)
         .await
@@ -491,7 +529,18 @@ async fn queries_built_the_sqlx_way_bind_their_parameters() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn disconnect_cancels_a_typed_query_with_parameters() {
-    let Some(pool) = pool(1).await else { return };
+    disconnect_typed_query(false).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn disconnect_cancels_a_typed_query_with_parameters_over_tls() {
+    disconnect_typed_query(true).await;
+}
+
+async fn disconnect_typed_query(tls: bool) {
+    let Some(pool) = pool_with(1, tls).await else {
+        return;
+    };
     let Some(observer) = self::pool(1).await else {
         return;
     };
@@ -515,7 +564,9 @@ async fn disconnect_cancels_a_typed_query_with_parameters() {
     .await;
     leave_early(addr, true).await;
     let took = assert_cancelled(&observer, &pool, "rowstream-cancel-typed").await;
-    eprintln!("typed statement gone and connection back {took:?} after the disconnect");
+    eprintln!(
+        "typed statement gone and connection back {took:?} after the disconnect (tls: {tls})"
+    );
     let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
         .fetch_one(&pool)
         .await

@@ -116,9 +116,10 @@ pub(crate) enum OnDrop {
     /// goes back to the pool at once.
     #[cfg_attr(not(feature = "sqlite"), allow(dead_code))]
     Release,
-    /// The statement is cancelled in the server first; then the connection goes back to
-    /// the pool, where sqlx reads the cancelled statement's end before reusing it. If the
-    /// cancel fails, the connection is closed instead (PostgreSQL).
+    /// The statement is cancelled in the server first; the cancelled statement's end is
+    /// read (a ping, within 5 s), and then the connection goes back to the pool. If the
+    /// cancel fails or the connection does not become ready, it is closed instead
+    /// (PostgreSQL).
     #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
     CancelThenRelease,
     /// The connection leaves the pool at once, never to be handed out again; the

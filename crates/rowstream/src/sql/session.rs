@@ -8,6 +8,11 @@ use sqlx::pool::PoolConnection;
 
 use super::{Backend, ConnectOptions, OnDrop};
 
+/// How long a connection whose statement was stopped may take to become ready again (to
+/// answer a ping after the cancelled statement's end) before it is closed instead of
+/// going back to the pool.
+const RELEASE_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// A pooled connection with its server-side id. Dropped while a statement may be running
 /// on it (after [`conn`](Session::conn), before [`finish`](Session::finish)), it stops the
 /// statement as the backend's [`OnDrop`] says; dropped between statements, it returns the
@@ -96,15 +101,26 @@ impl<DB: Backend> Drop for Session<DB> {
                     return;
                 };
                 runtime.spawn(async move {
-                    // The statement's end, read on release, replaces a grown read buffer.
-                    sqlx::Connection::shrink_buffers(&mut *conn);
+                    use sqlx::Connection as _;
                     if DB::cancel(&options, id).await.is_err() {
                         // The cancel did not get through: never hand out a busy connection.
-                        let _ = conn.close().await;
+                        let _ = tokio::time::timeout(RELEASE_TIMEOUT, conn.close()).await;
                         return;
                     }
-                    // sqlx reads the cancelled statement's end on release, then pools it.
-                    drop(conn);
+                    // Read the cancelled statement's end here, within a bound: the pool's
+                    // own check on release waits without one, and a connection that never
+                    // answers would hold its pool slot for good. Only then are the read
+                    // buffers shrunk: shrunk while the statement's rows were still
+                    // arriving, a TLS connection lost its place in the stream and never
+                    // became ready again.
+                    match tokio::time::timeout(RELEASE_TIMEOUT, conn.ping()).await {
+                        Ok(Ok(())) => {
+                            conn.shrink_buffers();
+                            drop(conn);
+                        }
+                        // Closed here, out of the pool, which opens another when needed.
+                        _ => drop(conn.detach()),
+                    }
                 });
             }
             OnDrop::CancelThenClose => {

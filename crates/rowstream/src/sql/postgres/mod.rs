@@ -37,9 +37,11 @@
 //! Dropping a fetcher from [`fetch`], [`fetch_as`], [`rows`], [`rows_with`], [`query_as`] or
 //! [`keyset()`] in the middle of a statement (the client left)
 //! cancels the statement in the server with `pg_cancel_backend` over a separate short-lived
-//! connection, and only then lets the pooled connection go back to the pool, where sqlx
-//! reads the cancelled statement's end before reusing it. The server stops computing
-//! instead of producing rows nobody reads, and the pool gets a clean connection.
+//! connection, then reads the cancelled statement's end on the pooled connection (a ping,
+//! at most 5 s) and only then lets it go back to the pool. The server stops computing
+//! instead of producing rows nobody reads, and the pool gets a clean connection; one that
+//! does not become ready in time (or whose cancel failed) is closed, never pooled busy,
+//! and never holds its pool slot.
 
 //!
 //! # Queries with parameters
