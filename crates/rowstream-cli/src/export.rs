@@ -292,7 +292,28 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         };
         let encoder = match &source {
             Source::Table(table) if args.format.needs_schema() => {
-                let schema = crate::db::columns::arrow_schema(&db, table).await?;
+                // The rows the export reads, whose SQLite storage classes make the schema.
+                let whole = match &sliced {
+                    Some(_) => None,
+                    None => db::slice::build(
+                        &db,
+                        table,
+                        &[],
+                        &crate::slice::Slice::default(),
+                        None,
+                        after.as_ref(),
+                    )
+                    .ok(),
+                };
+                let reads =
+                    sliced
+                        .as_ref()
+                        .or(whole.as_ref())
+                        .map(|query| db::columns::ExportRows {
+                            query,
+                            after: after.as_ref(),
+                        });
+                let schema = crate::db::columns::arrow_schema(&db, table, reads).await?;
                 let schema = match &select {
                     Some(names) => {
                         let indices: Vec<usize> = names

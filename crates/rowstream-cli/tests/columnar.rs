@@ -610,3 +610,54 @@ async fn sqlite_type_torture_as_arrow_and_parquet_is_exact() {
     }
     server.stop().await;
 }
+
+/// On SQLite the Arrow types come from the storage classes of the rows the export reads
+/// (its filters, order and limit, the key it resumes after), not from the whole table.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sqlite_types_come_from_the_rows_the_export_reads() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sqlite_file(
+        dir.path().join("mix.sqlite"),
+        &[
+            "CREATE TABLE mix (id INTEGER PRIMARY KEY, v)",
+            "INSERT INTO mix VALUES (1, 10), (2, 20), (3, 'thirty'), (4, 40)",
+        ],
+    )
+    .await;
+    let server = Server::start(
+        rowstream_cli::open_readonly_path(&path)
+            .await
+            .expect("open read-only"),
+    )
+    .await;
+    for (query, want_type, want) in [
+        ("", DataType::Utf8, "10,20,thirty,40"),
+        ("limit=2", DataType::Int64, "10,20"),
+        ("id=gte.4", DataType::Int64, "40"),
+        ("after=3", DataType::Int64, "40"),
+        ("order=id.desc&limit=1", DataType::Int64, "40"),
+        ("order=id.desc&limit=2", DataType::Utf8, "40,thirty"),
+        ("v=neq.thirty&limit=3", DataType::Int64, "10,20,40"),
+    ] {
+        for format in ["arrow", "parquet"] {
+            let (status, _, body) =
+                get(&server, &format!("/tables/mix?format={format}&{query}")).await;
+            assert_eq!(status, 200, "{query}: {}", String::from_utf8_lossy(&body));
+            let batches = match format {
+                "arrow" => read_arrow(&body).expect("a whole Arrow stream"),
+                _ => read_parquet(body).expect("a whole Parquet file"),
+            };
+            let batch = arrow_select_concat(&batches);
+            let v = batch.column_by_name("v").expect("v");
+            assert_eq!(v.data_type(), &want_type, "{format} {query}");
+            let values: Vec<String> = (0..v.len())
+                .map(|r| match v.data_type() {
+                    DataType::Int64 => v.as_primitive::<Int64Type>().value(r).to_string(),
+                    _ => v.as_string::<i32>().value(r).to_owned(),
+                })
+                .collect();
+            assert_eq!(values.join(","), want, "{format} {query}");
+        }
+    }
+    server.stop().await;
+}

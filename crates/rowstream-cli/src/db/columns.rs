@@ -14,7 +14,8 @@
 //! | | `timestamp` | `Timestamp(Microsecond)` without a zone |
 //! | | `timestamptz` | `Timestamp(Microsecond, "UTC")` |
 //! | | anything else (text, uuid, json, arrays, time, interval …) | `Utf8`, as in the JSON export (JSON and arrays as JSON text) |
-//! | MySQL/MariaDB | `tinyint` … `bigint`, and `unsigned` | `Int8` … `Int64`, `UInt8` … `UInt64` (`mediumint` as 32 bits) |
+//! | MySQL/MariaDB | `tinyint(1)` (`BOOLEAN`) | `Boolean`, as the JSON formats write it (a value other than 0 and 1 fails the export, naming the column) |
+//! | | `tinyint` … `bigint`, and `unsigned` | `Int8` … `Int64`, `UInt8` … `UInt64` (`mediumint` as 32 bits) |
 //! | | `float`, `double` | `Float32`, `Float64` |
 //! | | `decimal(p, s)`, p ≤ 38 | `Decimal128(p, s)`; wider as `Utf8` |
 //! | | `date` | `Date32` (a zero date fails the export) |
@@ -29,20 +30,40 @@
 //!
 //! SQLite has no column types, only a declared type's affinity, which converts values on
 //! the way in but lets others through: the storage classes a column actually holds are
-//! read first (one pass over the table), and a column that mixes them is `Utf8`, each
-//! value as its text.
+//! read first, in one pass over the rows the export reads (its filters and, with
+//! `limit=`, only its first rows in its order: a preview of a large table does not wait
+//! for a scan of the whole table; a whole-table export reads the table twice), and a
+//! column that mixes them is `Utf8`, each value as its text.
 
 use arrow_schema::{DataType, Field, Schema, TimeUnit};
+use rowstream::keyset::Key;
 
 use super::Database;
 use super::catalog::{Table, quote_ident};
+use super::slice::SliceQuery;
+use crate::slice::Slice;
 
-/// The Arrow schema of `table`'s export.
+/// The rows an export reads: its query and the key it resumes after. On SQLite the
+/// storage classes are read from these rows only.
+#[derive(Debug, Clone, Copy)]
+pub struct ExportRows<'a> {
+    /// The export's statement (filters, order, limit).
+    pub query: &'a SliceQuery,
+    /// The key the export resumes after, if any.
+    pub after: Option<&'a Key>,
+}
+
+/// The Arrow schema of `table`'s export; on SQLite from the storage classes of the rows
+/// `reads` says the export reads (every row of the table when `None`).
 ///
 /// # Errors
 ///
 /// If a catalog query fails.
-pub async fn arrow_schema(db: &Database, table: &Table) -> Result<Schema, sqlx::Error> {
+pub async fn arrow_schema(
+    db: &Database,
+    table: &Table,
+    reads: Option<ExportRows<'_>>,
+) -> Result<Schema, sqlx::Error> {
     let fields: Vec<(String, DataType)> = match db {
         Database::Postgres(pool) => {
             let rows: Vec<(String, i64, i32, bool)> = sqlx::query_as(PG_TYPES)
@@ -90,33 +111,27 @@ pub async fn arrow_schema(db: &Database, table: &Table) -> Result<Schema, sqlx::
                     .bind(&table.name)
                     .fetch_all(pool)
                     .await?;
-            if columns.is_empty() {
-                vec![]
-            } else {
-                let flags: Vec<String> = columns
-                    .iter()
-                    .map(|(name, _)| {
-                        let c = quote_ident(name);
-                        format!(
-                            "coalesce(max(typeof({c}) = 'integer'), 0) + 2 * coalesce(max(typeof({c}) = 'real'), 0) \
-                             + 4 * coalesce(max(typeof({c}) = 'text'), 0) + 8 * coalesce(max(typeof({c}) = 'blob'), 0)"
-                        )
-                    })
-                    .collect();
-                let sql = format!(
-                    "SELECT {} FROM {}.{}",
-                    flags.join(", "),
-                    quote_ident(&table.schema),
-                    quote_ident(&table.name)
-                );
-                let row = sqlx::query(&sql).fetch_one(pool).await?;
-                let mut fields = Vec::with_capacity(columns.len());
-                for (i, (name, declared)) in columns.into_iter().enumerate() {
-                    let classes: i64 = sqlx::Row::try_get(&row, i)?;
-                    fields.push((name, sqlite_type(&declared, classes)));
+            let names: Vec<String> = columns.iter().map(|(name, _)| name.clone()).collect();
+            let whole;
+            let reads = match reads {
+                Some(reads) => reads,
+                None => {
+                    // No filter, no limit, no key: cannot fail.
+                    whole = super::slice::build(db, table, &[], &Slice::default(), None, None)
+                        .map_err(|err| sqlx::Error::Protocol(err.detail))?;
+                    ExportRows {
+                        query: &whole,
+                        after: None,
+                    }
                 }
-                fields
-            }
+            };
+            let classes =
+                super::slice::sqlite_classes(pool, reads.query, reads.after, &names).await?;
+            columns
+                .into_iter()
+                .zip(classes)
+                .map(|((name, declared), classes)| (name, sqlite_type(&declared, classes)))
+                .collect()
         }
     };
     Ok(Schema::new(
@@ -191,6 +206,9 @@ fn mysql_type(
     precision: Option<u64>,
     scale: Option<u64>,
 ) -> DataType {
+    if super::slice::mysql_boolean(data_type, column_type) {
+        return DataType::Boolean;
+    }
     let unsigned = column_type.to_ascii_lowercase().contains("unsigned");
     match (data_type.to_ascii_lowercase().as_str(), unsigned) {
         ("tinyint", false) => DataType::Int8,
@@ -258,6 +276,14 @@ mod tests {
         assert_eq!(
             mysql_type("int", "int(10) unsigned", None, None),
             DataType::UInt32
+        );
+        assert_eq!(
+            mysql_type("tinyint", "tinyint(1)", Some(3), Some(0)),
+            DataType::Boolean
+        );
+        assert_eq!(
+            mysql_type("tinyint", "tinyint(4)", Some(3), Some(0)),
+            DataType::Int8
         );
         assert_eq!(sqlite_type("INTEGER", 1 | 2), DataType::Utf8);
         assert_eq!(sqlite_type("REAL", 0), DataType::Float64);

@@ -195,8 +195,27 @@ async fn table_export(
         Some(query) => query.header_sql(),
         None => table.select_sql(&state.db),
     };
+    // The rows the export reads, whose SQLite storage classes make the Arrow schema.
+    let whole = match sliced {
+        Some(_) => None,
+        None => db::slice::build(
+            &state.db,
+            table,
+            &[],
+            &Slice::default(),
+            limit,
+            after.as_ref(),
+        )
+        .ok(),
+    };
+    let reads = sliced
+        .or(whole.as_ref())
+        .map(|query| db::columns::ExportRows {
+            query,
+            after: after.as_ref(),
+        });
     let encoder = wanted
-        .encoder_for_table(&state.db, table, &header_sql, select)
+        .encoder_for_table(&state.db, table, &header_sql, select, reads)
         .await?;
     Ok(match sliced {
         Some(query) => state.slice_chunks(table, query, encoder, after),

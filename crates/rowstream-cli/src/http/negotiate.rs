@@ -18,6 +18,7 @@ use super::download::{self, CsvOptions};
 use super::spool::Started;
 use crate::config::Param;
 use crate::db::catalog::Table;
+use crate::db::columns::ExportRows;
 use crate::db::{Database, column_names};
 use crate::settings::ValueArgs;
 use crate::url::{RESERVED_PARAMS, query_is_utf8, unknown_param};
@@ -216,15 +217,17 @@ impl Wanted {
     }
 
     /// The encoder of a table's export whose result has the columns of `header_sql`
-    /// (`select`: those the slice selects, in order): for Arrow and Parquet with the
-    /// schema from the catalog's column types ([`crate::db::columns`]) of those
-    /// columns, else as [`encoder_for`](Self::encoder_for).
+    /// (`select`: those the slice selects, in order; `reads`: the rows it reads): for
+    /// Arrow and Parquet with the schema from the catalog's column types
+    /// ([`crate::db::columns`]) of those columns, else as
+    /// [`encoder_for`](Self::encoder_for).
     pub(super) async fn encoder_for_table(
         &self,
         db: &Database,
         table: &Table,
         header_sql: &str,
         select: Option<&[String]>,
+        reads: Option<ExportRows<'_>>,
     ) -> Result<AnyEncoder, Response> {
         if !self.format().needs_schema() {
             return self
@@ -232,7 +235,7 @@ impl Wanted {
                 .await
                 .map_err(|err| super::database_problem(&err));
         }
-        let schema = crate::db::columns::arrow_schema(db, table)
+        let schema = crate::db::columns::arrow_schema(db, table, reads)
             .await
             .map_err(|err| super::database_problem(&err))?;
         let schema = match select {

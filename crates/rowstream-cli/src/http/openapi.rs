@@ -179,6 +179,9 @@ pub(super) fn json_type(kind: &str, db_type: &str, json_column: bool) -> &'stati
             }
         }
         _ => match ty.as_str() {
+            // TINYINT(1), MySQL's BOOLEAN: true/false (a value other than 0 and 1 as a
+            // number).
+            "tinyint(1)" => "boolean",
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year"
             | "bit" => "integer",
             "float" | "double" | "real" => "number",

@@ -14,7 +14,8 @@ pub struct Column {
     /// The name, as the catalog spells it.
     pub name: String,
     /// The type's name in the catalog: PostgreSQL's `format_type` (a domain's base
-    /// type), MySQL's `DATA_TYPE`, SQLite's declared type (maybe empty).
+    /// type), MySQL's `DATA_TYPE` (`tinyint(1)` for a `TINYINT(1)`, MySQL's `BOOLEAN`),
+    /// SQLite's declared type (maybe empty).
     pub type_name: String,
     /// How a filter's value is read for it.
     pub class: Class,
@@ -34,7 +35,8 @@ pub enum Class {
     Int,
     /// Floating point types: a finite decimal number, bound as `f64`.
     Float,
-    /// `boolean` (PostgreSQL): `true` or `false`, bound as a bool.
+    /// `boolean` (PostgreSQL), `tinyint(1)` (MySQL/MariaDB's `BOOLEAN`): `true` or
+    /// `false`, bound as a bool (1 or 0 on MySQL/MariaDB).
     Bool,
     /// Text types: any text without NUL, bound as text.
     Text,
@@ -79,6 +81,7 @@ impl Class {
     /// MySQL/MariaDB's class of a `DATA_TYPE`.
     fn mysql(data_type: &str) -> Self {
         match data_type.to_ascii_lowercase().as_str() {
+            "tinyint(1)" => Self::Bool,
             "tinyint" | "smallint" | "mediumint" | "int" | "integer" | "bigint" | "year" => {
                 Self::Int
             }
@@ -194,24 +197,41 @@ async fn postgres_columns(pool: &PgPool, table: &Table) -> Result<Vec<Column>, s
 }
 
 const MYSQL_COLUMNS: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
-     IS_NULLABLE = 'YES' \
+     CAST(COLUMN_TYPE AS CHAR), IS_NULLABLE = 'YES' \
      FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? \
      ORDER BY ORDINAL_POSITION";
 
+/// Whether a MySQL/MariaDB column of `DATA_TYPE` `data_type` and `COLUMN_TYPE`
+/// `column_type` is a `BOOLEAN`: a `TINYINT(1)` (`BOOLEAN` is its alias), which the
+/// driver reports as `BOOLEAN` and the JSON formats write as `true`/`false`.
+pub fn mysql_boolean(data_type: &str, column_type: &str) -> bool {
+    data_type.eq_ignore_ascii_case("tinyint")
+        && column_type
+            .get(..10)
+            .is_some_and(|t| t.eq_ignore_ascii_case("tinyint(1)"))
+}
+
 async fn mysql_columns(pool: &MySqlPool, table: &Table) -> Result<Vec<Column>, sqlx::Error> {
-    let rows: Vec<(String, String, bool)> = sqlx::query_as(MYSQL_COLUMNS)
+    let rows: Vec<(String, String, String, bool)> = sqlx::query_as(MYSQL_COLUMNS)
         .bind(&table.schema)
         .bind(&table.name)
         .fetch_all(pool)
         .await?;
     Ok(rows
         .into_iter()
-        .map(|(name, type_name, nullable)| Column {
-            class: Class::mysql(&type_name),
-            name,
-            type_name,
-            select_expr: None,
-            nullable,
+        .map(|(name, data_type, column_type, nullable)| {
+            let type_name = if mysql_boolean(&data_type, &column_type) {
+                "tinyint(1)".to_owned()
+            } else {
+                data_type
+            };
+            Column {
+                class: Class::mysql(&type_name),
+                name,
+                type_name,
+                select_expr: None,
+                nullable,
+            }
         })
         .collect())
 }
@@ -235,5 +255,12 @@ mod tests {
         assert_eq!(Class::postgres("bytea"), Class::Other);
         assert_eq!(Class::mysql("VARCHAR"), Class::Text);
         assert_eq!(Class::mysql("json"), Class::Other);
+        assert_eq!(Class::mysql("tinyint(1)"), Class::Bool);
+        assert_eq!(Class::mysql("tinyint"), Class::Int);
+        assert!(mysql_boolean("tinyint", "tinyint(1)"));
+        assert!(mysql_boolean("TINYINT", "tinyint(1) unsigned"));
+        assert!(!mysql_boolean("tinyint", "tinyint(4)"));
+        assert!(!mysql_boolean("tinyint", "tinyint"));
+        assert!(!mysql_boolean("int", "int(1)"));
     }
 }

@@ -11,11 +11,13 @@
 mod columns;
 mod count;
 mod read;
+mod scan;
 mod values;
 
-pub use columns::{Class, Column, columns};
+pub use columns::{Class, Column, columns, mysql_boolean};
 pub use count::{CountKind, RowCount, count};
 pub use read::slice_chunks;
+pub use scan::sqlite_classes;
 pub use values::Bound;
 
 use super::Database;
@@ -122,6 +124,32 @@ impl SliceQuery {
         if !conditions.is_empty() {
             sql.push_str(" WHERE ");
             sql.push_str(&conditions.join(" AND "));
+        }
+        sql
+    }
+
+    /// `SELECT *` of the rows the export reads (`with_key`: after a key bound after
+    /// [`binds`](Self::binds)): its filters, and with a limit its order and limit (without
+    /// one, the order does not change which rows are read). For SQLite's scan of the
+    /// storage classes an export will meet ([`sqlite_classes`]).
+    pub fn rows_sql(&self, with_key: bool) -> String {
+        let mut conditions = self.conditions.clone();
+        if let (Some(key), true) = (&self.keyset, with_key) {
+            let n = self.binds.len() + 1;
+            conditions.push(format!("{key} > {}", self.placeholder(n)));
+        }
+        let mut sql = format!("SELECT * FROM {}", self.from);
+        if !conditions.is_empty() {
+            sql.push_str(" WHERE ");
+            sql.push_str(&conditions.join(" AND "));
+        }
+        if let Some(limit) = self.limit {
+            if !self.order_by.is_empty() {
+                sql.push_str(" ORDER BY ");
+                sql.push_str(&self.order_by.join(", "));
+            }
+            // A number, not text from the request.
+            sql.push_str(&format!(" LIMIT {limit}"));
         }
         sql
     }
