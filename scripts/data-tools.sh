@@ -27,7 +27,7 @@ if ! python3 -m venv "$work/venv" 2>/dev/null; then
   as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-venv >/dev/null
   python3 -m venv "$work/venv"
 fi
-"$work/venv/bin/pip" install -q pyarrow polars duckdb
+"$work/venv/bin/pip" install -q pyarrow polars duckdb grpcio-tools protobuf
 "$work/venv/bin/python" scripts/data-tools/check.py load "$work/nyc.sqlite" "$data"
 
 start_server --db "sqlite:$work/nyc.sqlite"
@@ -42,3 +42,4 @@ trap cleanup_full EXIT
 
 echo "--- data tools: $full (and $cut, cut after 100,000 rows)"
 "$work/venv/bin/python" scripts/data-tools/check.py check "$full" "$cut" "$data" "$work"
+"$work/venv/bin/python" scripts/data-tools/protobuf.py "$full" "$cut" "$data" "$work"
