@@ -13,195 +13,14 @@ use common::Server;
 use common::flights::{self, FLIGHTS, IdColumn};
 use rowstream_cli::{Database, Settings};
 use serde_json::Value;
+use wire::{Decoded, Field, Message, decode, frames, parse_proto, to_json};
 
-/// One field of the served message.
-#[derive(Debug, Clone, PartialEq)]
-struct Field {
-    /// The column, from the `// column "…"` comment above a renamed field.
-    column: String,
-    name: String,
-    number: u64,
-    ty: String,
-    optional: bool,
-}
+#[path = "protobuf/wire.rs"]
+mod wire;
 
-/// The served `.proto`: package, message name, fields.
-#[derive(Debug)]
-struct Message {
-    package: String,
-    name: String,
-    fields: Vec<Field>,
-}
-
-/// Reads the `.proto` the server writes: `package x;`, one `message X {`, one field per
-/// line (`[optional] type name = N;`), `//` comments.
-fn parse_proto(text: &str) -> Message {
-    assert!(text.starts_with("syntax = \"proto3\";\n"), "{text}");
-    let mut message = Message {
-        package: String::new(),
-        name: String::new(),
-        fields: Vec::new(),
-    };
-    let mut column = None;
-    for line in text.lines().map(str::trim) {
-        if let Some(name) = line.strip_prefix("// column ") {
-            column = Some(serde_json::from_str::<String>(name).expect("a quoted name"));
-            continue;
-        }
-        if line.is_empty() || line.starts_with("//") || line.starts_with("syntax") || line == "}" {
-            continue;
-        }
-        if let Some(package) = line.strip_prefix("package ") {
-            message.package = package.trim_end_matches(';').to_owned();
-        } else if let Some(name) = line.strip_prefix("message ") {
-            message.name = name.trim_end_matches(" {").to_owned();
-        } else {
-            let words: Vec<&str> = line.trim_end_matches(';').split_whitespace().collect();
-            let (optional, words) = match words.first() {
-                Some(&"optional") => (true, &words[1..]),
-                _ => (false, &words[..]),
-            };
-            let [ty, name, "=", number] = words else {
-                panic!("not a field: {line:?}");
-            };
-            message.fields.push(Field {
-                column: column.take().unwrap_or_else(|| (*name).to_owned()),
-                name: (*name).to_owned(),
-                number: number.parse().expect("a field number"),
-                ty: (*ty).to_owned(),
-                optional,
-            });
-        }
-    }
-    message
-}
-
-/// A base-128 varint at the start of `buf`, and the rest; `None` if it is cut.
-fn varint(buf: &[u8]) -> Option<(u64, &[u8])> {
-    let mut value = 0u64;
-    for (i, byte) in buf.iter().enumerate().take(10) {
-        value |= u64::from(byte & 0x7f) << (7 * i);
-        if byte & 0x80 == 0 {
-            return Some((value, &buf[i + 1..]));
-        }
-    }
-    None
-}
-
-/// The length-delimited messages of `body`, and whether it ends inside one (a length
-/// without all its bytes).
-fn frames(mut body: &[u8]) -> (Vec<&[u8]>, bool) {
-    let mut messages = Vec::new();
-    while !body.is_empty() {
-        let Some((len, rest)) = varint(body) else {
-            return (messages, true);
-        };
-        let len = usize::try_from(len).expect("a length");
-        if rest.len() < len {
-            return (messages, true);
-        }
-        messages.push(&rest[..len]);
-        body = &rest[len..];
-    }
-    (messages, false)
-}
-
-/// A decoded value.
-#[derive(Debug, Clone, PartialEq)]
-enum Decoded {
-    Int(i128),
-    Double(f64),
-    Text(String),
-    Bytes(Vec<u8>),
-    Bool(bool),
-}
-
-/// One message's fields by the `.proto`'s order: `None` for an unset optional field, the
-/// type's default for an unset plain one. Panics on a field number the message lacks, a
-/// wire type that is not the field's, a field given twice, or bytes left over.
-fn decode(mut buf: &[u8], message: &Message) -> Vec<Option<Decoded>> {
-    let mut values: Vec<Option<Decoded>> = vec![None; message.fields.len()];
-    while !buf.is_empty() {
-        let (key, rest) = varint(buf).expect("a key");
-        let (number, wire) = (key >> 3, key & 7);
-        let index = message
-            .fields
-            .iter()
-            .position(|f| f.number == number)
-            .unwrap_or_else(|| panic!("field number {number} is not in the .proto"));
-        let field = &message.fields[index];
-        let (value, rest) = match (field.ty.as_str(), wire) {
-            ("double", 1) => (
-                Decoded::Double(f64::from_le_bytes(rest[..8].try_into().unwrap())),
-                &rest[8..],
-            ),
-            ("string" | "bytes", 2) => {
-                let (len, rest) = varint(rest).expect("a length");
-                let (bytes, rest) = rest.split_at(usize::try_from(len).unwrap());
-                let value = if field.ty == "string" {
-                    Decoded::Text(String::from_utf8(bytes.to_vec()).expect("UTF-8"))
-                } else {
-                    Decoded::Bytes(bytes.to_vec())
-                };
-                (value, rest)
-            }
-            (ty, 0) => {
-                let (v, rest) = varint(rest).expect("a varint");
-                #[allow(clippy::cast_possible_wrap, clippy::cast_possible_truncation)]
-                let value = match ty {
-                    "int64" => Decoded::Int(i128::from(v as i64)),
-                    "int32" => Decoded::Int(i128::from(v as i64 as i32)),
-                    "uint32" => Decoded::Int(i128::from(u32::try_from(v).expect("32 bits"))),
-                    "uint64" => Decoded::Int(i128::from(v)),
-                    "bool" => Decoded::Bool(match v {
-                        0 => false,
-                        1 => true,
-                        other => panic!("bool {other}"),
-                    }),
-                    other => panic!("a varint for a {other} field"),
-                };
-                (value, rest)
-            }
-            (ty, wire) => panic!("wire type {wire} for the {ty} field {}", field.name),
-        };
-        assert!(
-            values[index].is_none(),
-            "field {} twice in a message",
-            field.name
-        );
-        values[index] = Some(value);
-        buf = rest;
-    }
-    for (value, field) in values.iter_mut().zip(&message.fields) {
-        if value.is_none() && !field.optional {
-            *value = Some(match field.ty.as_str() {
-                "double" => Decoded::Double(0.0),
-                "string" => Decoded::Text(String::new()),
-                "bytes" => Decoded::Bytes(Vec::new()),
-                "bool" => Decoded::Bool(false),
-                _ => Decoded::Int(0),
-            });
-        }
-    }
-    values
-}
-
-/// A decoded value as the JSON export writes it (`non_finite=string`; bytes as base64
-/// are compared apart).
-fn to_json(value: Option<&Decoded>) -> Value {
-    match value {
-        None => Value::Null,
-        Some(Decoded::Int(v)) => serde_json::from_str(&v.to_string()).expect("a number"),
-        Some(Decoded::Double(v)) if v.is_nan() => "NaN".into(),
-        Some(Decoded::Double(v)) if v.is_infinite() => {
-            (if *v > 0.0 { "Infinity" } else { "-Infinity" }).into()
-        }
-        Some(Decoded::Double(v)) => (*v).into(),
-        Some(Decoded::Text(v)) => v.as_str().into(),
-        Some(Decoded::Bool(v)) => (*v).into(),
-        Some(Decoded::Bytes(_)) => panic!("bytes have no JSON form here"),
-    }
-}
+/// A torture row's floats and bytes as the database's driver reads them: a `double`,
+/// a `real`/`float`, a `bytea`/`VARBINARY`.
+type DriverValues = (Option<f64>, Option<f32>, Option<Vec<u8>>);
 
 /// Every message of a whole body as a JSON array of objects, the `.proto`'s field names
 /// as keys in field order (as the JSON export writes rows), for
@@ -554,11 +373,10 @@ INSERT INTO torture VALUES
     .execute(&mut conn)
     .await
     .expect("create torture");
-    let expected: Vec<(Option<f64>, Option<f32>, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT f, r, b FROM torture ORDER BY id")
-            .fetch_all(&mut conn)
-            .await
-            .expect("the driver's values");
+    let expected: Vec<DriverValues> = sqlx::query_as("SELECT f, r, b FROM torture ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("the driver's values");
     let pool = rowstream_cli::db::open_postgres(scratch.pg_options(), &Default::default())
         .await
         .expect("open read-only");
@@ -623,11 +441,10 @@ async fn mariadb_type_torture_as_protobuf_is_exact() {
     ] {
         sqlx::query(sql).execute(&mut conn).await.expect(sql);
     }
-    let expected: Vec<(Option<f64>, Option<f32>, Option<Vec<u8>>)> =
-        sqlx::query_as("SELECT f, fl, b FROM torture ORDER BY id")
-            .fetch_all(&mut conn)
-            .await
-            .expect("the driver's values");
+    let expected: Vec<DriverValues> = sqlx::query_as("SELECT f, fl, b FROM torture ORDER BY id")
+        .fetch_all(&mut conn)
+        .await
+        .expect("the driver's values");
     let (pool, mariadb) =
         rowstream_cli::db::open_mysql(scratch.mysql_options(), &Default::default())
             .await
