@@ -44,7 +44,7 @@ if ! python3 -m venv "$work/venv" 2>/dev/null; then
   apt_install python3-venv
   python3 -m venv "$work/venv"
 fi
-"$work/venv/bin/pip" install -q pyarrow polars duckdb
+"$work/venv/bin/pip" install -q pyarrow polars duckdb grpcio-tools protobuf
 py=$work/venv/bin/python
 
 # The scratch schema and database: one name, unique to this run.
@@ -112,6 +112,7 @@ for db in $databases; do
   cut=$base
   echo "     $full (and $cut, cut after 100,000 rows)"
   "$py" scripts/data-tools/check.py check "$db" "$full" "$cut" "$data" "$work" || status=1
+  "$py" scripts/data-tools/protobuf.py "$full" "$cut" "$data" "$work" || status=1
   for pid in "${servers[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   servers=()
 done

@@ -59,8 +59,9 @@ pub struct ExportArgs {
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
     pub params: Vec<(String, String)>,
 
-    /// Output format: json, ndjson, jsonseq, csv, msgpack, arrow (Arrow IPC stream) or
-    /// parquet; arrow and parquet are for tables (--table), typed from the catalog.
+    /// Output format: json, ndjson, jsonseq, csv, msgpack, arrow (Arrow IPC stream),
+    /// parquet or protobuf (length-delimited messages of the table's .proto); arrow,
+    /// parquet and protobuf are for tables (--table), typed from the catalog.
     #[arg(long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
 
@@ -291,6 +292,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             _ => None,
         };
         let encoder = match &source {
+            Source::Table(table) if args.format == Format::Protobuf => {
+                let message = crate::db::proto::message_schema(&db, table).await?;
+                let message = match &select {
+                    Some(names) => message.select(names),
+                    None => message,
+                };
+                AnyEncoder::from(rowstream::Protobuf::with_schema(message))
+            }
             Source::Table(table) if args.format.needs_schema() => {
                 // The rows the export reads, whose SQLite storage classes make the schema.
                 let whole = match &sliced {

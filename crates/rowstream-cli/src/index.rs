@@ -15,10 +15,11 @@ pub const CONTENT_SECURITY_POLICY: &str = "default-src 'none'; style-src 'unsafe
 /// The formats linked from the page for named queries, as `?format=` takes them.
 pub const FORMATS: [&str; 5] = ["json", "ndjson", "jsonseq", "csv", "msgpack"];
 
-/// The formats linked for tables: those of [`FORMATS`], and the columnar ones, typed from
-/// the catalog (a named query's result has no types to read before it runs).
-pub const TABLE_FORMATS: [&str; 7] = [
-    "json", "ndjson", "jsonseq", "csv", "msgpack", "arrow", "parquet",
+/// The formats linked for tables: those of [`FORMATS`], and the typed ones, from the
+/// catalog (a named query's result has no types to read before it runs); the table's
+/// `.proto` follows its `protobuf` link.
+pub const TABLE_FORMATS: [&str; 8] = [
+    "json", "ndjson", "jsonseq", "csv", "msgpack", "arrow", "parquet", "protobuf",
 ];
 
 /// What the page shows.
@@ -184,11 +185,12 @@ impl Page<'_> {
                 "<tr><td>{}</td><td class=\"n\">{rows}</td><td>",
                 escape_html(name)
             );
-            format_links(
+            let path = format!("tables/{}", percent_encode_segment(name));
+            format_links(out, &path, large, &TABLE_FORMATS);
+            let _ = write!(
                 out,
-                &format!("tables/{}", percent_encode_segment(name)),
-                large,
-                &TABLE_FORMATS,
+                r#" (<a href="{}.proto">.proto</a>)"#,
+                escape_html(&path)
             );
             render_slice_form(out, name);
             out.push_str("</td></tr>\n");
@@ -349,6 +351,12 @@ mod tests {
         );
         assert!(
             html.contains(r#"<a href="tables/a%3Cb%26c%22d?format=csv" download>csv</a>"#),
+            "{html}"
+        );
+        assert!(
+            html.contains(
+                r#"<a href="tables/small?format=protobuf">protobuf</a> (<a href="tables/small.proto">.proto</a>)"#
+            ),
             "{html}"
         );
         // Large (or not estimated): a preview and downloads; small: plain links.

@@ -171,6 +171,7 @@ async fn openapi_lists_every_table_column_and_query() {
         "text/csv",
         "application/vnd.apache.arrow.stream",
         "application/vnd.apache.parquet",
+        "application/x-protobuf; delimited=true",
     ] {
         assert!(
             content.keys().any(|k| k.starts_with(media)),
@@ -178,6 +179,12 @@ async fn openapi_lists_every_table_column_and_query() {
             content.keys()
         );
     }
+    // The message of protobuf exports.
+    assert_eq!(
+        paths["/tables/flights.proto"]["get"]["responses"]["200"]["content"]["text/plain"]["schema"]
+            ["type"],
+        "string"
+    );
     let query = &paths["/queries/since"]["get"];
     assert_eq!(query["summary"], "flights after an id");
     assert!(

@@ -166,6 +166,7 @@
 )]
 //! | `arrow` | no | the [`Arrow`] encoder (Arrow IPC stream, typed columns from an [`arrow::Schema`]); [`Format::Arrow`] becomes available; pulls in `arrow-array`, `arrow-buffer`, `arrow-ipc`, `arrow-schema` (arrow-rs, no default features) and `base64` |
 //! | `parquet` | no | (implies `arrow`) the [`Parquet`] encoder (zstd columns, footer only on success); [`Format::Parquet`] becomes available; pulls in `parquet` with its `arrow` and `zstd` features only |
+//! | `protobuf` | no | the [`Protobuf`] encoder (length-delimited messages): [`Proto`]`(prost message)` items, or rows as the message of a [`protobuf::MessageSchema`] (whose `.proto` it writes); [`Format::Protobuf`] becomes available; pulls in `prost` (no derive) and `base64` |
 //! | `postgres` | no | [`postgres::rows`], [`postgres::query_as`], [`postgres::fetch_as`] and [`postgres::fetch`] (a sqlx query with its `.bind(…)`s), [`postgres::keyset()`]: exact binary values, `pg_cancel_backend` when dropped; the type mapping table is in [`postgres`]; pulls in sqlx (`postgres`) |
 //! | `mysql` | no | [`mysql::rows`], [`mysql::query_as`], [`mysql::fetch_as`] and [`mysql::fetch`] (a sqlx query with its `.bind(…)`s), [`mysql::keyset()`] for MySQL and MariaDB: exact binary values, `KILL QUERY` when dropped; the type mapping table is in [`mysql`]; pulls in sqlx (`mysql`) |
 //! | `compression` | no | [`compress`]: gzip, zstd and brotli negotiated from `Accept-Encoding`, flushed at every chunk; used by [`http::StreamResponse::for_request`] and [`http::Negotiated`]; implies `http`; pulls in `async-compression` |
@@ -192,7 +193,8 @@
         feature = "metrics",
         feature = "tower",
         feature = "arrow",
-        feature = "parquet"
+        feature = "parquet",
+        feature = "protobuf"
     )),
     allow(rustdoc::broken_intra_doc_links)
 )]
@@ -261,6 +263,14 @@ pub use observe::metrics;
 #[cfg(feature = "arrow")]
 pub mod arrow {
     pub use crate::encode::arrow::{DataType, Field, Schema, SchemaRef, TimeUnit};
+}
+/// The message schema the [`Protobuf`] encoder takes for rows, and the naming rules of
+/// its `.proto`.
+#[cfg(feature = "protobuf")]
+pub mod protobuf {
+    pub use crate::encode::protobuf::{
+        FieldSchema, FieldType, MessageSchema, field_name, is_identifier, message_name,
+    };
 }
 #[cfg(any(feature = "postgres", feature = "mysql", feature = "sqlite"))]
 pub use sql::keyset;

@@ -1,5 +1,6 @@
-//! A table's Arrow schema from the catalog's column types, for the Arrow and Parquet
-//! formats. Every column is nullable (NULLs are validity bits).
+//! A table's columns typed from the catalog, and its Arrow schema, for the Arrow and
+//! Parquet formats (every column nullable: NULLs are validity bits) and Protocol Buffers
+//! (`db/proto.rs`, which maps these types to fields).
 //!
 //! | database | column type | Arrow type |
 //! |---|---|---|
@@ -64,7 +65,39 @@ pub async fn arrow_schema(
     table: &Table,
     reads: Option<ExportRows<'_>>,
 ) -> Result<Schema, sqlx::Error> {
-    let fields: Vec<(String, DataType)> = match db {
+    Ok(Schema::new(
+        columns(db, table, reads)
+            .await?
+            .into_iter()
+            .map(|c| Field::new(c.name, c.data_type, true))
+            .collect::<Vec<_>>(),
+    ))
+}
+
+/// One column of a table as the typed formats see it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Column {
+    /// Its name.
+    pub name: String,
+    /// Its type, as the table above maps it.
+    pub data_type: DataType,
+    /// Whether the catalog says `NOT NULL` (a view's columns never do).
+    pub not_null: bool,
+}
+
+/// The columns of `table`'s export, in order, typed as the table above says; on SQLite
+/// from the storage classes of the rows `reads` says the export reads (every row of the
+/// table when `None`).
+///
+/// # Errors
+///
+/// If a catalog query fails.
+pub async fn columns(
+    db: &Database,
+    table: &Table,
+    reads: Option<ExportRows<'_>>,
+) -> Result<Vec<Column>, sqlx::Error> {
+    let fields: Vec<(String, DataType, bool)> = match db {
         Database::Postgres(pool) => {
             let rows: Vec<(String, i64, i32, bool)> = sqlx::query_as(PG_TYPES)
                 .bind(&table.schema)
@@ -78,13 +111,13 @@ pub async fn arrow_schema(
                     .is_some_and(|list| list.contains(&format!("AS {}", quote_ident(name))))
             };
             rows.into_iter()
-                .map(|(name, oid, typmod, _)| {
+                .map(|(name, oid, typmod, not_null)| {
                     let ty = if as_text(&name) {
                         DataType::Utf8
                     } else {
                         pg_type(oid, typmod)
                     };
-                    (name, ty)
+                    (name, ty, not_null)
                 })
                 .collect()
         }
@@ -95,23 +128,25 @@ pub async fn arrow_schema(
                 .fetch_all(pool)
                 .await?;
             rows.into_iter()
-                .map(|(name, data_type, column_type, precision, scale)| {
-                    let ty = if table.json_columns.contains(&name) {
-                        DataType::Utf8
-                    } else {
-                        mysql_type(&data_type, &column_type, precision, scale)
-                    };
-                    (name, ty)
-                })
+                .map(
+                    |(name, data_type, column_type, precision, scale, nullable)| {
+                        let ty = if table.json_columns.contains(&name) {
+                            DataType::Utf8
+                        } else {
+                            mysql_type(&data_type, &column_type, precision, scale)
+                        };
+                        (name, ty, nullable.eq_ignore_ascii_case("NO"))
+                    },
+                )
                 .collect()
         }
         Database::Sqlite(pool) => {
-            let columns: Vec<(String, String)> =
-                sqlx::query_as("SELECT name, type FROM pragma_table_xinfo(?1, 'main') WHERE hidden IN (0, 2, 3) ORDER BY cid")
+            let columns: Vec<(String, String, i64)> =
+                sqlx::query_as("SELECT name, type, \"notnull\" FROM pragma_table_xinfo(?1, 'main') WHERE hidden IN (0, 2, 3) ORDER BY cid")
                     .bind(&table.name)
                     .fetch_all(pool)
                     .await?;
-            let names: Vec<String> = columns.iter().map(|(name, _)| name.clone()).collect();
+            let names: Vec<String> = columns.iter().map(|(name, _, _)| name.clone()).collect();
             let whole;
             let reads = match reads {
                 Some(reads) => reads,
@@ -130,16 +165,20 @@ pub async fn arrow_schema(
             columns
                 .into_iter()
                 .zip(classes)
-                .map(|((name, declared), classes)| (name, sqlite_type(&declared, classes)))
+                .map(|((name, declared, not_null), classes)| {
+                    (name, sqlite_type(&declared, classes), not_null != 0)
+                })
                 .collect()
         }
     };
-    Ok(Schema::new(
-        fields
-            .into_iter()
-            .map(|(name, ty)| Field::new(name, ty, true))
-            .collect::<Vec<_>>(),
-    ))
+    Ok(fields
+        .into_iter()
+        .map(|(name, data_type, not_null)| Column {
+            name,
+            data_type,
+            not_null,
+        })
+        .collect())
 }
 
 /// Columns of `$1.$2` in order: name, the type's oid (a domain's base type), its
@@ -190,15 +229,15 @@ fn decimal(precision: Option<u64>, scale: Option<u64>) -> DataType {
 }
 
 /// Columns of `?.?` in order: name, `DATA_TYPE`, `COLUMN_TYPE`, numeric precision and
-/// scale.
+/// scale, `IS_NULLABLE` (`YES`/`NO`).
 const MYSQL_TYPES: &str = "SELECT CAST(COLUMN_NAME AS CHAR), CAST(DATA_TYPE AS CHAR), \
        CAST(COLUMN_TYPE AS CHAR), CAST(NUMERIC_PRECISION AS UNSIGNED), \
-       CAST(NUMERIC_SCALE AS UNSIGNED) \
+       CAST(NUMERIC_SCALE AS UNSIGNED), CAST(IS_NULLABLE AS CHAR) \
      FROM information_schema.COLUMNS \
      WHERE TABLE_SCHEMA = ? AND TABLE_NAME = ? ORDER BY ORDINAL_POSITION";
 
-/// `(name, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE)`.
-type MySqlColumn = (String, String, String, Option<u64>, Option<u64>);
+/// `(name, DATA_TYPE, COLUMN_TYPE, NUMERIC_PRECISION, NUMERIC_SCALE, IS_NULLABLE)`.
+type MySqlColumn = (String, String, String, Option<u64>, Option<u64>, String);
 
 fn mysql_type(
     data_type: &str,

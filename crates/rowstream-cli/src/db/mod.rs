@@ -10,6 +10,7 @@ pub mod columns;
 mod connect;
 mod open;
 mod prepare;
+pub mod proto;
 mod seed;
 pub mod slice;
 

@@ -30,6 +30,17 @@ pub(super) async fn export_table(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Result<Response, Response> {
     let name = path_name(table, "Invalid table name")?;
+    if let Some(base) = name.strip_suffix(".proto") {
+        // A table of that very name is exported; else the message of `base`.
+        let exact = state.tables.allows(&name)
+            && catalog::resolve(&state.db, &name)
+                .await
+                .map_err(|err| database_problem(&err))?
+                .is_some();
+        if !exact {
+            return super::proto::table_proto(&state, base).await;
+        }
+    }
     tracing::Span::current().record("source", name.as_str());
     let (wanted, params) = Wanted::read(
         &name,

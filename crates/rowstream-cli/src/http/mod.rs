@@ -10,6 +10,7 @@ mod exports;
 mod listing;
 mod negotiate;
 mod openapi;
+mod proto;
 mod ready;
 mod spool;
 
@@ -148,6 +149,10 @@ pub fn router(db: impl Into<Database>) -> Router {
 ///   `batch_size` rows per query, in key order; other tables in one query, in primary key
 ///   order (SQLite: rowid order) when they have one; views in the order the database
 ///   yields.
+/// - `GET /tables/{table}.proto` is the proto3 message of a table's rows
+///   ([`crate::db::proto`]), as `text/plain`: what `?format=protobuf` encodes (a table
+///   whose own name ends in `.proto` is exported there, and its message is at
+///   `{table}.proto.proto`; `404` as for an export).
 /// - `GET /tables/{table}/schema` describes a table: its default order, whether it is
 ///   read by keyset pagination, and each column's name, database type, JSON type,
 ///   nullability and whether it is in the key (`404` as for its export).
@@ -171,7 +176,8 @@ pub fn router(db: impl Into<Database>) -> Router {
 /// problem+json.
 ///
 /// Exports are negotiated ([`Negotiated`](rowstream::axum::Negotiated)): `Accept` with q-values, or
-/// `?format=json|ndjson|jsonseq|csv|msgpack`, else `406`; CSV has a header row from the
+/// `?format=json|ndjson|jsonseq|csv|msgpack` (tables also `arrow|parquet|protobuf`,
+/// typed from the catalog; a named query answers them with `406`), else `406`; CSV has a header row from the
 /// column names, even when empty. `?complete=true` ends NDJSON, JSON-seq and CSV with a
 /// completion record, and is a `400` for JSON and MessagePack, which have no records (a
 /// JSON array is complete exactly when it parses: a failed export is never closed);

@@ -10,7 +10,7 @@ use axum::response::{IntoResponse, Response};
 use rowstream::axum::{Negotiated, Problem, StreamResponse};
 use rowstream::compress::Level;
 use rowstream::metrics::MetricsObserver;
-use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format};
+use rowstream::{AnyEncoder, ChunkStream, Csv, Encoder as _, Format, Protobuf};
 
 use rowstream::tower::StreamPermit;
 
@@ -60,6 +60,8 @@ pub(super) struct Wanted {
     csv: CsvOptions,
     /// The file name of `?download`, for `Content-Disposition`.
     download: Option<String>,
+    /// A table's message type (`messageType=` of the protobuf media type).
+    message_type: Option<String>,
 }
 
 impl Wanted {
@@ -124,6 +126,7 @@ impl Wanted {
         wanted.csv = CsvOptions::read(&params, wanted.format()).map_err(invalid)?;
         wanted.download =
             download::file_name(&params, source, wanted.format(), wanted.csv).map_err(invalid)?;
+        wanted.message_type = table.then(|| crate::db::proto::message_type(source));
         Ok((wanted, params))
     }
 
@@ -142,8 +145,8 @@ impl Wanted {
                     .into_response(),
             );
         }
-        // Arrow and Parquet need column types: a table's come from the catalog; a named
-        // query's result has none to read before it runs.
+        // Arrow, Parquet and protobuf need column types: a table's come from the catalog;
+        // a named query's result has none to read before it runs.
         let offered: Vec<Format> = if columnar {
             Format::available_with_schema().collect()
         } else {
@@ -193,6 +196,7 @@ impl Wanted {
             values: ValueArgs::default(),
             csv: CsvOptions::default(),
             download: None,
+            message_type: None,
         })
     }
 
@@ -219,7 +223,8 @@ impl Wanted {
     /// The encoder of a table's export whose result has the columns of `header_sql`
     /// (`select`: those the slice selects, in order; `reads`: the rows it reads): for
     /// Arrow and Parquet with the schema from the catalog's column types
-    /// ([`crate::db::columns`]) of those columns, else as
+    /// ([`crate::db::columns`]) of those columns, for protobuf with the table's message
+    /// ([`crate::db::proto`]; a row of selected columns sets only their fields), else as
     /// [`encoder_for`](Self::encoder_for).
     pub(super) async fn encoder_for_table(
         &self,
@@ -234,6 +239,16 @@ impl Wanted {
                 .encoder_for(db, header_sql, None)
                 .await
                 .map_err(|err| super::database_problem(&err));
+        }
+        if self.format() == Format::Protobuf {
+            let message = crate::db::proto::message_schema(db, table)
+                .await
+                .map_err(|err| super::database_problem(&err))?;
+            let message = match select {
+                None => message,
+                Some(names) => message.select(names),
+            };
+            return Ok(AnyEncoder::from(Protobuf::with_schema(message)));
         }
         let schema = crate::db::columns::arrow_schema(db, table, reads)
             .await
@@ -281,11 +296,14 @@ impl Wanted {
 
     /// The answer to `HEAD`.
     pub(super) fn head(&self, level: Level) -> Response {
-        let content_type = if self.format().needs_schema() {
-            self.format().media_type().to_owned()
-        } else {
-            self.encoder(Some(Vec::new())).content_type().to_owned()
-        };
+        let content_type =
+            if let (Format::Protobuf, Some(name)) = (self.format(), &self.message_type) {
+                Protobuf::new().message_type(name).content_type().to_owned()
+            } else if self.format().needs_schema() {
+                self.format().media_type().to_owned()
+            } else {
+                self.encoder(Some(Vec::new())).content_type().to_owned()
+            };
         let response = self.response(level).head(&content_type).into_response();
         self.disposition(response)
     }

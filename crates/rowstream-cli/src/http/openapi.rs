@@ -431,6 +431,17 @@ pub(super) fn document(
                 },
             } }),
         );
+        paths.insert(
+            format!("/tables/{segment}.proto"),
+            json!({ "get": {
+                "summary": format!("The proto3 message of the rows of {} (format=protobuf)", table.name),
+                "operationId": format!("proto.{}", component_name(&table.name)),
+                "responses": {
+                    "200": text("a .proto file", "text/plain"),
+                    "404": { "$ref": "#/components/responses/Problem" },
+                },
+            } }),
+        );
     }
     for (name, query) in queries {
         let mut params = export_params(query_formats);

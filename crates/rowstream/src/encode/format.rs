@@ -15,6 +15,8 @@ use crate::Csv;
 use crate::Msgpack;
 #[cfg(feature = "parquet")]
 use crate::Parquet;
+#[cfg(feature = "protobuf")]
+use crate::Protobuf;
 use crate::{
     EncodeError, Encoder, JsonArray, JsonEnvelope, JsonSeq, LastKey, Ndjson, StreamError,
     ValuePolicy,
@@ -32,10 +34,12 @@ use crate::{
 /// | [`Msgpack`](Self::Msgpack) | `msgpack` | `application/vnd.msgpack` | `application/msgpack`, `application/x-msgpack` | MessagePack | `msgpack` |
 /// | [`Arrow`](Self::Arrow) | `arrow` | `application/vnd.apache.arrow.stream` | | Arrow IPC streaming format | `arrow` |
 /// | [`Parquet`](Self::Parquet) | `parquet` | `application/vnd.apache.parquet` | | Apache Parquet | `parquet` |
+/// | [`Protobuf`](Self::Protobuf) | `protobuf` | `application/x-protobuf; delimited=true` | `application/protobuf`, `application/vnd.google.protobuf` (without `delimited=false`) | Protocol Buffers, length-delimited | `protobuf` |
 ///
-/// The columnar formats ([`needs_schema`](Self::needs_schema)) write typed columns, so
-/// their encoders are made with a schema ([`AnyEncoder::with_schema`]), not by
-/// [`AnyEncoder::new`].
+/// The typed formats ([`needs_schema`](Self::needs_schema)) need a schema of the rows,
+/// so their encoders are not made by [`AnyEncoder::new`]: the columnar ones write typed
+/// columns ([`AnyEncoder::with_schema`]), Protocol Buffers a message
+/// (`AnyEncoder::from(Protobuf::with_schema(…))`).
 ///
 /// Every variant exists whatever the features; [`is_available`](Self::is_available) says
 /// whether this build can encode it, and negotiation only ever picks available formats.
@@ -92,12 +96,21 @@ pub enum Format {
         doc = "Apache Parquet, `Parquet` (feature `parquet`, not in this build)."
     )]
     Parquet,
+    #[cfg_attr(
+        feature = "protobuf",
+        doc = "Length-delimited Protocol Buffers messages of a schema, [`Protobuf`] (feature `protobuf`)."
+    )]
+    #[cfg_attr(
+        not(feature = "protobuf"),
+        doc = "Length-delimited Protocol Buffers messages of a schema, `Protobuf` (feature `protobuf`, not in this build)."
+    )]
+    Protobuf,
 }
 
 impl Format {
     /// Every format, in the server's order of preference (used when a client accepts
     /// several equally).
-    pub const ALL: [Format; 7] = [
+    pub const ALL: [Format; 8] = [
         Format::Json,
         Format::Ndjson,
         Format::JsonSeq,
@@ -105,6 +118,7 @@ impl Format {
         Format::Msgpack,
         Format::Arrow,
         Format::Parquet,
+        Format::Protobuf,
     ];
 
     /// The `Content-Type` of a response in this format.
@@ -117,11 +131,12 @@ impl Format {
             Self::Msgpack => "application/vnd.msgpack",
             Self::Arrow => "application/vnd.apache.arrow.stream",
             Self::Parquet => "application/vnd.apache.parquet",
+            Self::Protobuf => "application/x-protobuf; delimited=true",
         }
     }
 
     /// The name used by `format=` query values: `json`, `ndjson`, `jsonseq`, `csv`,
-    /// `msgpack`, `arrow`, `parquet`.
+    /// `msgpack`, `arrow`, `parquet`, `protobuf`.
     pub fn name(self) -> &'static str {
         match self {
             Self::Json => "json",
@@ -131,15 +146,18 @@ impl Format {
             Self::Msgpack => "msgpack",
             Self::Arrow => "arrow",
             Self::Parquet => "parquet",
+            Self::Protobuf => "protobuf",
         }
     }
 
     /// A file extension for an export in this format: `json`, `ndjson`, `json-seq`, `csv`,
-    /// `msgpack`, `arrows` (the Arrow IPC stream's registered extension), `parquet`.
+    /// `msgpack`, `arrows` (the Arrow IPC stream's registered extension), `parquet`,
+    /// `binpb` (Protocol Buffers' extension for the binary wire format).
     pub fn extension(self) -> &'static str {
         match self {
             Self::JsonSeq => "json-seq",
             Self::Arrow => "arrows",
+            Self::Protobuf => "binpb",
             other => other.name(),
         }
     }
@@ -164,8 +182,12 @@ impl Format {
 
     /// Whether this build can encode the format (`Csv` needs the `csv` feature,
     /// `Msgpack` the `msgpack` feature, `Arrow` the `arrow` feature, `Parquet` the
-    /// `parquet` feature; the JSON formats are always there).
+    /// `parquet` feature, `Protobuf` the `protobuf` feature; the JSON formats are always
+    /// there).
     pub fn is_available(self) -> bool {
+        if self == Self::Protobuf {
+            return cfg!(feature = "protobuf");
+        }
         if self == Self::Arrow {
             return cfg!(feature = "arrow");
         }
@@ -183,8 +205,9 @@ impl Format {
 
     /// The formats this build can encode without a schema ([`AnyEncoder::new`]), in
     /// [`ALL`](Self::ALL)'s order: what [`negotiate`](crate::negotiate) and the
-    /// extractors offer by default. The columnar formats are left out — a handler offers
-    /// them, with [`negotiate_among`](crate::negotiate_among), where it has a schema
+    /// extractors offer by default. The formats that [need a schema](Self::needs_schema)
+    /// are left out — a handler offers them, with
+    /// [`negotiate_among`](crate::negotiate_among), where it has one
     /// ([`available_with_schema`](Self::available_with_schema)).
     pub fn available() -> impl Iterator<Item = Format> {
         Self::ALL
@@ -192,8 +215,8 @@ impl Format {
             .filter(|f| f.is_available() && !f.needs_schema())
     }
 
-    /// Every format this build can encode, the columnar ones
-    /// ([`needs_schema`](Self::needs_schema)) included, in [`ALL`](Self::ALL)'s order.
+    /// Every format this build can encode, those that [need a
+    /// schema](Self::needs_schema) included, in [`ALL`](Self::ALL)'s order.
     pub fn available_with_schema() -> impl Iterator<Item = Format> {
         Self::ALL.into_iter().filter(|f| f.is_available())
     }
@@ -204,10 +227,10 @@ impl Format {
         matches!(self, Self::Ndjson | Self::JsonSeq | Self::Csv)
     }
 
-    /// Whether the format writes typed columns, so that its encoder needs a schema
-    /// (Arrow, Parquet).
+    /// Whether the format's encoder needs a schema of the rows: typed columns (Arrow,
+    /// Parquet) or a message type (Protocol Buffers).
     pub fn needs_schema(self) -> bool {
-        matches!(self, Self::Arrow | Self::Parquet)
+        matches!(self, Self::Arrow | Self::Parquet | Self::Protobuf)
     }
 
     /// The media types (type, subtype, parameters) the format answers `Accept` for, the
@@ -235,6 +258,15 @@ impl Format {
             &[],
         )];
         const PARQUET: &[MediaType] = &[MediaType::new("application", "vnd.apache.parquet", &[])];
+        const PROTOBUF: &[MediaType] = &[
+            MediaType::new("application", "x-protobuf", &[("delimited", "true")]),
+            MediaType::new("application", "protobuf", &[("delimited", "true")]),
+            MediaType::new(
+                "application",
+                "vnd.google.protobuf",
+                &[("delimited", "true")],
+            ),
+        ];
         match self {
             Self::Json => JSON,
             Self::Ndjson => NDJSON,
@@ -243,6 +275,7 @@ impl Format {
             Self::Msgpack => MSGPACK,
             Self::Arrow => ARROW,
             Self::Parquet => PARQUET,
+            Self::Protobuf => PROTOBUF,
         }
     }
 }
@@ -287,7 +320,9 @@ impl FromStr for Format {
 
 /// A format name that [`Format::from_name`] does not know.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown format `{0}`; known formats: json, ndjson, jsonseq, csv, msgpack, arrow, parquet")]
+#[error(
+    "unknown format `{0}`; known formats: json, ndjson, jsonseq, csv, msgpack, arrow, parquet, protobuf"
+)]
 pub struct UnknownFormat(pub String);
 
 /// A [`Format`] this build cannot encode, because its cargo feature is off — or, for a
@@ -301,7 +336,11 @@ pub struct UnavailableFormat {
 }
 
 fn unavailable_message(format: Format) -> String {
-    if format.is_available() && format.needs_schema() {
+    if format.is_available() && format == Format::Protobuf {
+        "the protobuf format encodes rows as a message: make its encoder with \
+         Protobuf::with_schema"
+            .to_owned()
+    } else if format.is_available() && format.needs_schema() {
         format!("the {format} format writes typed columns: make its encoder with a schema")
     } else {
         format!("the {format} format needs the `{format}` cargo feature of rowstream")
@@ -350,6 +389,8 @@ enum Inner {
     Arrow(Box<Arrow>),
     #[cfg(feature = "parquet")]
     Parquet(Box<Parquet>),
+    #[cfg(feature = "protobuf")]
+    Protobuf(Box<Protobuf>),
 }
 
 /// Calls `$body` with the concrete encoder bound to `$enc`.
@@ -368,6 +409,8 @@ macro_rules! dispatch {
             Inner::Arrow($enc) => $body,
             #[cfg(feature = "parquet")]
             Inner::Parquet($enc) => $body,
+            #[cfg(feature = "protobuf")]
+            Inner::Protobuf($enc) => $body,
         }
     };
 }
@@ -428,6 +471,8 @@ impl AnyEncoder {
             Inner::Arrow(_) => Format::Arrow,
             #[cfg(feature = "parquet")]
             Inner::Parquet(_) => Format::Parquet,
+            #[cfg(feature = "protobuf")]
+            Inner::Protobuf(_) => Format::Protobuf,
         }
     }
 
@@ -447,6 +492,9 @@ impl AnyEncoder {
             other @ Inner::Arrow(_) => other,
             #[cfg(feature = "parquet")]
             other @ Inner::Parquet(_) => other,
+            // Typed fields too: a double holds NaN, an int64 every digit.
+            #[cfg(feature = "protobuf")]
+            other @ Inner::Protobuf(_) => other,
         })
     }
 
@@ -530,6 +578,13 @@ impl From<Parquet> for AnyEncoder {
     }
 }
 
+#[cfg(feature = "protobuf")]
+impl From<Protobuf> for AnyEncoder {
+    fn from(encoder: Protobuf) -> Self {
+        Self(Inner::Protobuf(Box::new(encoder)))
+    }
+}
+
 #[cfg(feature = "msgpack")]
 impl From<Msgpack> for AnyEncoder {
     fn from(encoder: Msgpack) -> Self {
@@ -608,6 +663,7 @@ mod tests {
                 Ok(_) => assert!(format.is_available()),
                 Err(err) if format.needs_schema() && format.is_available() => {
                     assert!(err.to_string().contains("schema"), "{err}");
+                    assert!(err.to_string().contains("with"), "{err}");
                 }
                 Err(err) => {
                     assert!(!format.is_available());

@@ -21,7 +21,7 @@
 //! | [`JsonSeq`] ([`LineDelimited`] with RS) | `line_delimited` | `application/json-seq` | RFC 7464 |
 //! | `Csv` (feature `csv`) | `csv` | `text/csv; charset=utf-8; header=present` | RFC 4180 |
 //! | `Msgpack` (feature `msgpack`) | `msgpack` | `application/vnd.msgpack` | MessagePack spec |
-//! | `Protobuf` (feature `protobuf`; items `Proto(message)`, not a [`Format`]) | `protobuf` | `application/x-protobuf; delimited=true` | Protocol Buffers wire format, length-delimited |
+//! | `Protobuf` (feature `protobuf`; items `Proto(message)`, or rows as the message of a schema) | `protobuf` | `application/x-protobuf; delimited=true` | Protocol Buffers wire format, length-delimited |
 //! | `Arrow` (feature `arrow`) | `arrow` | `application/vnd.apache.arrow.stream` | Arrow IPC streaming format |
 //! | `Parquet` (feature `parquet`) | `parquet` | `application/vnd.apache.parquet` | Apache Parquet |
 //!
@@ -47,7 +47,7 @@ mod msgpack;
 mod parquet;
 mod policy;
 #[cfg(feature = "protobuf")]
-mod protobuf;
+pub(crate) mod protobuf;
 mod terminal;
 
 #[cfg(feature = "arrow")]

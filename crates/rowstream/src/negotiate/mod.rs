@@ -438,9 +438,25 @@ mod tests {
     fn not_acceptable_lists_media_types() {
         let err = negotiate_among(Some("image/png"), None, ALL).unwrap_err();
         let types: Vec<_> = err.supported_media_types().collect();
-        assert_eq!(types.len(), 7);
+        assert_eq!(types.len(), 8);
         assert!(types.contains(&"text/csv; charset=utf-8; header=present"));
         assert!(types.contains(&"application/vnd.apache.arrow.stream"));
+        assert!(types.contains(&"application/x-protobuf; delimited=true"));
+        // Protocol Buffers answers its media types, but only delimited.
+        for accept in [
+            "application/x-protobuf",
+            "application/protobuf; delimited=true",
+            "application/vnd.google.protobuf, application/json;q=0.5",
+        ] {
+            assert_eq!(
+                negotiate_among(Some(accept), None, ALL).ok(),
+                Some(Format::Protobuf),
+                "{accept}"
+            );
+        }
+        assert!(
+            negotiate_among(Some("application/x-protobuf; delimited=false"), None, ALL).is_err()
+        );
         assert!(
             err.to_string()
                 .starts_with("none of the supported media types")

@@ -1,10 +1,20 @@
-//! The Protocol Buffers encoder (feature `protobuf`): each item a `prost::Message`,
-//! written length-delimited.
+//! The Protocol Buffers encoder (feature `protobuf`): each item a `prost::Message`, or a
+//! row encoded as the message of a [`MessageSchema`], written length-delimited.
+
+mod rows;
+mod schema;
+mod value;
+
+use std::sync::Arc;
 
 use bytes::{BufMut as _, BytesMut};
 use serde::Serialize;
 use serde::ser::{self, Impossible};
 
+use self::rows::Rows;
+pub use self::schema::{
+    FieldSchema, FieldType, MessageSchema, field_name, is_identifier, message_name,
+};
 use super::Encoder;
 use crate::{EncodeError, StreamError};
 
@@ -26,7 +36,10 @@ pub const PROTOBUF_MEDIA_TYPE: &str = "application/x-protobuf; delimited=true";
 /// **Items** are [`Proto`]`(message)`: a `prost::Message` wrapped so that it passes
 /// through the streamer's [`Serialize`] bound as its encoded bytes. Any other item (a
 /// struct, a map, a number) is an [`EncodeError`]: a message type is needed to encode
-/// it.
+/// it — unless the encoder has one: made by [`with_schema`](Self::with_schema), it
+/// encodes rows (structs or maps of column → value, as the SQL records are) as the
+/// message of a [`MessageSchema`], the message whose `.proto`
+/// ([`MessageSchema::to_proto`]) `protoc` compiles for any language.
 ///
 /// **A failed stream** ends, once its first chunk is sent, with the length of a message
 /// that never comes (a varint of 1 and no byte after it): a reader of delimited messages
@@ -61,6 +74,12 @@ pub const PROTOBUF_MEDIA_TYPE: &str = "application/x-protobuf; delimited=true";
 #[derive(Debug, Clone)]
 pub struct Protobuf {
     content_type: String,
+    /// With a schema: rows, encoded as its message.
+    rows: Option<Arc<Rows>>,
+    /// One row's message, before its length is known.
+    scratch: Vec<u8>,
+    /// Which fields one row has given.
+    seen: Vec<bool>,
 }
 
 impl Default for Protobuf {
@@ -74,7 +93,58 @@ impl Protobuf {
     pub fn new() -> Self {
         Self {
             content_type: PROTOBUF_MEDIA_TYPE.to_owned(),
+            rows: None,
+            scratch: Vec::new(),
+            seen: Vec::new(),
         }
+    }
+
+    /// The encoder of rows as the message of `schema`, named in the media type
+    /// (`messageType="pkg.Name"`).
+    ///
+    /// Each item is a struct or a map of column name → value (as serde writes them; the
+    /// SQL records of [`crate::postgres`], [`crate::mysql`] and [`crate::sqlite`] are
+    /// maps), encoded as one message: each value into the field of its column, checked
+    /// against the field's type ([`FieldType`] lists what each takes), fields in the
+    /// order the row gives them. A NULL (`None`, `()`) leaves an `optional` field unset;
+    /// a column the row leaves out is unset too. The item fails (and so the stream),
+    /// naming the column, on a field that is not a column of the schema, a value the
+    /// field cannot hold exactly, or a NULL (or no value) for a field that is not
+    /// optional. A `string` or `bytes` field that is not optional writes nothing for an
+    /// empty value, numbers nothing for zero (proto3's implicit presence); `-0.0` is
+    /// written.
+    ///
+    /// ```
+    /// use bytes::BytesMut;
+    /// use rowstream::protobuf::{FieldType, MessageSchema};
+    /// use rowstream::{Encoder, Protobuf};
+    ///
+    /// let schema = MessageSchema::new("shop", "tickets")?
+    ///     .field("id", FieldType::Int64, false)
+    ///     .field("subject", FieldType::String, true);
+    /// let mut enc = Protobuf::with_schema(schema);
+    /// assert_eq!(
+    ///     enc.content_type(),
+    ///     "application/x-protobuf; delimited=true; messageType=\"shop.Tickets\""
+    /// );
+    /// let mut out = BytesMut::new();
+    /// enc.item(&serde_json::json!({"id": 150, "subject": "Hi"}), &mut out)?;
+    /// enc.item(&serde_json::json!({"id": 1, "subject": null}), &mut out)?;
+    /// // Length 7: field 1 (varint) 150, field 2 (length-delimited) "Hi"; length 2.
+    /// assert_eq!(&out[..], b"\x07\x08\x96\x01\x12\x02Hi\x02\x08\x01");
+    /// # Ok::<(), rowstream::EncodeError>(())
+    /// ```
+    pub fn with_schema(schema: MessageSchema) -> Self {
+        let encoder = Self::new().message_type(&schema.full_name());
+        Self {
+            rows: Some(Arc::new(Rows::new(schema))),
+            ..encoder
+        }
+    }
+
+    /// The message schema of [`with_schema`](Self::with_schema), if any.
+    pub fn schema(&self) -> Option<&MessageSchema> {
+        self.rows.as_deref().map(|rows| &rows.schema)
     }
 
     /// Names the message type in the media type, `messageType="NAME"` (the fully
@@ -131,6 +201,13 @@ impl Encoder for Protobuf {
         item: &T,
         out: &mut BytesMut,
     ) -> Result<(), EncodeError> {
+        if let Some(rows) = &self.rows {
+            self.scratch.clear();
+            rows.encode(item, &mut self.seen, &mut self.scratch)?;
+            prost::encoding::encode_varint(self.scratch.len() as u64, out);
+            out.extend_from_slice(&self.scratch);
+            return Ok(());
+        }
         item.serialize(Delimited { out, inside: false })
             .map_err(|err| EncodeError::msg(err.0))
     }
@@ -199,13 +276,7 @@ impl ser::Serializer for Delimited<'_> {
         if !self.inside {
             return Err(not_a_message("a byte string"));
         }
-        let mut len = bytes.len() as u64;
-        while len >= 0x80 {
-            // The low 7 bits, with the continuation bit.
-            self.out.put_u8((len & 0x7f) as u8 | 0x80);
-            len >>= 7;
-        }
-        self.out.put_u8(len as u8);
+        prost::encoding::encode_varint(bytes.len() as u64, self.out);
         self.out.extend_from_slice(bytes);
         Ok(())
     }
@@ -348,6 +419,126 @@ mod tests {
         let mut buf = &out[..];
         assert_eq!(Row::decode_length_delimited(&mut buf).unwrap().id, 5);
         assert!(Row::decode_length_delimited(&mut buf).is_err());
+    }
+
+    #[derive(Clone, PartialEq, prost::Message)]
+    struct Typed {
+        #[prost(int64, tag = "1")]
+        id: i64,
+        #[prost(int32, optional, tag = "2")]
+        small: Option<i32>,
+        #[prost(uint64, optional, tag = "3")]
+        big: Option<u64>,
+        #[prost(double, optional, tag = "4")]
+        x: Option<f64>,
+        #[prost(string, optional, tag = "5")]
+        s: Option<String>,
+        #[prost(bytes = "vec", optional, tag = "6")]
+        b: Option<Vec<u8>>,
+        #[prost(bool, tag = "7")]
+        ok: bool,
+        #[prost(double, tag = "8")]
+        z: f64,
+    }
+
+    fn typed_schema() -> MessageSchema {
+        MessageSchema::new("t", "typed")
+            .unwrap()
+            .field("id", FieldType::Int64, false)
+            .field("small", FieldType::Int32, true)
+            .field("big", FieldType::Uint64, true)
+            .field("x", FieldType::Double, true)
+            .field("s", FieldType::String, true)
+            .field("b", FieldType::Bytes, true)
+            .field("ok", FieldType::Bool, false)
+            .field("z", FieldType::Double, false)
+    }
+
+    #[test]
+    fn rows_are_messages_of_their_schema() {
+        use serde_json::json;
+        let mut enc = Protobuf::with_schema(typed_schema());
+        let mut out = BytesMut::new();
+        let rows = [
+            json!({"id": 0, "small": i32::MIN, "big": u64::MAX, "x": null, "s": "",
+                   "b": "AP8=", "ok": false, "z": -0.0}),
+            json!({"id": -1, "s": [1, {"a": null}], "ok": true, "z": 0.0, "x": f64::MAX}),
+        ];
+        for row in &rows {
+            enc.item(row, &mut out).unwrap();
+        }
+        let mut buf = &out[..];
+        let first = Typed::decode_length_delimited(&mut buf).unwrap();
+        let second = Typed::decode_length_delimited(&mut buf).unwrap();
+        assert!(buf.is_empty());
+        assert_eq!(
+            (first.id, first.small, first.big, first.x),
+            (0, Some(i32::MIN), Some(u64::MAX), None)
+        );
+        assert_eq!(
+            (first.s.as_deref(), first.b.as_deref(), first.ok),
+            (Some(""), Some(&[0, 255][..]), false)
+        );
+        assert_eq!(first.z.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(second.s.as_deref(), Some("[1,{\"a\":null}]"));
+        assert_eq!(
+            (second.id, second.big, second.x, second.ok),
+            (-1, None, Some(f64::MAX), true)
+        );
+        // A struct item, fields in column order, a column left out unset.
+        #[derive(serde::Serialize)]
+        struct Row {
+            id: i64,
+            small: Option<i16>,
+            ok: bool,
+            z: f32,
+        }
+        out.clear();
+        enc.item(
+            &Row {
+                id: 7,
+                small: None,
+                ok: true,
+                z: 0.1,
+            },
+            &mut out,
+        )
+        .unwrap();
+        let row = Typed::decode_length_delimited(&mut &out[..]).unwrap();
+        assert_eq!((row.id, row.small, row.z), (7, None, f64::from(0.1f32)));
+    }
+
+    #[test]
+    fn values_a_field_cannot_hold_fail_the_row() {
+        use serde_json::json;
+        let mut enc = Protobuf::with_schema(typed_schema());
+        let mut out = BytesMut::new();
+        for (row, says) in [
+            (json!({"id": null}), "not optional"),
+            (json!({"ok": true}), "no value"),
+            (
+                json!({"id": 1, "small": 2_147_483_648_i64}),
+                "out of the field's range",
+            ),
+            (json!({"id": 1, "big": -1}), "out of the field's range"),
+            (
+                json!({"id": 1, "x": 9_007_199_254_740_993_i64}),
+                "no exact double",
+            ),
+            (json!({"id": 1, "nope": 1}), "not a column"),
+            (json!({"id": "1"}), "text is not"),
+            (json!({"id": 1, "b": "!!"}), "base64"),
+            (json!({"id": 1, "x": [1]}), "not a scalar"),
+            (json!([1]), "struct or a map"),
+        ] {
+            let err = enc.item(&row, &mut out).unwrap_err().to_string();
+            assert!(err.contains(says), "{row}: {err}");
+            assert!(out.is_empty(), "{row} left bytes");
+        }
+        let err = enc
+            .item(&json!({"small": 1, "id": null}), &mut out)
+            .unwrap_err();
+        assert!(err.to_string().contains("column `id`"), "{err}");
     }
 
     #[test]
