@@ -156,6 +156,37 @@ async fn spooled_exports_have_a_length_and_ranges() {
     assert_eq!(several.status, 200);
     assert_eq!(several.body, streamed.body);
 
+    // A Range the server does not understand or that is not valid syntax is ignored
+    // (RFC 9110 §14.2): the whole export, 200, with `?spool` or without.
+    for range in [
+        "bytes=abc",
+        "items=0-5",
+        "bytes=5-2",
+        "bytes=",
+        "bytes",
+        "bytes=0-9, x",
+        "bytes=+1-2",
+        "bytes=1-2-3",
+    ] {
+        for target in [&url, &format!("{url}&spool")] {
+            let ignored = get(target, &[("range", range)]).await;
+            assert_eq!(ignored.status, 200, "{range} {target}");
+            assert_eq!(ignored.body, streamed.body, "{range} {target}");
+            assert_eq!(ignored.header("content-range"), None, "{range}");
+        }
+    }
+    // A valid set none of whose ranges overlaps the export: 416.
+    let none_overlap = get(
+        &format!("{url}&spool"),
+        &[("range", &format!("bytes={}-{}, -0", len, len + 9))],
+    )
+    .await;
+    assert_eq!(none_overlap.status, 416);
+    assert_eq!(
+        none_overlap.header("content-range"),
+        Some(format!("bytes */{len}").as_str())
+    );
+
     // If-Range: the range only for this very file; If-None-Match: 304.
     let stale = get(&url, &[("range", "bytes=0-9"), ("if-range", "\"other\"")]).await;
     assert_eq!(stale.status, 200);

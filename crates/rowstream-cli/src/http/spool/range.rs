@@ -6,60 +6,55 @@ use std::ops::RangeInclusive;
 /// What a `Range` header asks of a representation `len` bytes long.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(super) enum Wanted {
-    /// The whole representation: no `Range`, another unit than `bytes` (which a server
-    /// must ignore, §14.2), or several ranges (which a server may answer with the whole,
+    /// The whole representation, `200 OK`: no `Range`, one in another unit than `bytes`
+    /// or not valid syntax (all of which a server must ignore, §14.2), or several
+    /// ranges one of which is satisfiable (which a server may answer with the whole,
     /// §14.2).
     Whole,
     /// One satisfiable range, `first..=last` with `last < len`: `206 Partial Content`.
     Part(RangeInclusive<u64>),
-    /// A range that is malformed or starts at or after the end: `416 Range Not
-    /// Satisfiable` with `Content-Range: bytes */len` (§15.5.17).
+    /// A valid range set none of whose ranges overlaps the representation (a first
+    /// position at or after the end, a zero suffix, or any range of an empty
+    /// representation): `416 Range Not Satisfiable` with `Content-Range: bytes */len`
+    /// (§14.1.1, §15.5.17).
     Unsatisfiable,
 }
 
 /// Reads `header` (the `Range` value) against a representation `len` bytes long.
 ///
 /// The grammar (§14.1.1, §14.1.2): `bytes=` then a comma-separated range set of
-/// `first-last`, `first-` and `-suffix`, with optional whitespace around the commas; the
-/// unit is case-insensitive. A last position past the end is the end; a suffix longer
-/// than the representation is all of it.
+/// `first-last` (`first <= last`), `first-` and `-suffix`, with optional whitespace
+/// around the commas and empty list elements allowed (§5.6.1); the unit is
+/// case-insensitive. A last position past the end is the end; a suffix longer than the
+/// representation is all of it. A header that does not follow the grammar is ignored:
+/// [`Wanted::Whole`].
 pub(super) fn wanted(header: Option<&str>, len: u64) -> Wanted {
-    let Some(header) = header else {
+    let Some(specs) = header.and_then(range_set) else {
         return Wanted::Whole;
     };
-    let Some((unit, set)) = header.trim().split_once('=') else {
-        return Wanted::Unsatisfiable;
-    };
-    if !unit.trim().eq_ignore_ascii_case("bytes") {
-        return Wanted::Whole;
+    let mut satisfiable = specs.iter().filter_map(|spec| spec.resolve(len));
+    match (satisfiable.next(), specs.as_slice()) {
+        (None, _) => Wanted::Unsatisfiable,
+        (Some(part), [_]) => Wanted::Part(part),
+        // Several ranges: answered with the whole representation, as a server may.
+        (Some(_), _) => Wanted::Whole,
     }
-    let specs: Vec<&str> = set
+}
+
+/// The range set of a `bytes` `Range` header; `None` for another unit or for anything
+/// that is not valid syntax (no `=`, no range, a malformed range, `first > last`).
+fn range_set(header: &str) -> Option<Vec<Spec>> {
+    let (unit, set) = header.trim().split_once('=')?;
+    if !unit.trim().eq_ignore_ascii_case("bytes") {
+        return None;
+    }
+    let specs: Vec<Spec> = set
         .split(',')
         .map(|s| s.trim_matches([' ', '\t']))
         .filter(|s| !s.is_empty())
-        .collect();
-    match specs.as_slice() {
-        [one] => match parse_spec(one) {
-            Some(spec) => spec.resolve(len),
-            None => Wanted::Unsatisfiable,
-        },
-        [] => Wanted::Unsatisfiable,
-        many => {
-            // Several ranges: answered with the whole representation if they are well
-            // formed and one of them is satisfiable, as a server may.
-            let parsed: Option<Vec<Spec>> = many.iter().map(|s| parse_spec(s)).collect();
-            match parsed {
-                Some(specs)
-                    if specs
-                        .iter()
-                        .any(|s| s.resolve(len) != Wanted::Unsatisfiable) =>
-                {
-                    Wanted::Whole
-                }
-                _ => Wanted::Unsatisfiable,
-            }
-        }
-    }
+        .map(parse_spec)
+        .collect::<Option<_>>()?;
+    (!specs.is_empty()).then_some(specs)
 }
 
 /// One range spec as written.
@@ -72,41 +67,50 @@ enum Spec {
 }
 
 impl Spec {
-    fn resolve(self, len: u64) -> Wanted {
+    /// The bytes this spec selects of a representation `len` bytes long, `None` if it
+    /// is not satisfiable.
+    fn resolve(self, len: u64) -> Option<RangeInclusive<u64>> {
         match self {
-            Self::From { first, .. } if first >= len => Wanted::Unsatisfiable,
+            Self::From { first, .. } if first >= len => None,
             Self::From { first, last } => {
-                let last = last.map_or(len - 1, |last| last.min(len - 1));
-                Wanted::Part(first..=last)
+                Some(first..=last.map_or(len - 1, |last| last.min(len - 1)))
             }
-            Self::Suffix(0) => Wanted::Unsatisfiable,
-            Self::Suffix(_) if len == 0 => Wanted::Unsatisfiable,
-            Self::Suffix(suffix) => Wanted::Part(len.saturating_sub(suffix)..=len - 1),
+            Self::Suffix(0) => None,
+            Self::Suffix(_) if len == 0 => None,
+            Self::Suffix(suffix) => Some(len.saturating_sub(suffix)..=len - 1),
         }
     }
 }
 
 /// `first-last`, `first-` or `-suffix` (digits only, no sign or space), with `first <=
-/// last`; else `None`.
+/// last`; else `None`. A position too large for a `u64` is `u64::MAX`, past the end of
+/// any representation; `first <= last` is compared on the digits as written.
 fn parse_spec(spec: &str) -> Option<Spec> {
     let (first, last) = spec.split_once('-')?;
-    let number = |s: &str| -> Option<u64> {
+    let digits = |s: &str| -> Option<String> {
         if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        s.parse().ok()
+        let trimmed = s.trim_start_matches('0');
+        Some(if trimmed.is_empty() { "0" } else { trimmed }.to_owned())
     };
+    let number = |d: &str| d.parse::<u64>().unwrap_or(u64::MAX);
     if first.is_empty() {
-        return number(last).map(Spec::Suffix);
+        return digits(last).map(|d| Spec::Suffix(number(&d)));
     }
-    let first = number(first)?;
+    let first = digits(first)?;
     if last.is_empty() {
-        return Some(Spec::From { first, last: None });
+        return Some(Spec::From {
+            first: number(&first),
+            last: None,
+        });
     }
-    let last = number(last)?;
-    (first <= last).then_some(Spec::From {
-        first,
-        last: Some(last),
+    let last = digits(last)?;
+    // Without leading zeros, the shorter string is the smaller number.
+    let in_order = (first.len(), first.as_str()) <= (last.len(), last.as_str());
+    in_order.then(|| Spec::From {
+        first: number(&first),
+        last: Some(number(&last)),
     })
 }
 
@@ -130,19 +134,15 @@ mod tests {
     }
 
     #[test]
-    fn unsatisfiable_and_malformed() {
+    fn unsatisfiable() {
         for header in [
             "bytes=100-",
             "bytes=100-200",
             "bytes=-0",
-            "bytes=5-4",
-            "bytes=a-b",
-            "bytes=+1-2",
-            "bytes= - ",
-            "bytes=",
-            "bytes",
-            "bytes=1-2-3",
             "bytes=99999999999999999999-",
+            "bytes=99999999999999999999-199999999999999999999",
+            "bytes=200-300, 400-",
+            "bytes=200-300, -0",
         ] {
             assert_eq!(wanted(Some(header), 100), Wanted::Unsatisfiable, "{header}");
         }
@@ -151,15 +151,34 @@ mod tests {
     }
 
     #[test]
-    fn other_units_and_several_ranges_are_the_whole() {
-        assert_eq!(wanted(Some("items=0-9"), 100), Wanted::Whole);
+    fn malformed_and_other_units_are_ignored() {
+        for header in [
+            "bytes=5-4",
+            "bytes=a-b",
+            "bytes=abc",
+            "bytes=+1-2",
+            "bytes= - ",
+            "bytes=",
+            "bytes= , ",
+            "bytes",
+            "bytes=1-2-3",
+            "bytes=0-9, x",
+            "bytes=200-300, 5-4",
+            "bytes=00010-9",
+            "bytes=199999999999999999999-99999999999999999999",
+            "items=0-9",
+            "items=100-",
+            "=0-9",
+        ] {
+            assert_eq!(wanted(Some(header), 100), Wanted::Whole, "{header}");
+        }
+    }
+
+    #[test]
+    fn several_ranges_are_the_whole() {
         assert_eq!(wanted(Some("bytes=0-9,20-29"), 100), Wanted::Whole);
         assert_eq!(wanted(Some("bytes=200-300, 0-9"), 100), Wanted::Whole);
-        assert_eq!(
-            wanted(Some("bytes=200-300, 400-"), 100),
-            Wanted::Unsatisfiable
-        );
-        assert_eq!(wanted(Some("bytes=0-9, x"), 100), Wanted::Unsatisfiable);
+        assert_eq!(wanted(Some("bytes=0010-0019"), 100), Wanted::Part(10..=19));
     }
 
     proptest! {
