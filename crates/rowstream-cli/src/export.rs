@@ -51,9 +51,11 @@ pub struct ExportArgs {
 
     /// A slice of the table, written as the query string of `GET /tables/{table}`:
     /// `select=a,b&dep_delay=gte.10&order=a.desc&limit=100` (columns, filters, order,
-    /// limit; see the README). The other server parameters have flags of their own.
-    #[arg(long, value_name = "QUERY", requires = "table")]
-    pub slice: Option<String>,
+    /// limit; see the README), each of `select`, `order` and `limit` at most once. The
+    /// other server parameters have flags of their own. Read as it is parsed: the slice
+    /// and the limit.
+    #[arg(long, value_name = "QUERY", requires = "table", value_parser = parse_slice)]
+    pub slice: Option<(crate::slice::Slice, Option<u64>)>,
 
     /// A parameter of the named query, `key=value`; repeat for each.
     #[arg(long = "param", value_name = "KEY=VALUE", value_parser = parse_param)]
@@ -115,13 +117,15 @@ async fn count_rows(
     Some(count.rows)
 }
 
-/// `--slice`'s query string: the slice and the limit.
+/// `--slice`'s query string: the slice and the limit. An error is a usage error (exit
+/// code 2, as for any invalid value of a flag).
 ///
 /// # Errors
 ///
-/// A parameter that does not parse, or one of the server's own parameters other than
-/// `limit`, `select` and `order` (`format`, `after` … have flags of their own).
-fn read_slice(text: &str) -> anyhow::Result<(crate::slice::Slice, Option<u64>)> {
+/// A parameter that does not parse, a second `limit`, `select` or `order`, or one of
+/// the server's own parameters other than these (`format`, `after` … have flags of
+/// their own).
+fn parse_slice(text: &str) -> Result<(crate::slice::Slice, Option<u64>), String> {
     let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
         .into_owned()
         .collect();
@@ -130,11 +134,20 @@ fn read_slice(text: &str) -> anyhow::Result<(crate::slice::Slice, Option<u64>)> 
         .copied()
         .find(|name| params.iter().any(|(k, _)| k == name))
     {
-        bail!("--slice: {name} is not part of a slice: use the flag of its own");
+        return Err(format!(
+            "{name} is not part of a slice: use the flag of its own"
+        ));
     }
-    let limit = crate::url::limit(&params).map_err(|err| anyhow::anyhow!("--slice: {err}"))?;
-    let slice = crate::slice::parse(&params)
-        .map_err(|err| anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail))?;
+    if let Some(name) =
+        crate::url::repeated(&params, |name| crate::url::TABLE_PARAMS.contains(&name))
+    {
+        return Err(format!(
+            "\"{name}\" is given more than once; give each parameter once"
+        ));
+    }
+    let limit = crate::url::limit(&params)?;
+    let slice =
+        crate::slice::parse(&params).map_err(|err| format!("{}: {}", err.parameter, err.detail))?;
     Ok((slice, limit))
 }
 
@@ -207,7 +220,7 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
         .source
         .resolve(Some(EXPORT_POOL_SIZE), Some(EXPORT_POOL_SIZE - 1))?;
     // Parameters are checked before anything is opened.
-    let slice = args.slice.as_deref().map(read_slice).transpose()?;
+    let slice = args.slice.clone();
     let query = match &args.query {
         Some(name) => {
             let Some(query) = config.queries.get(name) else {

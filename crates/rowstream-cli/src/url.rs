@@ -59,7 +59,8 @@ pub fn last<'a>(params: &'a [(String, String)], name: &str) -> Option<&'a str> {
 /// [`rowstream::MAX_BATCH_SIZE`] is the same number).
 pub const MAX_LIMIT: u64 = 1_000_000;
 
-/// The `limit` in `params` (the last one wins): `None` without one.
+/// The `limit` in `params` (the last one; a second is refused before: [`repeated`]):
+/// `None` without one.
 ///
 /// # Errors
 ///
@@ -74,6 +75,19 @@ pub fn limit(params: &[(String, String)]) -> Result<Option<u64>, String> {
             "limit must be a whole number of rows from 1 to {MAX_LIMIT}, not \"{value}\""
         )),
     }
+}
+
+/// The first parameter in `params` given more than once among those `own` picks (a
+/// filter may repeat, a parameter of the server's own may not): which one would win is a
+/// guess neither the server (`400 Repeated parameter`) nor `rowstream export --slice`
+/// makes.
+pub fn repeated(params: &[(String, String)], own: impl Fn(&str) -> bool) -> Option<&str> {
+    let mut seen = std::collections::HashSet::new();
+    params
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .filter(|name| own(name))
+        .find(|name| !seen.insert(*name))
 }
 
 /// The first name in `params` that is neither one of [`RESERVED_PARAMS`] nor in

@@ -631,6 +631,44 @@ async fn sqlite_slices_match_hand_written_sql() {
     );
     let (status, _, body) = get(&server, "/tables/small?limit=10&origin=eq.JFK").await;
     assert_eq!((status, served_rows("json", &body).len()), (200, 10));
+
+    // A parameter that takes one value, given twice: a 400 naming it, not one of the two.
+    for (query, name) in [
+        ("limit=1&limit=2", "limit"),
+        ("limit=5&origin=eq.JFK&limit=5", "limit"),
+        ("after=1&after=2", "after"),
+        ("select=id&select=id", "select"),
+        ("order=id&order=id.desc", "order"),
+    ] {
+        let (status, content_type, body) = get(&server, &format!("/tables/small?{query}")).await;
+        let problem: Value = serde_json::from_slice(&body).expect("problem+json");
+        assert_eq!(
+            (status, content_type.as_str()),
+            (400, "application/problem+json")
+        );
+        assert_eq!(problem["parameter"], name, "{query}: {problem}");
+        assert_eq!(problem["title"], "Repeated parameter", "{query}");
+        assert_eq!(
+            problem["detail"],
+            format!("\"{name}\" is given more than once; give each parameter once"),
+            "{query}"
+        );
+    }
+    // Filters may repeat: ANDed (the first ten rows by id differ with either alone).
+    let (status, _, body) = get(
+        &server,
+        "/tables/small?select=id,dep_delay&dep_delay=gte.10&dep_delay=lte.12&order=id&limit=10",
+    )
+    .await;
+    assert_eq!(status, 200);
+    let sql = |filter: &str| {
+        format!("SELECT id, dep_delay FROM small WHERE {filter} ORDER BY id LIMIT 10")
+    };
+    let expected = hand(sql("dep_delay >= 10 AND dep_delay <= 12")).await;
+    assert_eq!(expected.len(), 10);
+    assert_ne!(hand(sql("dep_delay >= 10")).await, expected);
+    assert_ne!(hand(sql("dep_delay <= 12")).await, expected);
+    assert_eq!(served_rows("json", &body), expected);
     server.stop().await;
 
     // `rowstream export --slice`: the same query string, the same rows.
@@ -668,14 +706,23 @@ async fn sqlite_slices_match_hand_written_sql() {
         assert!(!expected.is_empty(), "{sql}");
         assert_eq!(served_rows("ndjson", &output.stdout), expected, "{slice}");
     }
-    for (slice, says) in [
-        ("dep_delay=eq.x", "dep_delay"),
-        ("nope=eq.1", "nope"),
-        ("format=csv", "format"),
-        ("limit=-1", "limit"),
+    // Errors the database shows exit with 1; a --slice that does not parse is a usage
+    // error, 2.
+    for (slice, says, code) in [
+        ("dep_delay=eq.x", "dep_delay", 1),
+        ("nope=eq.1", "nope", 1),
+        ("format=csv", "format", 2),
+        ("limit=-1", "limit", 2),
+        ("limit=1&limit=2", "\"limit\" is given more than once", 2),
+        (
+            "select=id&origin=eq.JFK&select=id",
+            "\"select\" is given more than once",
+            2,
+        ),
+        ("order=id&order=id", "\"order\" is given more than once", 2),
     ] {
         let output = run(slice);
-        assert_eq!(output.status.code(), Some(1), "{slice}");
+        assert_eq!(output.status.code(), Some(code), "{slice}");
         let stderr = String::from_utf8_lossy(&output.stderr);
         assert!(stderr.contains(says), "{slice}: {stderr}");
         assert!(output.stdout.is_empty(), "{slice}");

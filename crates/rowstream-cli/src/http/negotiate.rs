@@ -107,7 +107,7 @@ impl Wanted {
         }
         let own =
             |name: &str| !filters || declared.contains(&name) || RESERVED_PARAMS.contains(&name);
-        if let Some(name) = repeated_param(&params, own) {
+        if let Some(name) = crate::url::repeated(&params, own) {
             return Err(Problem::new(StatusCode::BAD_REQUEST, "Repeated parameter")
                 .with_detail(format!(
                     "\"{name}\" is given more than once; give each parameter once"
@@ -367,15 +367,4 @@ impl Wanted {
     pub(super) fn spool_key(&self, uri: &Uri, params: &[(String, String)]) -> String {
         super::spool::key(self.format().name(), uri.path(), params)
     }
-}
-
-/// The first parameter given more than once, if any: which one would win is a guess the
-/// server does not make.
-fn repeated_param(params: &[(String, String)], own: impl Fn(&str) -> bool) -> Option<String> {
-    let mut seen = std::collections::HashSet::new();
-    params
-        .iter()
-        .filter(|(name, _)| own(name))
-        .find(|(name, _)| !seen.insert(name.as_str()))
-        .map(|(name, _)| name.clone())
 }
