@@ -30,6 +30,8 @@ use crate::progress::Progress;
 use crate::settings::{Resolved, SourceArgs};
 use crate::{server, stdout};
 
+mod slice_arg;
+
 /// Connections an export opens: one streams, one spare for the catalog.
 const EXPORT_POOL_SIZE: u32 = 2;
 
@@ -52,9 +54,9 @@ pub struct ExportArgs {
     /// A slice of the table, written as the query string of `GET /tables/{table}`:
     /// `select=a,b&dep_delay=gte.10&order=a.desc&limit=100` (columns, filters, order,
     /// limit; see the README), each of `select`, `order` and `limit` at most once. The
-    /// other server parameters have flags of their own. Read as it is parsed: the slice
-    /// and the limit.
-    #[arg(long, value_name = "QUERY", requires = "table", value_parser = parse_slice)]
+    /// server's other parameters are flags here (`format` is --format, `after` is
+    /// --resume). Read as it is parsed: the slice and the limit.
+    #[arg(long, value_name = "QUERY", requires = "table", value_parser = slice_arg::parse_slice)]
     pub slice: Option<(crate::slice::Slice, Option<u64>)>,
 
     /// A parameter of the named query, `key=value`; repeat for each.
@@ -115,40 +117,6 @@ async fn count_rows(
     let kind = db::slice::CountKind::Exact;
     let count = db::slice::count(db, table, query, after, kind).await.ok()?;
     Some(count.rows)
-}
-
-/// `--slice`'s query string: the slice and the limit. An error is a usage error (exit
-/// code 2, as for any invalid value of a flag).
-///
-/// # Errors
-///
-/// A parameter that does not parse, a second `limit`, `select` or `order`, or one of
-/// the server's own parameters other than these (`format`, `after` … have flags of
-/// their own).
-fn parse_slice(text: &str) -> Result<(crate::slice::Slice, Option<u64>), String> {
-    let params: Vec<(String, String)> = form_urlencoded::parse(text.as_bytes())
-        .into_owned()
-        .collect();
-    let own = crate::url::RESERVED_PARAMS.iter().chain(&["after"]);
-    if let Some(name) = own
-        .copied()
-        .find(|name| params.iter().any(|(k, _)| k == name))
-    {
-        return Err(format!(
-            "{name} is not part of a slice: use the flag of its own"
-        ));
-    }
-    if let Some(name) =
-        crate::url::repeated(&params, |name| crate::url::TABLE_PARAMS.contains(&name))
-    {
-        return Err(format!(
-            "\"{name}\" is given more than once; give each parameter once"
-        ));
-    }
-    let limit = crate::url::limit(&params)?;
-    let slice =
-        crate::slice::parse(&params).map_err(|err| format!("{}: {}", err.parameter, err.detail))?;
-    Ok((slice, limit))
 }
 
 /// A compression for `--compress`.
@@ -297,8 +265,10 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
             (Source::Table(table), Some((slice, limit))) => {
                 let columns = db::slice::columns(&db, table).await?;
                 let query = db::slice::build(&db, table, &columns, &slice, limit, after.as_ref())
-                    .map_err(|err| {
-                    anyhow::anyhow!("--slice: {}: {}", err.parameter, err.detail)
+                    .map_err(|err| match err.parameter.as_str() {
+                    // The server's `after` is what --resume reads from the file.
+                    "after" => anyhow::anyhow!("--resume with --slice: {}", err.detail),
+                    name => anyhow::anyhow!("--slice: {name}: {}", err.detail),
                 })?;
                 Some(query)
             }

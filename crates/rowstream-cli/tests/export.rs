@@ -58,6 +58,89 @@ fn stderr(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
 }
 
+/// Each parameter of the server's own that `--slice` does not take is refused (a usage
+/// error, exit code 2) with what to use instead: a flag `rowstream export --help` lists.
+#[tokio::test]
+async fn slice_errors_name_flags_that_exist() {
+    let help = export(&["--help"]);
+    assert!(help.status.success(), "{}", stderr(&help));
+    let help = String::from_utf8(help.stdout).expect("UTF-8 help");
+    let flags_in = |text: &str| -> Vec<String> {
+        text.split(|c: char| !(c.is_ascii_alphanumeric() || c == '-'))
+            .filter(|word| word.starts_with("--") && word.len() > 2)
+            .map(str::to_owned)
+            .collect()
+    };
+    let offered = flags_in(&help);
+    for param in rowstream_cli::url::RESERVED_PARAMS.iter().chain(&["after"]) {
+        let output = export(&[
+            "--db",
+            "sqlite:///nonexistent/never-opened.sqlite",
+            "--table",
+            "t",
+            "--slice",
+            &format!("id=eq.1&{param}=x"),
+        ]);
+        let said = stderr(&output);
+        assert_eq!(output.status.code(), Some(2), "{param}: {said}");
+        assert!(
+            said.contains(&format!("{param} is not part of a slice")),
+            "{said}"
+        );
+        // The first line; clap's own hint (`try '--help'`) follows it.
+        let first = said.lines().next().unwrap_or("");
+        let usable = flags_in(first.split("is not part of a slice").nth(1).unwrap_or(""));
+        for flag in &usable {
+            assert!(
+                offered.contains(flag),
+                "{param}: {flag} is not in --help: {said}"
+            );
+        }
+        let flagged = !matches!(*param, "complete" | "spool");
+        assert_eq!(!usable.is_empty(), flagged, "{param}: {said}");
+    }
+
+    // `after` comes from the file --resume continues: a --slice in another order is
+    // refused naming --resume, not a parameter the command line does not have.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let path = common::sqlite_file(
+        dir.path().join("t.sqlite"),
+        &[
+            "CREATE TABLE t (id INTEGER PRIMARY KEY, v TEXT)",
+            "INSERT INTO t VALUES (1, 'a'), (2, 'b'), (3, 'c')",
+        ],
+    )
+    .await;
+    let db = format!("sqlite://{}", path.display());
+    let out = dir.path().join("t.ndjson");
+    std::fs::write(&out, "{\"id\":1,\"v\":\"a\"}\n").expect("a partial file");
+    let out = out.display().to_string();
+    let output = export(&[
+        "--db",
+        &db,
+        "--table",
+        "t",
+        "--format",
+        "ndjson",
+        "--slice",
+        "order=v.desc",
+        "-o",
+        &out,
+        "--resume",
+    ]);
+    let said = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{said}");
+    assert_eq!(
+        said,
+        "error: --resume with --slice: a resumed export is read in key order: it cannot go \
+         with order= other than id\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(&out).expect("the file"),
+        "{\"id\":1,\"v\":\"a\"}\n"
+    );
+}
+
 /// A directory with `numbers.sqlite` (table `numbers`, `NUMBERS` rows) and
 /// `rowstream.toml` (the named queries above).
 struct Fixture {

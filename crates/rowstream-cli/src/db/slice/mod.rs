@@ -300,7 +300,7 @@ pub fn build(
             return Err(SliceError::new(
                 "after",
                 format!(
-                    "after resumes an export in key order: it cannot go with order= \
+                    "a resumed export is read in key order: it cannot go with order= \
                      other than {key}"
                 ),
             ));
