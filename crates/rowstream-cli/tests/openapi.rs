@@ -111,6 +111,25 @@ async fn openapi_lists_every_table_column_and_query() {
     let (status, problem) = get_json(&format!("{base}/tables/nope/schema")).await;
     assert_eq!((status, problem["status"].as_u64()), (404, Some(404)));
 
+    // Both take no parameters: one is refused naming it, as an export refuses a typo.
+    for (path, name) in [
+        ("/tables/flights/schema?format=csv", "format"),
+        ("/tables/flights/schema?x", "x"),
+        ("/openapi.json?fromat=yaml", "fromat"),
+        ("/openapi.json?&download&x=1", "download"),
+    ] {
+        let (status, problem) = get_json(&format!("{base}{path}")).await;
+        assert_eq!(status, 400, "{path}: {problem}");
+        assert_eq!(problem["title"], "Unknown parameter", "{path}");
+        assert_eq!(problem["parameter"], name, "{path}");
+        assert_eq!(problem["known"], json!([]), "{path}");
+    }
+    // An empty query string is none.
+    for path in ["/tables/flights/schema?", "/openapi.json?&"] {
+        let (status, _) = get_json(&format!("{base}{path}")).await;
+        assert_eq!(status, 200, "{path}");
+    }
+
     // The document: every table with its row schema and a filter per column; the query.
     let (status, api) = get_json(&format!("{base}/openapi.json")).await;
     assert_eq!(status, 200);

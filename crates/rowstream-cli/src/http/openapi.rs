@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{StatusCode, Uri};
 use axum::response::{IntoResponse, Json, Response};
 use rowstream::Format;
 use rowstream::axum::Problem;
@@ -19,14 +19,18 @@ use crate::db::catalog::{self, Plan, Table};
 use crate::db::{Database, slice};
 
 /// `GET /tables/{table}/schema`: the table's columns ([`TableDoc`] as JSON), or `404` as
-/// for its export.
+/// for its export; a query parameter is a `400` ([`takes_no_params`]).
 pub(super) async fn table_schema(
     State(state): State<AppState>,
     table: Result<Path<String>, PathRejection>,
+    uri: Uri,
 ) -> Response {
     let Ok(Path(name)) = table else {
         return Problem::new(StatusCode::BAD_REQUEST, "Invalid table name").into_response();
     };
+    if let Err(refused) = takes_no_params(&uri) {
+        return refused;
+    }
     let resolved = if state.tables.allows(&name) {
         catalog::resolve(&state.db, &name).await
     } else {
@@ -44,9 +48,31 @@ pub(super) async fn table_schema(
     }
 }
 
+/// For an endpoint that takes no query parameters: `400 Unknown parameter` (problem+json
+/// with `parameter` and an empty `known`) for the first one, as the exports answer a
+/// parameter they do not take, so a typo is refused rather than ignored. An empty query
+/// (`?`, `?&`) is none.
+#[allow(clippy::result_large_err)] // the error is the response itself, built once
+fn takes_no_params(uri: &Uri) -> Result<(), Response> {
+    let query = uri.query().unwrap_or("");
+    let Some((name, _)) = form_urlencoded::parse(query.as_bytes()).next() else {
+        return Ok(());
+    };
+    Err(Problem::new(StatusCode::BAD_REQUEST, "Unknown parameter")
+        .with_detail(format!(
+            "unknown parameter \"{name}\"; this endpoint takes no parameters"
+        ))
+        .with_extension("parameter", name.into_owned())
+        .with_extension("known", Vec::<&str>::new())
+        .into_response())
+}
+
 /// `GET /openapi.json`: the OpenAPI 3.1 document of what this server serves (one catalog
-/// lookup per served table).
-pub(super) async fn openapi(State(state): State<AppState>) -> Response {
+/// lookup per served table); a query parameter is a `400` ([`takes_no_params`]).
+pub(super) async fn openapi(State(state): State<AppState>, uri: Uri) -> Response {
+    if let Err(refused) = takes_no_params(&uri) {
+        return refused;
+    }
     let names = match state.tables().await {
         Ok(names) => names,
         Err(err) => return database_problem(&err),
