@@ -450,13 +450,31 @@ async fn the_slice_form_redirects_to_the_export_url() {
         location(&got).as_deref(),
         Some("tables/vols%20%C3%A9t%C3%A9?%22limit%22=eq.5")
     );
+    // No filter: the operator's default alone is none.
+    let got = send(client.get(format!(
+        "{base}/slice?table=flights&select=&column=&op=eq&value=+&order=&limit="
+    )))
+    .await;
+    assert_eq!(got.status, 303);
+    assert_eq!(location(&got).as_deref(), Some("tables/flights"));
     // Bad forms: a 400 naming the field.
     for (query, field) in [
         ("select=a", "table"),
         ("table=flights&column=id&op=drop&value=1", "op"),
         ("table=flights&sql=1", "sql"),
+        // A filter without its column, which would be dropped.
+        ("table=flights&column=&op=eq&value=5", "value"),
+        ("table=flights&op=gt&value=5", "value"),
+        ("table=flights&column=+&not=true&op=eq&value=", "not"),
+        // A field given twice: which one was meant is not the server's guess.
+        ("table=flights&table=events", "table"),
+        ("table=flights&limit=1&select=id&limit=2", "limit"),
+        ("table=flights&column=id&op=eq&value=1&value=2", "value"),
     ] {
         let got = send(client.get(format!("{base}/slice?{query}"))).await;
         assert_eq!(got.bad_parameter(), field, "{query}");
     }
+    let got = send(client.get(format!("{base}/slice?table=a&table=b"))).await;
+    let problem: Value = serde_json::from_slice(&got.body).expect("problem+json");
+    assert_eq!(problem["title"], "Repeated parameter");
 }

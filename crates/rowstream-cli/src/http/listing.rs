@@ -121,7 +121,9 @@ const SLICE_FORM_FIELDS: [&str; 10] = [
 /// its fields make (relative: `tables/NAME?select=…&COLUMN=[not.]OP.VALUE&order=…&limit=…
 /// &format=…[&download]`), empty fields left out, a column named like one of the server's
 /// parameters written in double quotes; the export itself checks every name and value.
-/// No `table`, an unknown field or operator: `400` naming it.
+/// No `table`, an unknown field or operator, a field given twice (`400 Repeated
+/// parameter`, as the exports answer), or a filter `value` or `not` without a `column`
+/// (which would be dropped): `400` naming it.
 pub(super) async fn slice_redirect(
     params: Result<Query<Vec<(String, String)>>, QueryRejection>,
 ) -> Response {
@@ -146,6 +148,9 @@ pub(super) async fn slice_redirect(
             ),
         );
     }
+    if let Some(name) = crate::url::repeated(&params, |_| true) {
+        return super::negotiate::repeated_problem(name);
+    }
     let field = |name: &str| crate::url::last(&params, name).unwrap_or("").trim();
     let table = field("table");
     if table.is_empty() {
@@ -156,6 +161,19 @@ pub(super) async fn slice_redirect(
         query.push(("select".into(), field("select").into()));
     }
     let column = field("column");
+    // The operator has a default in the form; a value or `not` is a filter asked for.
+    if let Some(name) = ["value", "not"]
+        .into_iter()
+        .find(|name| column.is_empty() && !field(name).is_empty())
+    {
+        return bad(
+            name,
+            format!(
+                "the filter's {name} \"{}\" needs a column: give one, or leave {name} empty",
+                field(name)
+            ),
+        );
+    }
     if !column.is_empty() {
         let op = field("op");
         if !crate::index::FILTER_OPS.contains(&op) {

@@ -108,12 +108,7 @@ impl Wanted {
         let own =
             |name: &str| !filters || declared.contains(&name) || RESERVED_PARAMS.contains(&name);
         if let Some(name) = crate::url::repeated(&params, own) {
-            return Err(Problem::new(StatusCode::BAD_REQUEST, "Repeated parameter")
-                .with_detail(format!(
-                    "\"{name}\" is given more than once; give each parameter once"
-                ))
-                .with_extension("parameter", name)
-                .into_response());
+            return Err(repeated_problem(name));
         }
         let mut wanted = Self::from_request(headers, uri, &params, columnar)?;
         let invalid = |(name, detail): (&'static str, String)| {
@@ -367,4 +362,15 @@ impl Wanted {
     pub(super) fn spool_key(&self, uri: &Uri, params: &[(String, String)]) -> String {
         super::spool::key(self.format().name(), uri.path(), params)
     }
+}
+
+/// `400 Repeated parameter` naming `name`, given more than once where it takes one value
+/// ([`crate::url::repeated`]).
+pub(super) fn repeated_problem(name: &str) -> Response {
+    Problem::new(StatusCode::BAD_REQUEST, "Repeated parameter")
+        .with_detail(format!(
+            "\"{name}\" is given more than once; give each parameter once"
+        ))
+        .with_extension("parameter", name)
+        .into_response()
 }
