@@ -2,6 +2,7 @@
 //! takes.
 
 use std::future::Future;
+use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -27,19 +28,51 @@ use crate::{StreamError, StreamErrorKind};
 pub struct ChunkStream {
     rx: mpsc::Receiver<Chunk>,
     observed: Option<Observed>,
-    task: Option<JoinHandle<Result<u64, StreamError>>>,
+    producer: Producer,
     content_type: String,
     completed_items: Option<u64>,
     flush_interval: std::time::Duration,
     last_key: Option<crate::LastKey>,
 }
 
+/// The producer's future, boxed so that it can move onto a task of its own.
+pub(super) type ProducerFuture = Pin<Box<dyn Future<Output = Result<u64, StreamError>> + Send>>;
+
+/// Where the producer runs.
+///
+/// It starts inside the consumer's first poll: a result that is ready at once (a small
+/// export from memory, a cached page) is produced there and then, every chunk into the
+/// channel, with no task, no wake-up of another thread and no context switch. The first
+/// time it would wait (for the fetcher, a full channel, its first yield after the first
+/// chunk, a rate limit), it moves onto a task of its own and runs beside the consumer,
+/// with backpressure from the channel as before.
+enum Producer {
+    /// Not started, or started inside the consumer's poll and not yet waiting. (A
+    /// `Mutex` only to keep the stream `Sync`: it is reached through `&mut`, never
+    /// locked.)
+    Inline(std::sync::Mutex<ProducerFuture>),
+    /// Running on its own task.
+    Spawned(JoinHandle<Result<u64, StreamError>>),
+    /// Finished inside the consumer's poll; its result until the consumer takes it.
+    Finished(Option<Result<u64, StreamError>>),
+}
+
+impl std::fmt::Debug for Producer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Inline(_) => f.write_str("Inline"),
+            Self::Spawned(task) => f.debug_tuple("Spawned").field(task).finish(),
+            Self::Finished(result) => f.debug_tuple("Finished").field(result).finish(),
+        }
+    }
+}
+
 impl ChunkStream {
-    /// The consumer's side of the stream `task` produces into `rx`, observed by
+    /// The consumer's side of the stream `producer` produces into `rx`, observed by
     /// `observer` (if any) from `started` on.
     pub(super) fn new(
         rx: mpsc::Receiver<Chunk>,
-        task: JoinHandle<Result<u64, StreamError>>,
+        producer: ProducerFuture,
         content_type: String,
         observer: Option<Arc<dyn StreamObserver>>,
         started: tokio::time::Instant,
@@ -47,7 +80,7 @@ impl ChunkStream {
     ) -> Self {
         Self {
             rx,
-            task: Some(task),
+            producer: Producer::Inline(std::sync::Mutex::new(producer)),
             content_type,
             completed_items: None,
             flush_interval,
@@ -171,19 +204,51 @@ impl Stream for ChunkStream {
     type Item = Result<Bytes, StreamError>;
 
     fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        if let Producer::Inline(producer) = &mut self.producer {
+            let producer = producer
+                .get_mut()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
+            let polled = catch_unwind(AssertUnwindSafe(|| producer.as_mut().poll(cx)));
+            self.producer = match polled {
+                Ok(Poll::Ready(result)) => Producer::Finished(Some(result)),
+                Ok(Poll::Pending) => {
+                    let Producer::Inline(producer) =
+                        std::mem::replace(&mut self.producer, Producer::Finished(None))
+                    else {
+                        unreachable!("matched above")
+                    };
+                    let producer = producer
+                        .into_inner()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner);
+                    Producer::Spawned(tokio::spawn(producer))
+                }
+                Err(payload) => Producer::Finished(Some(Err(StreamError::new(
+                    StreamErrorKind::Panic,
+                    0,
+                    Some(panic_message(payload).into()),
+                )))),
+            };
+        }
         if let Some(chunk) = ready!(self.rx.poll_recv(cx)) {
             if let Some(observed) = &mut self.observed {
                 observed.chunk(&chunk);
             }
             return Poll::Ready(Some(Ok(chunk.bytes)));
         }
-        // Every chunk was received; the task has finished or is finishing.
-        let Some(task) = self.task.as_mut() else {
-            return Poll::Ready(None);
+        // Every chunk was received; the producer has finished or is finishing.
+        let result = match &mut self.producer {
+            Producer::Spawned(task) => {
+                let joined = ready!(Pin::new(task).poll(cx));
+                producer_result(joined)
+            }
+            Producer::Finished(result) => match result.take() {
+                Some(result) => result,
+                None => return Poll::Ready(None),
+            },
+            Producer::Inline(_) => unreachable!("started above"),
         };
-        let joined = ready!(Pin::new(task).poll(cx));
-        self.task = None;
-        let ended = match producer_result(joined) {
+        self.producer = Producer::Finished(None);
+        let ended = match result {
             Ok(items) => {
                 self.completed_items = Some(items);
                 None
@@ -225,17 +290,23 @@ impl Drop for ChunkStream {
         // A producer that already failed on its own — the write timeout of a client that
         // stopped reading, a deadline, a fetch error — ended the stream before the
         // consumer took the error: that failure is the outcome, not the client leaving.
-        let failed = self.task.take().and_then(|mut task| {
-            if !task.is_finished() {
-                task.abort();
-                return None;
+        let failed = match std::mem::replace(&mut self.producer, Producer::Finished(None)) {
+            // Never started, or not waiting yet: dropping it drops the fetcher.
+            Producer::Inline(_) => None,
+            Producer::Finished(result) => result.and_then(Result::err),
+            Producer::Spawned(mut task) => {
+                if task.is_finished() {
+                    let mut cx = Context::from_waker(std::task::Waker::noop());
+                    match Pin::new(&mut task).poll(&mut cx) {
+                        Poll::Ready(joined) => producer_result(joined).err(),
+                        Poll::Pending => None,
+                    }
+                } else {
+                    task.abort();
+                    None
+                }
             }
-            let mut cx = Context::from_waker(std::task::Waker::noop());
-            match Pin::new(&mut task).poll(&mut cx) {
-                Poll::Ready(joined) => producer_result(joined).err(),
-                Poll::Pending => None,
-            }
-        });
+        };
         if let Some(observed) = &mut self.observed {
             match failed {
                 Some(err) => {

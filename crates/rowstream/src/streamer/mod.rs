@@ -153,7 +153,7 @@ impl Streamer {
             self.config.buffer_size(),
         );
         let started = tokio::time::Instant::now();
-        let task = tokio::spawn(produce(
+        let producer = Box::pin(produce(
             fetcher,
             transformer,
             encoder,
@@ -167,7 +167,7 @@ impl Streamer {
         ));
         ChunkStream::new(
             rx,
-            task,
+            producer,
             content_type,
             self.observer.clone(),
             started,

@@ -63,6 +63,9 @@ struct Pipeline<X, Enc> {
     /// After how many chunks the producer yields once, to let the consumer take what was
     /// sent (see [`Pipeline::deliver`]).
     yield_after: u64,
+    /// That chunk was sent: the producer yields before it encodes its next item (not at
+    /// the end of the stream, where finishing lets the consumer run anyway).
+    yield_due: bool,
 }
 
 impl<X, Enc: Encoder> Pipeline<X, Enc> {
@@ -252,13 +255,15 @@ impl<X, Enc: Encoder> Pipeline<X, Enc> {
         };
         if first {
             // Sending woke the consumer, which the scheduler parks in this worker's
-            // next-task slot: it runs only when this task yields. Without a yield here the
-            // first chunk would wait until the channel is full (time to first byte). A
-            // first chunk cut at the threshold while items were still ready waits for the
-            // second (`yield_after` 2), so a response just over the threshold reaches the
-            // server in one write too, not as a full chunk and then a small one that
-            // Nagle's algorithm would hold until the client's delayed ACK.
-            tokio::task::yield_now().await;
+            // next-task slot: it runs only when this task yields. Without a yield the
+            // first chunk would wait until the channel is full (time to first byte); the
+            // yield comes before the next item is encoded (`yield_due`), so a stream that
+            // ends here finishes without one. A first chunk cut at the threshold while
+            // items were still ready waits for the second (`yield_after` 2), so a
+            // response just over the threshold reaches the server in one write too, not
+            // as a full chunk and then a small one that Nagle's algorithm would hold
+            // until the client's delayed ACK.
+            self.yield_due = true;
         }
         sent
     }
@@ -297,6 +302,7 @@ where
         items_sent: 0,
         chunks: 0,
         yield_after: 1,
+        yield_due: false,
     };
     let mut item_rate = limits.items_per_second.map(RateLimiter::new);
     pipeline.begin()?;
@@ -400,6 +406,9 @@ where
             Err(payload) => return Err(panicked(pipeline.items, payload)),
             Ok(Next::Fetched(None)) => break,
             Ok(Next::Fetched(Some(fetched))) => {
+                if std::mem::take(&mut pipeline.yield_due) {
+                    tokio::task::yield_now().await;
+                }
                 if let Some(rate) = item_rate.as_deref_mut() {
                     let mut acquire = pin!(rate.acquire(1));
                     if armed {
