@@ -126,6 +126,53 @@ async fn type_torture() {
     assert!(text.starts_with(r#"[{"id":1,"i64_min":"#), "{text}");
 }
 
+/// `TINYINT(1)` is `BOOLEAN` to the driver, signed or not: 0 and 1 are `false`/`true`, any
+/// other value its number — with its own sign (an unsigned 200 is 200, not -56).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tinyint1_beyond_0_and_1_is_its_number_signed_or_unsigned() {
+    let Some(pool) = pool(2).await else { return };
+    let table = format!("rowstream_tinyint1_{}", std::process::id());
+    sqlx::query(&format!("DROP TABLE IF EXISTS {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    sqlx::query(&format!(
+        "CREATE TABLE {table} (id INT PRIMARY KEY, s TINYINT(1), u TINYINT(1) UNSIGNED)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(&format!(
+        "INSERT INTO {table} VALUES (1, 0, 0), (2, 1, 1), (3, -1, 200), (4, 127, 255), (5, -128, 128), (6, 2, 2)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let text = export(
+        pool.clone(),
+        &format!("SELECT s, u FROM {table} ORDER BY id"),
+        RecordOptions::default(),
+    )
+    .await;
+    sqlx::query(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        value,
+        json!([
+            {"s": false, "u": false},
+            {"s": true, "u": true},
+            {"s": -1, "u": 200},
+            {"s": 127, "u": 255},
+            {"s": -128, "u": 128},
+            {"s": 2, "u": 2},
+        ]),
+        "{text}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn zero_dates_are_zero_dates_not_null() {
     let Some(pool) = pool(2).await else { return };

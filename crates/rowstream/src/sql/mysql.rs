@@ -129,6 +129,16 @@ impl Cell<'_> {
         T::decode(self.row.try_get_raw(self.index)?)
     }
 
+    /// A `TINYINT`'s value, signed or unsigned as its column is.
+    fn tinyint(&self) -> Result<i64, sqlx::error::BoxDynError> {
+        let ty = self.row.columns()[self.index].type_info();
+        if <u8 as sqlx::Type<MySql>>::compatible(ty) {
+            self.decode::<u8>().map(i64::from)
+        } else {
+            self.decode::<i64>()
+        }
+    }
+
     fn write<S: Serializer>(&self, serializer: S, ty: &str) -> Result<S::Ok, CellError<S::Error>> {
         let bytes: &[u8] = self.decode().map_err(CellError::Decode)?;
         let ok = |r: Result<S::Ok, S::Error>| r.map_err(CellError::Output);
@@ -137,7 +147,9 @@ impl Cell<'_> {
             return ok(crate::sql::json_text::serialize_json(serializer, text));
         }
         match ty {
-            "BOOLEAN" => match self.decode::<i64>().map_err(CellError::Decode)? {
+            // The driver calls `TINYINT(1)` BOOLEAN whether or not it is UNSIGNED: read
+            // its byte with the column's own sign (an unsigned 200 is not -56).
+            "BOOLEAN" => match self.tinyint().map_err(CellError::Decode)? {
                 0 => ok(serializer.serialize_bool(false)),
                 1 => ok(serializer.serialize_bool(true)),
                 other => ok(serializer.serialize_i64(other)),
