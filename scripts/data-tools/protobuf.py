@@ -193,6 +193,26 @@ def main(base, cut, data, work):
             transport = type(e).__name__
             body += getattr(e, "partial", b"")
         messages, truncated = frames(body)
+        # A reader that does not check lengths (slices what is left and parses it, as a
+        # plain varint loop does) must fail on the cut message too, not read an empty one.
+        naive_error, pos = "no error", 0
+        while pos < len(body) and naive_error == "no error":
+            read = varint(body, pos)
+            if read is None:
+                naive_error = "cut length"
+                break
+            size, pos = read
+            try:
+                classes["flights"]().ParseFromString(body[pos : pos + size])
+            except Exception as e:
+                naive_error = type(e).__name__
+            pos += size
+        report(
+            naive_error != "no error",
+            "cut",
+            "protobuf, lengths unchecked",
+            f"a plain varint loop with ParseFromString: {naive_error}",
+        )
         # The whole messages before the cut are flights, in order.
         header, rows = csv_rows(data, "flights")
         columns = columns_of(classes["flights"], messages)

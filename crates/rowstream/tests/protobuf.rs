@@ -88,6 +88,27 @@ async fn a_failed_stream_ends_inside_a_message() {
         read += 1;
     }
     assert!(read > 0 && read <= 2500, "{read}");
+    // A reader that does not check lengths (it decodes whatever bytes are left for the
+    // last message, as a slice of a short buffer does) fails too: the cut message is not
+    // an empty, valid one.
+    let mut rest = &body[..];
+    let mut naive = Vec::new();
+    while !rest.is_empty() {
+        let len = prost::encoding::decode_varint(&mut rest).expect("a length");
+        let take = rest
+            .len()
+            .min(usize::try_from(len).expect("a small length"));
+        naive.push(Flight::decode(&rest[..take]));
+        rest = &rest[take..];
+    }
+    let whole = usize::try_from(read).expect("a count");
+    assert_eq!(
+        naive.len(),
+        whole + 1,
+        "one cut message after the whole ones"
+    );
+    assert!(naive[..whole].iter().all(Result::is_ok));
+    assert!(naive[whole].is_err(), "{:?}", naive[whole]);
 }
 
 proptest! {

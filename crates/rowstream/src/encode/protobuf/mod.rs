@@ -41,10 +41,13 @@ pub const PROTOBUF_MEDIA_TYPE: &str = "application/x-protobuf; delimited=true";
 /// message of a [`MessageSchema`], the message whose `.proto`
 /// ([`MessageSchema::to_proto`]) `protoc` compiles for any language.
 ///
-/// **A failed stream** ends, once its first chunk is sent, with the length of a message
-/// that never comes (a varint of 1 and no byte after it): a reader of delimited messages
-/// fails on the truncated last message instead of taking the stream for complete. Over
-/// HTTP the transfer is cut as well (no final chunk, an error trailer, or `RST_STREAM`).
+/// **A failed stream** ends, once its first chunk is sent, with a message that is cut
+/// and invalid: its length says 2 bytes and one follows, `0x00` (a tag of field
+/// number 0, which no parser accepts). A reader of delimited messages that checks
+/// lengths fails on the truncated last message; one that decodes whatever bytes are
+/// left (slicing a short buffer) fails to parse it; neither takes the stream for
+/// complete or reads an empty message. Over HTTP the transfer is cut as well (no final
+/// chunk, an error trailer, or `RST_STREAM`).
 ///
 /// ```
 /// use bytes::BytesMut;
@@ -213,8 +216,10 @@ impl Encoder for Protobuf {
     }
 
     fn error(&mut self, _error: &StreamError, out: &mut BytesMut) -> Result<(), EncodeError> {
-        // A message of one byte announced, none sent: readers fail on it.
-        out.put_u8(1);
+        // A message of two bytes announced and one sent, 0x00: a reader that checks
+        // lengths fails on the truncated message, and one that does not fails to parse
+        // it (field number 0 is illegal), instead of reading an empty message.
+        out.put_slice(&[2, 0]);
         Ok(())
     }
 }
