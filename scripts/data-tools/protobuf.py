@@ -12,15 +12,14 @@ flights from the server at CUT, which cuts exports after 100,000 rows (`--max-ro
 end inside a message. Prints one line per check; exits 1 on any failure.
 """
 
-import csv
 import importlib
-import io
-import math
 import os
 import subprocess
 import sys
 import urllib.request
-import zipfile
+
+# The CSV's rows typed as the loaders store them, and the comparison of one value.
+from check import csv_rows, same, typed  # check.py, beside this file
 
 TABLES = ["flights", "planes", "airports", "weather"]
 
@@ -32,50 +31,6 @@ def report(ok, reader, what, detail):
     print(f"{'ok  ' if ok else 'FAIL'} {reader:<16} {what}: {detail}")
     if not ok:
         failures += 1
-
-
-def csv_rows(data, table):
-    if table == "flights":
-        with zipfile.ZipFile(f"{data}/flights.csv.zip") as z:
-            text = z.read("flights.csv").decode("utf-8")
-    else:
-        with open(f"{data}/{table}.csv", encoding="utf-8", newline="") as f:
-            text = f.read()
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = next(reader)
-    return header, list(reader)
-
-
-def typed(column, field):
-    """As check.py loads them: NA → NULL, an integer, a finite real, else text."""
-    if field == "NA":
-        return None
-    if column == "time_hour":
-        return field
-    try:
-        return int(field)
-    except ValueError:
-        pass
-    try:
-        real = float(field)
-        if math.isfinite(real):
-            return real
-    except ValueError:
-        pass
-    return field
-
-
-def same(served, expected):
-    if expected is None or served is None:
-        return served is None and expected is None
-    if isinstance(expected, str):
-        return served == expected
-    if isinstance(served, str):  # a column that mixes storage classes: its text
-        try:
-            return float(served) == float(expected)
-        except ValueError:
-            return False
-    return served == expected and type(served) is not bool
 
 
 def varint(buf, pos):

@@ -20,8 +20,8 @@ use crate::{StreamError, StreamErrorKind};
 ///
 /// Made by [`Streamer::stream`](crate::Streamer::stream). Yields `Ok` chunks in order until the document is
 /// complete; a failed stream ends with exactly one `Err` and is never a complete document.
-/// Dropping it aborts the producer task and drops the fetcher (cancelling a database
-/// query). Serve it over HTTP with the `axum` feature's
+/// Dropping it drops the producer (aborting its task, if it has one) and the fetcher
+/// (cancelling a database query). Serve it over HTTP with the `axum` feature's
 /// [`into_response`](crate::axum::into_response), the `http` feature's
 /// [`into_response`](crate::http::into_response) (hyper, tower), or write it anywhere else.
 #[derive(Debug)]

@@ -1,5 +1,5 @@
-//! The [`Streamer`]: fetch → transform → encode → chunk, on its own task, with
-//! backpressure (this file); the producer task that does it (`produce.rs`); the
+//! The [`Streamer`]: fetch → transform → encode → chunk, beside the consumer, with
+//! backpressure (this file); the producer that does it (`produce.rs`); the
 //! [`ChunkStream`] it returns (`chunks.rs`); and why a stream failed (`error.rs`).
 
 mod chunks;
@@ -24,9 +24,14 @@ use produce::{Settings, panic_message, produce, staged};
 /// chunks of about [`chunk_threshold`](ValidConfig::chunk_threshold) bytes.
 ///
 /// Cheap to clone and share: one `Streamer` per service (or per configuration) serves
-/// every request. Each call to [`stream`](Self::stream) spawns one tokio task that pulls
+/// every request. Each call to [`stream`](Self::stream) makes one producer that pulls
 /// from the fetcher, encodes into pooled buffers, and sends chunks through a channel of
 /// [`channel_buffer`](ValidConfig::channel_buffer) slots to the returned [`ChunkStream`].
+/// The producer starts inside the first poll of the [`ChunkStream`] and moves onto a
+/// tokio task of its own the first time it would wait (for the fetcher, a full channel,
+/// a rate limit, or its yield after the first chunk): a result that is ready at once is
+/// produced in that poll, with no task and no thread hand-off; a larger or slower one
+/// runs on its task, beside the consumer.
 ///
 /// Chunking rules:
 /// - the first chunk leaves as soon as the fetcher has no further item ready after the
@@ -131,12 +136,14 @@ impl Streamer {
     /// `encoder`, as chunks.
     ///
     /// The returned [`ChunkStream`] yields `Ok(chunk)` until the document is complete, or
-    /// ends with one `Err(StreamError)` after which it yields nothing. Dropping it stops the
-    /// work at once: the task is aborted and the fetcher dropped.
+    /// ends with one `Err(StreamError)` after which it yields nothing. Nothing is fetched
+    /// before its first poll. Dropping it stops the work at once: the producer (its task
+    /// aborted, if it has one) and the fetcher are dropped.
     ///
     /// # Panics
     ///
-    /// If called outside a tokio runtime with timers enabled (`#[tokio::main]` has them).
+    /// The returned stream, if it is polled outside a tokio runtime with timers enabled
+    /// (`#[tokio::main]` has them).
     pub fn stream<S, T, E, X, Enc>(&self, fetcher: S, transformer: X, encoder: Enc) -> ChunkStream
     where
         S: Stream<Item = Result<T, E>> + Send + 'static,
