@@ -66,7 +66,7 @@ pub struct ExportArgs {
     /// Output format: json, ndjson, jsonseq, csv, msgpack, arrow (Arrow IPC stream),
     /// parquet or protobuf (length-delimited messages of the table's .proto); arrow,
     /// parquet and protobuf are for tables (--table), typed from the catalog.
-    #[arg(long, default_value = "json", value_parser = parse_format)]
+    #[arg(short = 'f', long, default_value = "json", value_parser = parse_format)]
     pub format: Format,
 
     /// CSV: start with the UTF-8 byte order mark (`EF BB BF`), so Excel reads UTF-8.

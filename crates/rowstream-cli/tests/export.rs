@@ -263,6 +263,10 @@ async fn flights_export_equals_the_http_export_byte_for_byte() {
         output.stdout,
         std::fs::read(dir.path().join("flights.ndjson")).expect("the NDJSON file")
     );
+    // `-f` is `--format`.
+    let short = export(&["--db", &db, "--table", "flights", "-f", "ndjson"]);
+    assert!(short.status.success(), "{}", stderr(&short));
+    assert_eq!(short.stdout, output.stdout);
     server.stop().await;
 }
 
