@@ -150,6 +150,21 @@ async fn defaults_and_request_parameters() {
             "a failed MessagePack export is cut",
             "complete",
         ),
+        (
+            "format=arrow&complete=true",
+            "end-of-stream marker only on success",
+            "complete",
+        ),
+        (
+            "format=parquet&complete=true",
+            "footer only on success",
+            "complete",
+        ),
+        (
+            "format=protobuf&complete=true",
+            "ends with a cut message",
+            "complete",
+        ),
         ("limit=2&limit=3", "given more than once", "limit"),
         (
             "non_finite=null&non_finite=string",

@@ -165,19 +165,35 @@ impl Wanted {
                 }
             },
         };
-        if complete && matches!(negotiated.format(), Format::Json | Format::Msgpack) {
+        let whole_when = match negotiated.format() {
+            // The formats that can end with a completion record.
+            Format::Ndjson | Format::JsonSeq | Format::Csv => None,
+            Format::Json => Some(
+                "a JSON array is complete exactly when it parses: a failed export is never \
+                 closed",
+            ),
+            Format::Msgpack => Some(
+                "a failed MessagePack export is cut: curl exits non-zero, and with TE: \
+                 trailers the rowstream-outcome trailer says error",
+            ),
+            Format::Arrow => Some(
+                "an Arrow stream has its end-of-stream marker only on success: readers \
+                 refuse a failed one",
+            ),
+            Format::Parquet => {
+                Some("a Parquet file has its footer only on success: readers refuse a failed one")
+            }
+            Format::Protobuf => {
+                Some("a failed protobuf export ends with a cut message that readers refuse")
+            }
+            _ => Some("the format has no completion record"),
+        };
+        if let (true, Some(why)) = (complete, whole_when) {
             return Err(Problem::new(StatusCode::BAD_REQUEST, "Invalid parameter")
                 .with_detail(format!(
                     "complete=true is for ndjson, jsonseq and csv; {} has no records to \
-                     end with one ({})",
+                     end with one ({why})",
                     negotiated.format().name(),
-                    if negotiated.format() == Format::Json {
-                        "a JSON array is complete exactly when it parses: a failed export \
-                         is never closed"
-                    } else {
-                        "a failed MessagePack export is cut: curl exits non-zero, and with \
-                         TE: trailers the rowstream-outcome trailer says error"
-                    }
                 ))
                 .with_extension("parameter", "complete")
                 .into_response());
