@@ -137,9 +137,14 @@ pub fn ticket(id: i64) -> Ticket {
     }
 }
 
-/// `template` with its first `hole` replaced by `value` (every template has at most one).
+/// `template` with its `hole` replaced by `value`: every template has at most one, and no
+/// other `{`.
 fn fill(template: &str, hole: &str, value: &str) -> String {
-    match template.split_once(hole) {
+    let split = template.find('{').and_then(|at| {
+        let (before, rest) = template.split_at(at);
+        rest.strip_prefix(hole).map(|after| (before, after))
+    });
+    match split {
         Some((before, after)) => concat(&[before, value, after]),
         None => template.to_owned(),
     }
@@ -184,7 +189,7 @@ fn rfc3339(secs: i64) -> String {
     out[16] = b':';
     two(&mut out[17..19], rem % 60);
     out[19] = b'Z';
-    out.iter().map(|&b| b as char).collect()
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Days since 1970-01-01 to a proleptic Gregorian date (Howard Hinnant's algorithm).
