@@ -187,33 +187,6 @@ fn record_text(last: &LastKey, key: Result<String, sqlx::Error>) {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn copyable_queries() {
-        for sql in [
-            "SELECT 1",
-            "  select * from t",
-            "WITH a AS (SELECT 1) SELECT * FROM a",
-            "VALUES (1)",
-            "TABLE t",
-            "\n\tSelect(1)",
-        ] {
-            assert!(super::copyable(sql), "{sql}");
-        }
-        for sql in [
-            "SHOW timezone",
-            "EXPLAIN SELECT 1",
-            "-- note\nSELECT 1",
-            "/* x */ SELECT 1",
-            "",
-            "selected",
-        ] {
-            assert!(!super::copyable(sql), "{sql}");
-        }
-    }
-}
-
 /// The first `limit` items of `rows` (all without a limit); the fetcher is dropped, and
 /// its statement stopped, after the last one.
 fn first_rows<T, E>(
@@ -334,4 +307,31 @@ where
         }
     }
     Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copyable_queries() {
+        for sql in [
+            "SELECT 1",
+            "  select * from t",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "VALUES (1)",
+            "TABLE t",
+            "\n\tSelect(1)",
+        ] {
+            assert!(super::copyable(sql), "{sql}");
+        }
+        for sql in [
+            "SHOW timezone",
+            "EXPLAIN SELECT 1",
+            "-- note\nSELECT 1",
+            "/* x */ SELECT 1",
+            "",
+            "selected",
+        ] {
+            assert!(!super::copyable(sql), "{sql}");
+        }
+    }
 }
