@@ -474,6 +474,65 @@ async fn statement_timeout_cancels_long_statements() {
     }
 }
 
+/// A PostgreSQL table without a key is exported through `COPY … TO STDOUT`; the statement
+/// timeout stops it all the same — a 500 naming the timeout, or, once rows have gone out
+/// with the 200, a cut body (no terminating chunk) — and the export of a table that fits
+/// in the timeout runs to its end, in the read-only session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn statement_timeout_stops_a_postgres_copy_export() {
+    let Some(scratch) = Scratch::postgres("rowstream_copy_timeout").await else {
+        return;
+    };
+    let fixtures = scratch.pg_pool(1).await;
+    sqlx::raw_sql(
+        "CREATE VIEW slow_v AS SELECT g, pg_sleep(0.01)::text AS pause FROM generate_series(1, 1000) g;
+         CREATE TABLE quick (a int, b text);
+         INSERT INTO quick SELECT g, 'row ' || g FROM generate_series(1, 3000) g;",
+    )
+    .execute(&fixtures)
+    .await
+    .expect("fixtures");
+    let timeout = OpenOptions {
+        statement_timeout: Some(Duration::from_millis(300)),
+        ..OpenOptions::default()
+    };
+    let pool = db::open_postgres(scratch.pg_options(), &timeout)
+        .await
+        .expect("open");
+    let db = Database::Postgres(pool);
+    let plan = catalog::resolve(&db, "slow_v").await.expect("resolve");
+    assert_eq!(
+        plan.map(|t| t.plan),
+        Some(Plan::Single { order_by: vec![] })
+    );
+    let server = Server::start_app(rowstream_cli::router_with(db, settings(""))).await;
+    for format in ["json", "csv"] {
+        let started = Instant::now();
+        let response = reqwest::get(server.url(&format!("/tables/slow_v?format={format}")))
+            .await
+            .expect("request");
+        let status = response.status().as_u16();
+        let body = response.bytes().await;
+        match (status, body) {
+            (500, Ok(body)) => {
+                let detail = String::from_utf8_lossy(&body).to_lowercase();
+                assert!(detail.contains("statement timeout"), "{format}: {detail}");
+            }
+            (200, Err(err)) => {
+                eprintln!("{format}: the 200 had committed; the body was cut: {err}")
+            }
+            (status, body) => panic!("{format}: {status} with {body:?}"),
+        }
+        assert!(started.elapsed() < Duration::from_secs(5), "{format}");
+    }
+    let (status, _, rows) = get_json(&server.url("/tables/quick")).await;
+    assert_eq!(status, 200);
+    let rows = rows.as_array().expect("an array");
+    assert_eq!(rows.len(), 3000);
+    assert_eq!(rows[2999], json!({"a": 3000, "b": "row 3000"}));
+    server.stop().await;
+}
+
 /// Named queries over `db`: bound values, SQL-looking values, 400s and 404s.
 async fn assert_named_queries(label: &str, db: Database, config: &str) {
     let server = Server::start_app(rowstream_cli::router_with(db, settings(config))).await;

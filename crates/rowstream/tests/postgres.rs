@@ -64,30 +64,8 @@ async fn type_torture() {
         .execute(&pool)
         .await
         .unwrap();
-    let sql = r#"SELECT
-        (-9223372036854775808)::int8 AS i64_min, 9223372036854775807::int8 AS i64_max,
-        9007199254740993::int8 AS beyond_2_53, (-32768)::int2 AS i2, 2147483647::int4 AS i4,
-        1.5::float4 AS f4, 0.1::float8 AS f8, 'NaN'::float8 AS nan, 'Infinity'::float8 AS inf,
-        '-Infinity'::float8 AS ninf,
-        '123456789012345678.0123456789'::numeric(38,10) AS num,
-        1e-400::numeric AS tiny, (-12.50)::numeric(10,2) AS neg, 'NaN'::numeric AS num_nan,
-        0::numeric AS zero,
-        '2024-02-29 12:34:56.789012+00'::timestamptz AS tstz,
-        '1969-07-20 20:17:40'::timestamp AS moon, '2100-01-01 00:00:00.5'::timestamp AS future,
-        'infinity'::timestamp AS ts_inf,
-        '1900-01-01'::date AS d_old, '2040-12-31'::date AS d_new,
-        '23:59:59.5'::time AS t, '12:00:00+05:30'::timetz AS ttz,
-        '1 year 2 mons 3 days 04:05:06.5'::interval AS iv, '-1 day'::interval AS iv_neg,
-        ''::text AS empty, NULL::text AS null_text, 'ünïcødé 😀 "q" \ done'::text AS txt,
-        'ab'::char(4) AS ch, 'v'::varchar(10) AS vc, 'nm'::name AS nm,
-        '\xdeadbeef'::bytea AS by, ''::bytea AS by_empty, true AS yes, false AS no,
-        '550e8400-e29b-41d4-a716-446655440000'::uuid AS u,
-        '{"a":[1,[2,{"b":null}]],"n":12345678901234567890123}'::jsonb AS jb,
-        '[1, 2.50, "x"]'::json AS j,
-        ARRAY[1,NULL,3]::int4[] AS arr, ARRAY[['a','b'],['c','d']]::text[] AS arr2,
-        '{}'::int8[] AS arr_empty, ARRAY['2024-01-01'::date] AS arr_date,
-        ARRAY[1.5, NULL]::numeric[] AS arr_num,
-        'happy'::rowstream_mood AS mood"#;
+    // Every supported type, one column each (also exported through COPY in postgres_copy.rs).
+    let sql = include_str!("support/pg_types.sql");
     let text = export(pool.clone(), sql).await.unwrap();
     // Exact digits in the text itself, not only after a lossy parse.
     for exact in [

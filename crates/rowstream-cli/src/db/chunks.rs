@@ -28,7 +28,9 @@ use crate::config::{NamedQuery, Value};
 /// A [`Plan::Keyset`] table is read `batch_size` rows per page (`0` for the default; no
 /// more than `limit`); a [`Plan::Single`] table in one query, [`Table::select_sql`] —
 /// from an SQLite file with [`rowstream::sqlite::direct::rows`], on a connection of its
-/// own — which is dropped, and so stopped, once `limit` rows are read.
+/// own; from PostgreSQL, without a limit, through `COPY … TO STDOUT (FORMAT binary)`
+/// ([`rowstream::postgres::copy_rows`]) — which is dropped, and so stopped, once `limit`
+/// rows are read.
 ///
 /// A keyset export records each row's key in a [`LastKey`], which the encoder's
 /// completion record (`"last_key"`) and the stream's `rowstream-last-key` trailer report.
@@ -139,6 +141,13 @@ pub fn table_chunks(
                 streamer.stream(first_rows(rows, limit), Identity, encoder)
             }
         }
+        // The whole table through COPY's binary format, PostgreSQL's fastest way out; a
+        // preview in a query of its own, whose statement simply stops after `limit`
+        // rows (a COPY stopped early costs its connection).
+        (Database::Postgres(pool), Plan::Single { .. }) if limit.is_none() => {
+            let rows = rowstream::postgres::copy_rows(pool.clone(), table.select_sql(db));
+            streamer.stream(rows, Identity, encoder)
+        }
         (Database::Postgres(pool), Plan::Single { .. }) => {
             let rows = rowstream::postgres::rows(pool.clone(), table.select_sql(db));
             streamer.stream(first_rows(rows, limit), Identity, encoder)
@@ -154,6 +163,20 @@ pub fn table_chunks(
             streamer.stream(first_rows(rows, limit), Identity, encoder)
         }
     }
+}
+
+/// Whether `sql` reads as a query `COPY (…) TO STDOUT` runs: it starts with `SELECT`,
+/// `WITH`, `VALUES` or `TABLE` (any case, after white space). Others (`SHOW`, `EXPLAIN`,
+/// a leading comment …) run as they are.
+fn copyable(sql: &str) -> bool {
+    let word = sql
+        .trim_start()
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .next()
+        .unwrap_or_default();
+    ["select", "with", "values", "table"]
+        .iter()
+        .any(|w| word.eq_ignore_ascii_case(w))
 }
 
 /// Records a text key; a key that does not decode is not recorded, so the rows after it
@@ -213,7 +236,8 @@ pub(super) fn first_pages<T: Send + 'static, E: Send + 'static>(
 }
 
 /// Starts the named `query` from `db` with `values` bound in placeholder order (from
-/// [`NamedQuery::bind_values`]), through `streamer` with the query's own limits over its
+/// [`NamedQuery::bind_values`]; a PostgreSQL query without any through
+/// [`rowstream::postgres::copy_rows`]), through `streamer` with the query's own limits over its
 /// limits ([`NamedQuery::limits`]), encoded by `encoder`.
 ///
 /// # Errors
@@ -238,6 +262,12 @@ pub fn query_chunks<Enc: Encoder>(
         Database::Sqlite(pool) => {
             let args = bind::<sqlx::sqlite::SqliteArguments<'static>>(values)?;
             let rows = rowstream::sqlite::rows_with(pool.clone(), query.sql.clone(), args);
+            streamer.stream(rows, Identity, encoder)
+        }
+        // Without parameters through COPY's binary format (COPY takes none), when it is
+        // a query COPY accepts.
+        Database::Postgres(pool) if values.is_empty() && copyable(&query.sql) => {
+            let rows = rowstream::postgres::copy_rows(pool.clone(), query.sql.clone());
             streamer.stream(rows, Identity, encoder)
         }
         Database::Postgres(pool) => {
@@ -277,4 +307,31 @@ where
         }
     }
     Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn copyable_queries() {
+        for sql in [
+            "SELECT 1",
+            "  select * from t",
+            "WITH a AS (SELECT 1) SELECT * FROM a",
+            "VALUES (1)",
+            "TABLE t",
+            "\n\tSelect(1)",
+        ] {
+            assert!(super::copyable(sql), "{sql}");
+        }
+        for sql in [
+            "SHOW timezone",
+            "EXPLAIN SELECT 1",
+            "-- note\nSELECT 1",
+            "/* x */ SELECT 1",
+            "",
+            "selected",
+        ] {
+            assert!(!super::copyable(sql), "{sql}");
+        }
+    }
 }

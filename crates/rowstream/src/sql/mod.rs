@@ -124,7 +124,8 @@ pub(crate) enum OnDrop {
     CancelThenRelease,
     /// The connection leaves the pool at once, never to be handed out again; the
     /// statement is cancelled in the server, then the connection is closed (MySQL).
-    #[cfg_attr(not(feature = "mysql"), allow(dead_code))]
+    /// PostgreSQL's `COPY … TO STDOUT` sessions do the same.
+    #[cfg_attr(not(any(feature = "mysql", feature = "postgres")), allow(dead_code))]
     CancelThenClose,
 }
 

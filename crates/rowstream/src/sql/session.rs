@@ -22,6 +22,7 @@ pub(crate) struct Session<DB: Backend> {
     id: DB::Id,
     options: Arc<ConnectOptions<DB>>,
     busy: bool,
+    on_drop: OnDrop,
 }
 
 impl<DB: Backend> Session<DB> {
@@ -39,7 +40,17 @@ impl<DB: Backend> Session<DB> {
             id,
             options: pool.connect_options(),
             busy: false,
+            on_drop: DB::ON_DROP,
         })
+    }
+
+    /// Dropped in the middle of a statement, this session does as `on_drop` says instead
+    /// of the backend's [`Backend::ON_DROP`]: for a statement whose end a ping cannot read
+    /// reliably (PostgreSQL's `COPY … TO STDOUT`), the connection is closed.
+    #[cfg(feature = "postgres")]
+    pub(crate) fn with_on_drop(mut self, on_drop: OnDrop) -> Self {
+        self.on_drop = on_drop;
+        self
     }
 
     /// The connection, for a statement: from now until [`finish`](Self::finish) a drop
@@ -91,7 +102,7 @@ impl<DB: Backend> Drop for Session<DB> {
             return; // back to the pool as usual
         }
         let (id, options) = (self.id, self.options.clone());
-        match DB::ON_DROP {
+        match self.on_drop {
             OnDrop::Release => drop(conn),
             OnDrop::CancelThenRelease => {
                 let Ok(runtime) = tokio::runtime::Handle::try_current() else {

@@ -1,7 +1,7 @@
 //! Date and time text for the SQL type mappings: RFC 3339 / ISO 8601, written without a
 //! date-time library. Shared by the PostgreSQL and MySQL value encoders.
 
-use std::fmt::Write as _;
+use std::fmt::Write;
 
 /// Days since 1970-01-01 to a proleptic Gregorian `(year, month, day)` (Howard Hinnant's
 /// `civil_from_days`), valid for every `i64` day count PostgreSQL and MySQL produce.
@@ -19,25 +19,82 @@ pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
     (year, month, day)
 }
 
+/// Text of at most `N` bytes on the stack: a value's text written without an allocation
+/// (`fmt::Write`; writing past `N` bytes fails).
+pub(crate) struct StackText<const N: usize> {
+    buf: [u8; N],
+    len: usize,
+}
+
+impl<const N: usize> StackText<N> {
+    pub(crate) fn new() -> Self {
+        Self {
+            buf: [0; N],
+            len: 0,
+        }
+    }
+
+    pub(crate) fn as_str(&self) -> &str {
+        // Only whole `&str`s are written: always valid UTF-8.
+        std::str::from_utf8(&self.buf[..self.len]).unwrap_or_default()
+    }
+}
+
+impl<const N: usize> Write for StackText<N> {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        let end = self.len + s.len();
+        let Some(dst) = self.buf.get_mut(self.len..end) else {
+            return Err(std::fmt::Error);
+        };
+        dst.copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
+    }
+}
+
+/// Appends the `width` last decimal digits of `n` (`n < 10^width`, zero-padded), without
+/// the formatting machinery.
+fn digits<W: Write>(out: &mut W, mut n: u64, width: usize) {
+    let mut buf = [b'0'; 20];
+    let width = width.min(buf.len());
+    for slot in buf[..width].iter_mut().rev() {
+        *slot = b'0' + (n % 10) as u8;
+        n /= 10;
+    }
+    let _ = out.write_str(std::str::from_utf8(&buf[..width]).unwrap_or_default());
+}
+
 /// Appends `YYYY-MM-DD` (ISO 8601; years outside 0..=9999 with a sign, as ISO 8601's
 /// expanded form, e.g. `-0044-03-15`, `+12345-01-01`).
-pub(crate) fn write_date(out: &mut String, year: i64, month: u32, day: u32) {
+pub(crate) fn write_date<W: Write>(out: &mut W, year: i64, month: u32, day: u32) {
     if (0..=9999).contains(&year) {
-        let _ = write!(out, "{year:04}-{month:02}-{day:02}");
+        digits(out, year as u64, 4);
+        let _ = out.write_char('-');
+        digits(out, u64::from(month % 100), 2);
+        let _ = out.write_char('-');
+        digits(out, u64::from(day % 100), 2);
     } else {
         let _ = write!(out, "{year:+05}-{month:02}-{day:02}");
     }
 }
 
 /// Appends `HH:MM:SS` and, when `micros` is not 0, a fraction without trailing zeros.
-pub(crate) fn write_time(out: &mut String, hour: u64, minute: u64, second: u64, micros: u64) {
-    let _ = write!(out, "{hour:02}:{minute:02}:{second:02}");
+pub(crate) fn write_time<W: Write>(out: &mut W, hour: u64, minute: u64, second: u64, micros: u64) {
+    if hour < 100 && minute < 100 && second < 100 {
+        digits(out, hour, 2);
+        let _ = out.write_char(':');
+        digits(out, minute, 2);
+        let _ = out.write_char(':');
+        digits(out, second, 2);
+    } else {
+        let _ = write!(out, "{hour:02}:{minute:02}:{second:02}");
+    }
     write_fraction(out, micros);
 }
 
 /// Appends `HH:MM:SS[.ffffff]` from microseconds since midnight.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn write_time_of_day(out: &mut String, micros: u64) {
+pub(crate) fn write_time_of_day<W: Write>(out: &mut W, micros: u64) {
     let secs = micros / 1_000_000;
     write_time(
         out,
@@ -49,16 +106,22 @@ pub(crate) fn write_time_of_day(out: &mut String, micros: u64) {
 }
 
 /// Appends `.ffffff` without trailing zeros, nothing for 0.
-pub(crate) fn write_fraction(out: &mut String, micros: u64) {
+pub(crate) fn write_fraction<W: Write>(out: &mut W, micros: u64) {
     if micros == 0 {
         return;
     }
-    let mut digits = format!("{micros:06}");
-    while digits.ends_with('0') {
-        digits.pop();
+    if micros >= 1_000_000 {
+        let _ = write!(out, ".{micros}");
+        return;
     }
-    out.push('.');
-    out.push_str(&digits);
+    let mut micros = micros;
+    let mut width = 6;
+    while micros % 10 == 0 && width > 1 {
+        micros /= 10;
+        width -= 1;
+    }
+    let _ = out.write_char('.');
+    digits(out, micros, width);
 }
 
 /// Appends a date-time from microseconds since the midnight that starts day `epoch_days`
@@ -66,13 +129,18 @@ pub(crate) fn write_fraction(out: &mut String, micros: u64) {
 /// for UTC, `""` for none). Every `i64` of microseconds is exact: the days are counted
 /// apart, so no sum overflows.
 #[cfg_attr(not(feature = "postgres"), allow(dead_code))]
-pub(crate) fn write_datetime_micros(out: &mut String, epoch_days: i64, micros: i64, suffix: &str) {
+pub(crate) fn write_datetime_micros<W: Write>(
+    out: &mut W,
+    epoch_days: i64,
+    micros: i64,
+    suffix: &str,
+) {
     const DAY: i64 = 86_400_000_000;
     let (y, m, d) = civil_from_days(epoch_days + micros.div_euclid(DAY));
     write_date(out, y, m, d);
-    out.push('T');
+    let _ = out.write_char('T');
     write_time_of_day(out, micros.rem_euclid(DAY) as u64);
-    out.push_str(suffix);
+    let _ = out.write_str(suffix);
 }
 
 /// Appends an ISO 8601 duration from PostgreSQL's interval parts, in the form PostgreSQL's
@@ -124,6 +192,19 @@ mod tests {
         let mut s = String::new();
         write_datetime_micros(&mut s, 0, micros, suffix);
         s
+    }
+
+    #[test]
+    fn fractions_and_stack_text() {
+        let mut s = StackText::<32>::new();
+        write_time(&mut s, 1, 2, 3, 120_000);
+        assert_eq!(s.as_str(), "01:02:03.12");
+        let mut s = StackText::<32>::new();
+        write_time_of_day(&mut s, 86_399_000_001);
+        assert_eq!(s.as_str(), "23:59:59.000001");
+        let mut s = StackText::<4>::new();
+        assert!(std::fmt::Write::write_str(&mut s, "12345").is_err());
+        assert_eq!(s.as_str(), "");
     }
 
     #[test]

@@ -5,14 +5,39 @@ use serde::ser::{self, Impossible};
 
 use super::record::CsvError;
 
-/// Captures a map key (a column name) as text.
-pub(super) struct KeyCapture<'a>(pub(super) &'a mut String);
+/// Captures a map key (a column name) as text — or, for a string key equal to the
+/// header's column `expected`, only notes the match in `matched`, without copying it.
+pub(super) struct KeyCapture<'a> {
+    pub(super) key: &'a mut String,
+    pub(super) expected: Option<&'a str>,
+    pub(super) matched: &'a mut bool,
+}
+
+/// `a == b`, compared inline 8 bytes a step: column names are short, and a call to
+/// `memcmp` per field cost more than the comparison itself.
+#[inline]
+fn same(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    let (mut a8, mut b8) = (a.chunks_exact(8), b.chunks_exact(8));
+    for (x, y) in (&mut a8).zip(&mut b8) {
+        let word = |c: &[u8]| u64::from_ne_bytes(c.try_into().unwrap_or([0; 8]));
+        if word(x) != word(y) {
+            return false;
+        }
+    }
+    a8.remainder()
+        .iter()
+        .zip(b8.remainder())
+        .fold(true, |equal, (x, y)| equal & (x == y))
+}
 
 macro_rules! key_display {
     ($($method:ident($ty:ty)),*) => {$(
         fn $method(self, v: $ty) -> Result<(), CsvError> {
             use std::fmt::Write as _;
-            let _ = write!(self.0, "{v}");
+            let _ = write!(self.key, "{v}");
             Ok(())
         }
     )*};
@@ -56,7 +81,14 @@ impl ser::Serializer for KeyCapture<'_> {
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result<(), CsvError> {
-        self.0.push_str(v);
+        if self
+            .expected
+            .is_some_and(|name| same(name.as_bytes(), v.as_bytes()))
+        {
+            *self.matched = true;
+        } else {
+            self.key.push_str(v);
+        }
         Ok(())
     }
     fn serialize_unit_variant(
@@ -65,7 +97,7 @@ impl ser::Serializer for KeyCapture<'_> {
         _index: u32,
         variant: &'static str,
     ) -> Result<(), CsvError> {
-        self.0.push_str(variant);
+        self.key.push_str(variant);
         Ok(())
     }
     fn serialize_newtype_struct<T: Serialize + ?Sized>(
@@ -103,4 +135,33 @@ impl ser::Serializer for KeyCapture<'_> {
         serialize_struct(&'static str, usize) -> Self::SerializeStruct,
         serialize_struct_variant(&'static str, u32, &'static str, usize) -> Self::SerializeStructVariant
     );
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn same_compares_every_byte() {
+        let names = [
+            "",
+            "a",
+            "ab",
+            "dep_time",
+            "sched_dep_time",
+            "time_hour",
+            "é",
+            "abcdefgh",
+            "abcdefghi",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(
+                    super::same(a.as_bytes(), b.as_bytes()),
+                    a == b,
+                    "{a:?} {b:?}"
+                );
+            }
+        }
+        assert!(!super::same(b"sched_dep_timf", b"sched_dep_time"));
+        assert!(!super::same(b"xched_dep_time", b"sched_dep_time"));
+    }
 }

@@ -87,6 +87,7 @@ impl<'a> RecordSerializer<'a> {
             expect: self.expect,
             index: 0,
             last_null: false,
+            key_matched: false,
         }
     }
 
@@ -120,6 +121,9 @@ pub(super) struct Record<'a> {
     expect: Option<&'a [String]>,
     index: usize,
     last_null: bool,
+    /// The current map key is the header's column at `index`: compared while it was
+    /// serialized, and not copied into `scratch.key`.
+    key_matched: bool,
 }
 
 impl Record<'_> {
@@ -132,6 +136,8 @@ impl Record<'_> {
         let scratch = &mut *self.scratch;
         let name_text: Option<&str> = match name {
             Name::Static(name) => Some(name),
+            // Already checked against the header's column: nothing to collect or compare.
+            Name::Key if self.key_matched => None,
             Name::Key => Some(&scratch.key),
             Name::Position => None,
         };
@@ -189,7 +195,13 @@ impl Record<'_> {
 
     fn map_key<K: Serialize + ?Sized>(&mut self, key: &K) -> Result<(), CsvError> {
         self.scratch.key.clear();
-        key.serialize(KeyCapture(&mut self.scratch.key))
+        self.key_matched = false;
+        let expected = self.expect.and_then(|columns| columns.get(self.index));
+        key.serialize(KeyCapture {
+            key: &mut self.scratch.key,
+            expected: expected.map(String::as_str),
+            matched: &mut self.key_matched,
+        })
     }
 }
 

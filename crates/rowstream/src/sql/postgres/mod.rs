@@ -1,9 +1,12 @@
 //! PostgreSQL fetchers through sqlx (feature `postgres`): dynamic and typed rows, real
-//! cancellation when the stream is dropped, and keyset pagination ([`keyset()`]).
+//! cancellation when the stream is dropped, keyset pagination ([`keyset()`]), and whole
+//! results through `COPY (…) TO STDOUT (FORMAT binary)` ([`copy_rows`]).
 //!
-//! # Value mapping of dynamic rows ([`PgRecord`])
+//! # Value mapping of dynamic rows ([`PgRecord`], [`PgCopyRecord`])
 //!
 //! Values are read in PostgreSQL's binary format and written straight into the encoder.
+//! [`copy_rows`]' records are COPY's binary tuples — the same binary format — and are
+//! written exactly as [`rows`]' are: same bytes, same errors.
 //!
 //! | PostgreSQL | JSON |
 //! |---|---|
@@ -42,6 +45,9 @@
 //! instead of producing rows nobody reads, and the pool gets a clean connection; one that
 //! does not become ready in time (or whose cancel failed) is closed, never pooled busy,
 //! and never holds its pool slot.
+//!
+//! Dropping [`copy_rows`]' stream in the middle of its COPY cancels it the same way; its
+//! connection is then closed rather than pooled (the pool opens another when needed).
 
 //!
 //! # Queries with parameters
@@ -53,14 +59,16 @@
 //! fails to bind is the stream's first and only item, `sqlx::Error::Encode`, before a
 //! connection is taken.
 
+mod copy;
 mod types;
 
+pub use copy::{PgCopyRecord, copy_rows};
+
 use futures_core::Stream;
-use serde::ser::Error as _;
 use serde::{Serialize, Serializer};
 use sqlx::error::BoxDynError;
 use sqlx::postgres::{
-    PgArguments, PgConnectOptions, PgConnection, PgPool, PgRow, PgValueFormat, PgValueRef,
+    PgArguments, PgColumn, PgConnectOptions, PgConnection, PgPool, PgRow, PgValueFormat, PgValueRef,
 };
 use sqlx::query::{Query, QueryAs};
 use sqlx::{
@@ -115,32 +123,57 @@ struct Cell<'r> {
 impl Serialize for Cell<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         let column = &self.row.columns()[self.index];
-        let context = |e: &dyn std::fmt::Display| {
-            S::Error::custom(format_args!(
-                "column \"{}\" ({}): {e}",
-                column.name(),
-                column.type_info().name()
-            ))
-        };
-        let value = self.row.try_get_raw(self.index).map_err(|e| context(&e))?;
+        let value = self
+            .row
+            .try_get_raw(self.index)
+            .map_err(|e| column_error::<S::Error>(column, &e))?;
         if value.is_null() {
             return serializer.serialize_unit();
         }
-        let bytes = value.as_bytes().map_err(|e| context(&e))?;
+        let bytes = value.as_bytes().map_err(|e| column_error(column, &e))?;
         if value.format() == PgValueFormat::Text {
             // Only simple-protocol queries return text; it is written as it came.
-            let text = std::str::from_utf8(bytes).map_err(|e| context(&e))?;
+            let text = std::str::from_utf8(bytes).map_err(|e| column_error(column, &e))?;
             return serializer.serialize_str(text);
         }
+        BinaryCell {
+            column,
+            value: Some(bytes),
+        }
+        .serialize(serializer)
+    }
+}
+
+/// A value of `column` in binary format (`None`: NULL), as [`PgRecord`] and
+/// [`PgCopyRecord`] write it.
+struct BinaryCell<'r> {
+    column: &'r PgColumn,
+    value: Option<&'r [u8]>,
+}
+
+impl Serialize for BinaryCell<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let Some(bytes) = self.value else {
+            return serializer.serialize_unit();
+        };
         // Errors from the value encoder get the column's name; errors from the output
         // serializer itself (e.g. a full writer) pass through unchanged in meaning.
         types::PgBinary {
-            ty: column.type_info(),
+            ty: self.column.type_info(),
             bytes,
         }
         .serialize(serializer)
-        .map_err(|e| context(&e))
+        .map_err(|e| column_error(self.column, &e))
     }
+}
+
+/// An error of a value of `column`, naming the column and its type.
+fn column_error<E: serde::ser::Error>(column: &PgColumn, e: &dyn std::fmt::Display) -> E {
+    E::custom(format_args!(
+        "column \"{}\" ({}): {e}",
+        column.name(),
+        column.type_info().name()
+    ))
 }
 
 /// Streams every row of `sql` as a [`PgRecord`]; the statement is cancelled in the server

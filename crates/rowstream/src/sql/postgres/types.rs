@@ -1,12 +1,18 @@
 //! PostgreSQL values in the binary wire format → serde, without a value per row.
 
+use std::fmt::Write as _;
+
 use serde::ser::{Error as _, SerializeSeq};
 use serde::{Serialize, Serializer};
 use sqlx::TypeInfo;
 use sqlx::postgres::{PgTypeInfo, PgTypeKind};
 
 use crate::encode::item_limit::admit;
-use crate::sql::temporal;
+use crate::sql::temporal::{self, StackText};
+
+/// Room for a date, time or timestamp's text (at most 32 bytes: `+5874897-12-31`,
+/// `-4713-11-24T00:00:00.000001Z`, `24:00:00+15:59`).
+const TEXT: usize = 48;
 
 /// Days between 1970-01-01 and 2000-01-01.
 const PG_EPOCH_DAYS: i64 = 10_957;
@@ -125,18 +131,18 @@ pub(crate) fn serialize_value<S: Serializer>(
                 i32::MIN => serializer.serialize_str("-infinity"),
                 _ => {
                     let (y, m, d) = temporal::civil_from_days(i64::from(days) + PG_EPOCH_DAYS);
-                    let mut s = String::with_capacity(10);
+                    let mut s = StackText::<TEXT>::new();
                     temporal::write_date(&mut s, y, m, d);
-                    serializer.serialize_str(&s)
+                    serializer.serialize_str(s.as_str())
                 }
             }
         }
         // time: microseconds since midnight
         1083 => {
             let us = be_i64::<S::Error>(ty, bytes)?.max(0) as u64;
-            let mut s = String::with_capacity(15);
+            let mut s = StackText::<TEXT>::new();
             temporal::write_time_of_day(&mut s, us);
-            serializer.serialize_str(&s)
+            serializer.serialize_str(s.as_str())
         }
         // timetz: microseconds since midnight, then the zone as seconds WEST of UTC
         1266 => {
@@ -146,14 +152,13 @@ pub(crate) fn serialize_value<S: Serializer>(
             ])
             .max(0) as u64;
             let west = i32::from_be_bytes([raw[8], raw[9], raw[10], raw[11]]);
-            let mut s = String::with_capacity(21);
+            let mut s = StackText::<TEXT>::new();
             temporal::write_time_of_day(&mut s, us);
             let east = -i64::from(west);
             let sign = if east < 0 { '-' } else { '+' };
             let abs = east.unsigned_abs();
-            s.push(sign);
-            s.push_str(&format!("{:02}:{:02}", abs / 3600, abs % 3600 / 60));
-            serializer.serialize_str(&s)
+            let _ = write!(s, "{sign}{:02}:{:02}", abs / 3600, abs % 3600 / 60);
+            serializer.serialize_str(s.as_str())
         }
         // timestamp (no zone): local date-time without an offset
         1114 => serialize_timestamp(serializer, be_i64::<S::Error>(ty, bytes)?, ""),
@@ -201,9 +206,9 @@ fn serialize_timestamp<S: Serializer>(
         i64::MAX => serializer.serialize_str("infinity"),
         i64::MIN => serializer.serialize_str("-infinity"),
         _ => {
-            let mut s = String::with_capacity(28);
+            let mut s = StackText::<TEXT>::new();
             temporal::write_datetime_micros(&mut s, PG_EPOCH_DAYS, pg_micros, suffix);
-            serializer.serialize_str(&s)
+            serializer.serialize_str(s.as_str())
         }
     }
 }
