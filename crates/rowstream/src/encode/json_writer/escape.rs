@@ -82,9 +82,20 @@ const fn escapes() -> [[u8; 8]; 256] {
 /// Writes `value` as a JSON string, quotes included.
 #[inline]
 pub(crate) fn write_str<S: Storage>(out: &mut JsonBuf<S>, value: &str) {
-    out.put_u8(b'"');
-    write_str_contents(out, value);
-    out.put_u8(b'"');
+    let bytes = value.as_bytes();
+    let n = bytes.len();
+    if n < 16 && short_mask(bytes) == 0 {
+        // Quotes and fifteen bytes at most, in one room.
+        let room = &mut out.room(17)[..17];
+        room[0] = b'"';
+        copy_short(&mut room[1..], bytes);
+        room[n + 1] = b'"';
+        out.advance(n + 2);
+    } else {
+        out.put_u8(b'"');
+        write_str_contents(out, value);
+        out.put_u8(b'"');
+    }
 }
 
 /// Writes `value` escaped, without quotes.
@@ -170,7 +181,7 @@ fn short_mask(bytes: &[u8]) -> u64 {
 ///
 /// A key of fewer than sixteen bytes with nothing to escape (a struct's field names,
 /// most column names) is written with one capacity check and fixed-size stores.
-#[inline]
+#[inline(always)]
 pub(crate) fn write_key<S: Storage>(out: &mut JsonBuf<S>, comma: bool, key: &str) {
     let bytes = key.as_bytes();
     let n = bytes.len();

@@ -7,7 +7,7 @@
 //! layer and no error paths for writes that cannot fail; strings are scanned and copied
 //! sixteen bytes a step ([`escape`]); an object key is written with its comma, quotes and
 //! colon in one step ([`write_key`]); numbers go through `itoa` and `zmij` (serde_json's
-//! own). What it keeps from serde_json: every serde data model case written the same way
+//! own) for what is not an integer of up to 64 bits or an integral `f64` ([`numbers`]). What it keeps from serde_json: every serde data model case written the same way
 //! (bytes as an array of numbers, enums externally tagged, NaN/±Infinity as `null`, map
 //! keys that are numbers or booleans quoted), the same errors for keys that cannot be
 //! JSON, and `serde_json::value::RawValue` written verbatim (its private token), so JSON
@@ -15,6 +15,7 @@
 
 mod buf;
 mod escape;
+mod numbers;
 
 use std::fmt;
 
@@ -22,6 +23,7 @@ use serde::ser::{self, Serialize};
 
 pub(crate) use buf::{AppendTo, JsonBuf, Storage};
 pub(crate) use escape::{write_key, write_str};
+use numbers::{write_f32, write_f64, write_u64, write_wide};
 
 /// The struct name serde_json's `RawValue` serializes under; its one field is the raw JSON.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -70,36 +72,26 @@ pub(crate) struct JsonSerializer<'a, S> {
     out: &'a mut JsonBuf<S>,
 }
 
-#[inline]
-fn write_int<S: Storage>(out: &mut JsonBuf<S>, value: impl itoa::Integer) {
-    out.put_short(itoa::Buffer::new().format(value).as_bytes());
-}
-
-#[inline]
-fn write_f64<S: Storage>(out: &mut JsonBuf<S>, value: f64) {
-    if value.is_finite() {
-        out.put_short(zmij::Buffer::new().format_finite(value).as_bytes());
-    } else {
-        out.put_array(b"null");
-    }
-}
-
-#[inline]
-fn write_f32<S: Storage>(out: &mut JsonBuf<S>, value: f32) {
-    if value.is_finite() {
-        out.put_short(zmij::Buffer::new().format_finite(value).as_bytes());
-    } else {
-        out.put_array(b"null");
-    }
-}
-
-/// Integers, written with `itoa`.
+/// Integers up to 64 bits: the magnitude's digits, after a sign.
 macro_rules! integers {
     ($($name:ident($ty:ty);)*) => {
         $(
             #[inline]
             fn $name(self, v: $ty) -> Result<(), JsonError> {
-                write_int(self.out, v);
+                write_u64(self.out, v < 0, u64::from(v.unsigned_abs()));
+                Ok(())
+            }
+        )*
+    };
+}
+
+/// Unsigned integers up to 64 bits.
+macro_rules! unsigned {
+    ($($name:ident($ty:ty);)*) => {
+        $(
+            #[inline]
+            fn $name(self, v: $ty) -> Result<(), JsonError> {
+                write_u64(self.out, false, u64::from(v));
                 Ok(())
             }
         )*
@@ -128,8 +120,19 @@ impl<'a, S: Storage> ser::Serializer for JsonSerializer<'a, S> {
     }
     integers! {
         serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
-        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32);
-        serialize_u64(u64); serialize_u128(u128);
+    }
+    unsigned! {
+        serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+    }
+    #[inline]
+    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
+        write_wide(self.out, v);
+        Ok(())
+    }
+    #[inline]
+    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
+        write_wide(self.out, v);
+        Ok(())
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
@@ -157,7 +160,7 @@ impl<'a, S: Storage> ser::Serializer for JsonSerializer<'a, S> {
             if i > 0 {
                 self.out.put_u8(b',');
             }
-            write_int(self.out, *byte);
+            write_u64(self.out, false, u64::from(*byte));
         }
         self.out.put_u8(b']');
         Ok(())

@@ -197,6 +197,48 @@ fn struct_keys_short_long_and_escaped_match_serde_json() {
     });
 }
 
+#[test]
+fn integers_and_integral_floats_match_serde_json() {
+    let mut floats = vec![0.0, -0.0, 1.0, -1.0, 1400.0, -4.0, 2.5, 0.1];
+    for k in 0..=17 {
+        let p = 10f64.powi(k);
+        floats.extend([p, -p, p - 1.0, p + 1.0, 2.0 * p, p / 2.0]);
+    }
+    floats.extend([
+        (1u64 << 53) as f64,
+        -((1u64 << 53) as f64),
+        i64::MAX as f64,
+        i64::MIN as f64,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ]);
+    for value in floats {
+        same(&value);
+    }
+    for k in 0..=19 {
+        let p = 10u64.pow(k);
+        same(&(
+            p,
+            p - 1,
+            p + 1,
+            -(p as i128),
+            p as i64,
+            -(p as i64).wrapping_sub(1),
+        ));
+    }
+    same(&(
+        u64::MAX,
+        i64::MIN,
+        i64::MAX,
+        i8::MIN,
+        u8::MAX,
+        i16::MIN,
+        i32::MIN,
+        u32::MAX,
+    ));
+    same(&(i128::MIN, u128::MAX, 0u128, -1i128));
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -245,6 +287,16 @@ proptest! {
         text in "[\"\\\\\\x00-\\x1f a-zé€😀]{0,300}"
     ) {
         prop_assert_eq!(ours(&text), theirs(&text));
+    }
+
+    #[test]
+    fn any_integer_and_integral_float_is_written_as_serde_json_writes_it(
+        int in any::<i64>(),
+        small in -(1i64 << 53)..(1i64 << 53),
+        shift in 0u32..64,
+    ) {
+        let value = (int, int as u64, int as f64, small as f64, (int >> shift) as f64, int >> shift);
+        prop_assert_eq!(ours(&value), theirs(&value));
     }
 
     #[test]
