@@ -290,6 +290,7 @@ impl Scratch {
     /// Runs `write` on the cleared scratch space and appends what it wrote to `out` if
     /// it succeeded.
     #[inline]
+    #[cfg_attr(not(any(feature = "csv", feature = "msgpack")), allow(dead_code))]
     pub(crate) fn write<E>(
         &mut self,
         out: &mut BytesMut,
