@@ -129,6 +129,8 @@ fn write_blocks<'s, S: Storage>(out: &mut JsonBuf<S>, mut rest: &'s [u8]) -> &'s
             8 + lane(high)
         };
         let escape = &ESCAPES[usize::from(block[hit])];
+        // The lowest marked lane is a byte to escape ([`needs_escape`]).
+        debug_assert_ne!(escape[7], 0, "byte {:#x} needs no escape", block[hit]);
         room[hit..hit + 8].copy_from_slice(escape);
         out.advance(hit + usize::from(escape[7]));
         rest = &rest[hit + 1..];
