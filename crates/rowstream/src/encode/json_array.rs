@@ -3,7 +3,7 @@
 use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
-use super::{Encoder, Scratch, ValuePolicy, write_json_with};
+use super::{Encoder, JsonScratch, ValuePolicy, write_json_with};
 use crate::EncodeError;
 
 /// Encodes a stream as one JSON array (RFC 8259), `application/json`.
@@ -32,7 +32,7 @@ use crate::EncodeError;
 pub struct JsonArray {
     policy: ValuePolicy,
     separator_due: bool,
-    scratch: Scratch,
+    scratch: JsonScratch,
 }
 
 impl JsonArray {

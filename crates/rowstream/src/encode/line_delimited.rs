@@ -8,7 +8,7 @@ use bytes::{BufMut, BytesMut};
 use serde::Serialize;
 
 use super::terminal::{self, LastKey};
-use super::{Encoder, Scratch, ValuePolicy, write_json_with};
+use super::{Encoder, JsonScratch, ValuePolicy, write_json_with};
 use crate::{EncodeError, StreamError};
 
 /// How a line-delimited JSON format frames each text: its media type and the record
@@ -69,7 +69,7 @@ pub struct LineDelimited<F: Framing> {
     policy: ValuePolicy,
     completion_record: bool,
     last_key: Option<LastKey>,
-    scratch: Scratch,
+    scratch: JsonScratch,
     framing: PhantomData<F>,
 }
 

@@ -197,7 +197,7 @@ pub trait Encoder: Send + 'static {
 /// An [`EncodeError`] if `value`'s `Serialize` implementation fails or produces something
 /// JSON cannot hold (a map with non-string keys).
 pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Result<(), EncodeError> {
-    json_writer::to_buf(out, value)?;
+    json_writer::to_buf(&mut json_writer::AppendTo::new(out).0, value)?;
     Ok(())
 }
 
@@ -211,7 +211,7 @@ pub fn write_json<T: Serialize + ?Sized>(value: &T, out: &mut BytesMut) -> Resul
 pub(crate) fn write_json_with<T: Serialize + ?Sized>(
     value: &T,
     policy: ValuePolicy,
-    scratch: &mut Scratch,
+    scratch: &mut JsonScratch,
     out: &mut BytesMut,
 ) -> Result<(), EncodeError> {
     scratch.write(out, |buf| {
@@ -223,6 +223,44 @@ pub(crate) fn write_json_with<T: Serialize + ?Sized>(
         let value = WithPolicy::new(value, policy);
         json_writer::to_buf(buf, &value).map_err(|e| value.map_err(e))
     })
+}
+
+/// [`Scratch`] for the JSON writer: its bytes stay initialized between items, so the
+/// writer's fixed-size stores need no zeroing per item.
+#[derive(Clone, Default)]
+pub(crate) struct JsonScratch(json_writer::JsonBuf<Vec<u8>>);
+
+impl std::fmt::Debug for JsonScratch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("JsonScratch")
+            .field("len", &self.0.storage_len())
+            .finish()
+    }
+}
+
+impl JsonScratch {
+    /// Runs `write` on the cleared scratch space and appends what it wrote to `out` if
+    /// it succeeded; an item whose storage grew past [`Scratch::KEEP`] is handed over as
+    /// [`Scratch::write`] does.
+    #[inline]
+    pub(crate) fn write<E>(
+        &mut self,
+        out: &mut BytesMut,
+        write: impl FnOnce(&mut json_writer::JsonBuf<Vec<u8>>) -> Result<(), E>,
+    ) -> Result<(), E> {
+        self.0.clear();
+        let result = write(&mut self.0);
+        if self.0.storage_len() > Scratch::KEEP {
+            let (mut item, len) = std::mem::take(&mut self.0).into_parts();
+            if result.is_ok() {
+                item.truncate(len);
+                Scratch::hand_over(item, out);
+            }
+        } else if result.is_ok() {
+            out.extend_from_slice(self.0.written());
+        }
+        result
+    }
 }
 
 /// Scratch space an item is serialized into before one copy into the output buffer.
@@ -252,6 +290,7 @@ impl Scratch {
     /// Runs `write` on the cleared scratch space and appends what it wrote to `out` if
     /// it succeeded.
     #[inline]
+    #[cfg_attr(not(any(feature = "csv", feature = "msgpack")), allow(dead_code))]
     pub(crate) fn write<E>(
         &mut self,
         out: &mut BytesMut,
@@ -352,5 +391,39 @@ mod tests {
         });
         assert_eq!(failed, Err(()));
         assert_eq!(out.len(), before);
+    }
+
+    #[test]
+    fn json_scratch_hands_a_large_item_over_and_starts_afresh() {
+        let mut scratch = JsonScratch::default();
+        let mut out = BytesMut::from(&b"[1,"[..]);
+        let big = "x".repeat(1 << 20);
+        write_json_with(&big, ValuePolicy::default(), &mut scratch, &mut out).unwrap();
+        assert_eq!(out.len(), 3 + 2 + (1 << 20));
+        assert_eq!(&out[..5], b"[1,\"x");
+        assert_eq!(scratch.0.storage_len(), 0);
+
+        out.extend_from_slice(b",");
+        write_json_with("a\"b", ValuePolicy::default(), &mut scratch, &mut out).unwrap();
+        assert!(out.ends_with(b"x\",\"a\\\"b\""));
+        assert!(scratch.0.storage_len() > 0);
+
+        // A failed item leaves `out` as it was.
+        let before = out.len();
+        let bad = std::collections::BTreeMap::from([(vec![1u8], 1)]);
+        assert!(write_json_with(&bad, ValuePolicy::default(), &mut scratch, &mut out).is_err());
+        assert_eq!(out.len(), before);
+    }
+
+    #[test]
+    fn write_json_appends_to_what_out_holds() {
+        let mut out = BytesMut::from(&b"prefix "[..]);
+        write_json(&("a\nb", 1, None::<u8>), &mut out).unwrap();
+        assert_eq!(&out[..], b"prefix [\"a\\nb\",1,null]");
+        let bad = std::collections::BTreeMap::from([(vec![1u8], 1)]);
+        assert!(write_json(&bad, &mut out).is_err());
+        // What was written before the error may stay, but none of the writer's scratch bytes.
+        assert!(out.starts_with(b"prefix [\"a\\nb\",1,null]"));
+        assert!(out.len() < 40 && !out.contains(&0));
     }
 }

@@ -1,19 +1,29 @@
-//! JSON string escaping (RFC 8259 §7) that scans eight bytes at a time.
+//! JSON string escaping (RFC 8259 §7) that scans and copies sixteen bytes at a time.
 //!
 //! A string needs escaping only at `"`, `\` and the control characters U+0000–U+001F;
 //! everything else, non-ASCII UTF-8 included, is copied as it is. Instead of looking up
-//! every byte (serde_json's loop), [`write_str`] tests a whole 64-bit word for those bytes
-//! with a few integer operations and copies clean runs with one `put_slice`. The output is
-//! byte for byte what serde_json writes: the short escapes `\b \t \n \f \r \" \\`, and
-//! `\u00xx` with lowercase hex digits for the other control characters.
+//! every byte (serde_json's loop), [`write_str`] stores sixteen bytes of the string at the
+//! write position with one fixed-size copy and tests them, as two 64-bit words, with a few
+//! integer operations. Clean, the position moves sixteen bytes on. Otherwise it moves to
+//! the first byte to escape, that byte's escape is stored (a fixed eight bytes from a
+//! table, of which the position keeps two or six), and the next block starts after it;
+//! the bytes stored past the position are overwritten by what comes next. The last
+//! fifteen bytes or fewer are tested as two overlapping words and copied with
+//! [`JsonBuf::put_short`]. No write of a run or an escape is a `memcpy` call; capacity
+//! is checked once a block.
+//!
+//! The output is byte for byte what serde_json writes: the short escapes
+//! `\b \t \n \f \r \" \\`, and `\u00xx` with lowercase hex digits for the other control
+//! characters.
 
-use bytes::BufMut;
+use super::buf::{JsonBuf, Storage, copy_short, first};
 
 const LANES: u64 = 0x0101_0101_0101_0101;
 const HIGH: u64 = 0x8080_8080_8080_8080;
 
 /// A mask with the high bit set in the lowest byte lane of `word` (the first byte of the
-/// eight, read little-endian) that needs escaping, and possibly in lanes above it.
+/// eight, read little-endian) that needs escaping, and possibly in lanes above it; zero
+/// exactly when no byte of `word` needs escaping.
 ///
 /// Each test is the classic "has a zero byte" trick; a borrow may mark a lane above a
 /// true hit, never one below it, so the lowest marked lane is always exact.
@@ -27,120 +37,192 @@ fn needs_escape(word: u64) -> u64 {
     (zero_quote | zero_backslash | control) & HIGH
 }
 
-/// Whether `byte` must be escaped in a JSON string.
+/// The byte lane of the lowest set bit of a non-zero mask.
 #[inline(always)]
-fn must_escape(byte: u8) -> bool {
-    byte < 0x20 || byte == b'"' || byte == b'\\'
+fn lane(mask: u64) -> usize {
+    (mask.trailing_zeros() / 8) as usize
 }
 
-/// Writes the escape sequence of `byte`, one of the bytes [`must_escape`] accepts.
-#[cold]
-fn write_escape<B: BufMut>(out: &mut B, byte: u8) {
+/// Each byte's escape: its first bytes, and in the last byte how many of them there are
+/// (0 for a byte written as it is).
+static ESCAPES: [[u8; 8]; 256] = escapes();
+
+const fn escapes() -> [[u8; 8]; 256] {
     const HEX: &[u8; 16] = b"0123456789abcdef";
-    let short = match byte {
-        b'"' => b'"',
-        b'\\' => b'\\',
-        0x08 => b'b',
-        0x09 => b't',
-        0x0a => b'n',
-        0x0c => b'f',
-        0x0d => b'r',
-        _ => {
-            out.put_slice(&[
+    const fn short(c: u8) -> [u8; 8] {
+        [b'\\', c, 0, 0, 0, 0, 0, 2]
+    }
+    let mut table = [[0; 8]; 256];
+    let mut byte = 0;
+    while byte < 0x20 {
+        table[byte] = match byte {
+            0x08 => short(b'b'),
+            0x09 => short(b't'),
+            0x0a => short(b'n'),
+            0x0c => short(b'f'),
+            0x0d => short(b'r'),
+            _ => [
                 b'\\',
                 b'u',
                 b'0',
                 b'0',
-                HEX[usize::from(byte >> 4)],
-                HEX[usize::from(byte & 0xf)],
-            ]);
-            return;
-        }
-    };
-    out.put_slice(&[b'\\', short]);
+                HEX[byte >> 4],
+                HEX[byte & 0xf],
+                0,
+                6,
+            ],
+        };
+        byte += 1;
+    }
+    table[b'"' as usize] = short(b'"');
+    table[b'\\' as usize] = short(b'\\');
+    table
 }
 
 /// Writes `value` as a JSON string, quotes included.
 #[inline]
-pub(crate) fn write_str<B: BufMut>(out: &mut B, value: &str) {
-    out.put_u8(b'"');
-    write_str_contents(out, value);
-    out.put_u8(b'"');
+pub(crate) fn write_str<S: Storage>(out: &mut JsonBuf<S>, value: &str) {
+    let bytes = value.as_bytes();
+    let n = bytes.len();
+    if n < 16 && short_mask(bytes) == 0 {
+        // Quotes and fifteen bytes at most, in one room.
+        let room = &mut out.room(17)[..17];
+        room[0] = b'"';
+        copy_short(&mut room[1..], bytes);
+        room[n + 1] = b'"';
+        out.advance(n + 2);
+    } else {
+        out.put_u8(b'"');
+        write_str_contents(out, value);
+        out.put_u8(b'"');
+    }
 }
 
 /// Writes `value` escaped, without quotes.
-pub(crate) fn write_str_contents<B: BufMut>(out: &mut B, value: &str) {
-    let bytes = value.as_bytes();
-    // `run` is where the clean bytes not yet written start; `at` is the word scanned.
-    let mut run = 0;
-    let mut at = 0;
-    // Sixteen bytes (two words) per step while there are that many.
-    let mut pairs = bytes.chunks_exact(16);
-    for pair in &mut pairs {
-        let (low, high) = pair.split_at(8);
-        let low = needs_escape(word(low));
-        let high = needs_escape(word(high));
-        if low | high != 0 {
-            if low != 0 {
-                run = escape_lanes(out, bytes, at, low, run);
-            }
-            if high != 0 {
-                run = escape_lanes(out, bytes, at + 8, high, run);
-            }
-        }
-        at += 16;
-    }
-    // Then one word, and the last bytes padded with spaces (which need no escaping).
-    let mut rest = pairs.remainder();
-    if rest.len() >= 8 {
-        let (full, tail) = rest.split_at(8);
-        let mask = needs_escape(word(full));
-        if mask != 0 {
-            run = escape_lanes(out, bytes, at, mask, run);
-        }
-        at += 8;
-        rest = tail;
-    }
-    if !rest.is_empty() {
-        let mut padded = [b' '; 8];
-        padded[..rest.len()].copy_from_slice(rest);
-        let mask = needs_escape(u64::from_le_bytes(padded));
-        if mask != 0 {
-            run = escape_lanes(out, bytes, at, mask, run);
-        }
-    }
-    out.put_slice(&bytes[run..]);
-}
-
-/// The eight bytes of `bytes` (exactly eight) as a little-endian word.
-#[inline(always)]
-fn word(bytes: &[u8]) -> u64 {
-    u64::from_le_bytes(bytes.try_into().unwrap_or([b' '; 8]))
-}
-
-/// Writes the clean run up to each byte the lanes of `mask` mark in the word at `at`, and
-/// that byte's escape; returns where the clean run goes on. A marked lane above a true
-/// hit may be a false one (a borrow), and a lane past the end is padding: each is checked.
 #[inline]
-fn escape_lanes<B: BufMut>(
-    out: &mut B,
-    bytes: &[u8],
-    at: usize,
-    mut mask: u64,
-    mut run: usize,
-) -> usize {
-    while mask != 0 {
-        let hit = at + (mask.trailing_zeros() / 8) as usize;
-        mask &= mask - 1;
-        if let Some(&byte) = bytes.get(hit) {
-            if must_escape(byte) {
-                out.put_slice(&bytes[run..hit]);
-                write_escape(out, byte);
-                run = hit + 1;
+pub(crate) fn write_str_contents<S: Storage>(out: &mut JsonBuf<S>, value: &str) {
+    let mut rest = value.as_bytes();
+    if rest.len() >= 16 {
+        rest = write_blocks(out, rest);
+    }
+    write_tail(out, rest);
+}
+
+/// Writes `bytes` sixteen at a time while at least sixteen are left; returns the rest.
+#[inline(never)]
+fn write_blocks<'s, S: Storage>(out: &mut JsonBuf<S>, mut rest: &'s [u8]) -> &'s [u8] {
+    while rest.len() >= 16 {
+        let block: [u8; 16] = first(rest);
+        // The block, and an escape stored at any of its bytes.
+        let room = &mut out.room(16 + 8)[..16 + 8];
+        room[..16].copy_from_slice(&block);
+        let low = needs_escape(u64::from_le_bytes(first(&block)));
+        let hit = if low != 0 {
+            lane(low)
+        } else {
+            let high = needs_escape(u64::from_le_bytes(first(&block[8..])));
+            if high == 0 {
+                out.advance(16);
+                rest = &rest[16..];
+                continue;
             }
+            8 + lane(high)
+        };
+        let escape = &ESCAPES[usize::from(block[hit])];
+        // The lowest marked lane is a byte to escape ([`needs_escape`]).
+        debug_assert_ne!(escape[7], 0, "byte {:#x} needs no escape", block[hit]);
+        room[hit..hit + 8].copy_from_slice(escape);
+        out.advance(hit + usize::from(escape[7]));
+        rest = &rest[hit + 1..];
+    }
+    rest
+}
+
+/// Writes the last bytes of a string, fewer than sixteen.
+#[inline(always)]
+fn write_tail<S: Storage>(out: &mut JsonBuf<S>, tail: &[u8]) {
+    if tail.is_empty() {
+        return;
+    }
+    if short_mask(tail) == 0 {
+        out.put_short(tail);
+    } else {
+        escape_each(out, tail);
+    }
+}
+
+/// [`needs_escape`] for fewer than sixteen bytes: zero exactly when none needs escaping.
+/// They are read as two overlapping words (or, under four, three bytes and padding).
+#[inline(always)]
+fn short_mask(bytes: &[u8]) -> u64 {
+    let n = bytes.len();
+    if n >= 8 {
+        needs_escape(u64::from_le_bytes(first(bytes)))
+            | needs_escape(u64::from_le_bytes(first(&bytes[n - 8..])))
+    } else if n >= 4 {
+        let head = u32::from_le_bytes(first(bytes));
+        let last = u32::from_le_bytes(first(&bytes[n - 4..]));
+        needs_escape(u64::from(head) | u64::from(last) << 32)
+    } else if n > 0 {
+        needs_escape(u64::from_le_bytes([
+            bytes[0],
+            bytes[n / 2],
+            bytes[n - 1],
+            b' ',
+            b' ',
+            b' ',
+            b' ',
+            b' ',
+        ]))
+    } else {
+        0
+    }
+}
+
+/// Writes an object key and its colon, `"key":`, after a comma when `comma` is set.
+///
+/// A key of fewer than sixteen bytes with nothing to escape (a struct's field names,
+/// most column names) is written with one capacity check and fixed-size stores.
+#[inline(always)]
+pub(crate) fn write_key<S: Storage>(out: &mut JsonBuf<S>, comma: bool, key: &str) {
+    let bytes = key.as_bytes();
+    let n = bytes.len();
+    if n < 16 && short_mask(bytes) == 0 {
+        // `,"`, fifteen bytes and `":`.
+        let room = &mut out.room(19)[..19];
+        let at = usize::from(comma);
+        room[0] = b',';
+        room[at] = b'"';
+        copy_short(&mut room[at + 1..], bytes);
+        room[at + 1 + n] = b'"';
+        room[at + 2 + n] = b':';
+        out.advance(at + 3 + n);
+    } else {
+        if comma {
+            out.put_u8(b',');
+        }
+        write_str(out, key);
+        out.put_u8(b':');
+    }
+}
+
+/// Writes `bytes` (the last few of a string) escaping byte by byte.
+#[inline(never)]
+fn escape_each<S: Storage>(out: &mut JsonBuf<S>, bytes: &[u8]) {
+    // Six bytes an escape at most, the last one stored as eight.
+    let room = out.room(bytes.len() * 6 + 2);
+    let mut at = 0;
+    for &byte in bytes {
+        let escape = &ESCAPES[usize::from(byte)];
+        if escape[7] == 0 {
+            room[at] = byte;
+            at += 1;
+        } else {
+            room[at..at + 8].copy_from_slice(escape);
+            at += usize::from(escape[7]);
         }
     }
-    run
+    out.advance(at);
 }
 
 #[cfg(test)]
@@ -149,9 +231,9 @@ mod tests {
     use proptest::prelude::*;
 
     fn escaped(value: &str) -> String {
-        let mut out = Vec::new();
+        let mut out = JsonBuf::append_to(Vec::new());
         write_str(&mut out, value);
-        String::from_utf8(out).unwrap()
+        String::from_utf8(out.written().to_vec()).unwrap()
     }
 
     #[test]

@@ -1,26 +1,30 @@
 //! Map keys: JSON object keys are strings, so keys that are numbers, booleans, chars or
 //! unit variants are written quoted, and anything else is refused, as serde_json does.
 
-use bytes::BufMut;
 use serde::ser::{self, Impossible, Serialize};
 
-use super::{JsonError, JsonSerializer, key_must_be_a_string, write_str};
+use super::{JsonBuf, JsonError, JsonSerializer, Storage, key_must_be_a_string, write_key};
 
-/// Serializes one map key as a JSON string.
-pub(super) struct KeySerializer<'a, B> {
-    pub(super) out: &'a mut B,
+/// Serializes one map key as a JSON string, with the comma before it (when `comma` is
+/// set) and the colon after it.
+pub(super) struct KeySerializer<'a, S> {
+    pub(super) out: &'a mut JsonBuf<S>,
+    pub(super) comma: bool,
 }
 
-impl<B: BufMut> KeySerializer<'_, B> {
+impl<S: Storage> KeySerializer<'_, S> {
     /// Writes `write`'s output (a number or a boolean) between quotes.
     #[inline]
     fn quoted(
         self,
-        write: impl FnOnce(JsonSerializer<'_, B>) -> Result<(), JsonError>,
+        write: impl FnOnce(JsonSerializer<'_, S>) -> Result<(), JsonError>,
     ) -> Result<(), JsonError> {
+        if self.comma {
+            self.out.put_u8(b',');
+        }
         self.out.put_u8(b'"');
         write(JsonSerializer { out: self.out })?;
-        self.out.put_u8(b'"');
+        self.out.put_array(b"\":");
         Ok(())
     }
 }
@@ -40,7 +44,7 @@ macro_rules! quoted_integers {
     };
 }
 
-impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
+impl<S: Storage> ser::Serializer for KeySerializer<'_, S> {
     type Ok = ();
     type Error = JsonError;
     type SerializeSeq = Impossible<(), JsonError>;
@@ -53,7 +57,7 @@ impl<B: BufMut> ser::Serializer for KeySerializer<'_, B> {
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result<(), JsonError> {
-        write_str(self.out, v);
+        write_key(self.out, self.comma, v);
         Ok(())
     }
     fn serialize_char(self, v: char) -> Result<(), JsonError> {

@@ -1,23 +1,29 @@
 //! rowstream's own serde serializer for compact JSON (RFC 8259), byte for byte what
 //! `serde_json::to_writer` writes, only faster.
 //!
-//! What makes it faster: strings are scanned for bytes to escape a word at a time
-//! ([`escape`]); numbers go through `itoa` and `zmij` (serde_json's own) straight into the buffer; output goes
-//! to any [`BufMut`] with no `io::Write` layer and no error paths for writes that cannot
-//! fail. What it keeps from serde_json: every serde data model case written the same way
+//! What makes it faster: output goes to a [`JsonBuf`] ([`buf`]), initialized bytes and a
+//! write position, where short writes of a length known only at run time (digits, short
+//! strings, keys) are fixed-size stores rather than `memcpy` calls, with no `io::Write`
+//! layer and no error paths for writes that cannot fail; strings are scanned and copied
+//! sixteen bytes a step ([`escape`]); an object key is written with its comma, quotes and
+//! colon in one step ([`write_key`]); numbers go through `itoa` and `zmij` (serde_json's
+//! own) for what is not an integer of up to 64 bits or an integral `f64` ([`numbers`]). What it keeps from serde_json: every serde data model case written the same way
 //! (bytes as an array of numbers, enums externally tagged, NaN/±Infinity as `null`, map
 //! keys that are numbers or booleans quoted), the same errors for keys that cannot be
 //! JSON, and `serde_json::value::RawValue` written verbatim (its private token), so JSON
 //! columns stay exact.
 
+mod buf;
 mod escape;
+mod numbers;
 
 use std::fmt;
 
-use bytes::BufMut;
 use serde::ser::{self, Serialize};
 
-pub(crate) use escape::write_str;
+pub(crate) use buf::{AppendTo, JsonBuf, Storage};
+pub(crate) use escape::{write_key, write_str};
+use numbers::{write_f32, write_f64, write_u64, write_wide};
 
 /// The struct name serde_json's `RawValue` serializes under; its one field is the raw JSON.
 const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
@@ -54,74 +60,79 @@ fn key_must_be_a_string() -> JsonError {
 /// Serializes `value` as compact JSON onto the end of `out`. On an error, `out` may hold
 /// part of the value: callers write into scratch space they discard.
 #[inline]
-pub(crate) fn to_buf<B: BufMut, T: Serialize + ?Sized>(
-    out: &mut B,
+pub(crate) fn to_buf<S: Storage, T: Serialize + ?Sized>(
+    out: &mut JsonBuf<S>,
     value: &T,
 ) -> Result<(), JsonError> {
     value.serialize(JsonSerializer { out })
 }
 
 /// The serializer: a borrowed output buffer.
-pub(crate) struct JsonSerializer<'a, B> {
-    out: &'a mut B,
+pub(crate) struct JsonSerializer<'a, S> {
+    out: &'a mut JsonBuf<S>,
 }
 
-#[inline]
-fn write_int<B: BufMut>(out: &mut B, value: impl itoa::Integer) {
-    out.put_slice(itoa::Buffer::new().format(value).as_bytes());
-}
-
-#[inline]
-fn write_f64<B: BufMut>(out: &mut B, value: f64) {
-    if value.is_finite() {
-        out.put_slice(zmij::Buffer::new().format_finite(value).as_bytes());
-    } else {
-        out.put_slice(b"null");
-    }
-}
-
-#[inline]
-fn write_f32<B: BufMut>(out: &mut B, value: f32) {
-    if value.is_finite() {
-        out.put_slice(zmij::Buffer::new().format_finite(value).as_bytes());
-    } else {
-        out.put_slice(b"null");
-    }
-}
-
-/// Integers, written with `itoa`.
+/// Integers up to 64 bits: the magnitude's digits, after a sign.
 macro_rules! integers {
     ($($name:ident($ty:ty);)*) => {
         $(
             #[inline]
             fn $name(self, v: $ty) -> Result<(), JsonError> {
-                write_int(self.out, v);
+                write_u64(self.out, v < 0, u64::from(v.unsigned_abs()));
                 Ok(())
             }
         )*
     };
 }
 
-impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
+/// Unsigned integers up to 64 bits.
+macro_rules! unsigned {
+    ($($name:ident($ty:ty);)*) => {
+        $(
+            #[inline]
+            fn $name(self, v: $ty) -> Result<(), JsonError> {
+                write_u64(self.out, false, u64::from(v));
+                Ok(())
+            }
+        )*
+    };
+}
+
+impl<'a, S: Storage> ser::Serializer for JsonSerializer<'a, S> {
     type Ok = ();
     type Error = JsonError;
-    type SerializeSeq = Compound<'a, B>;
-    type SerializeTuple = Compound<'a, B>;
-    type SerializeTupleStruct = Compound<'a, B>;
-    type SerializeTupleVariant = Compound<'a, B>;
-    type SerializeMap = Compound<'a, B>;
-    type SerializeStruct = Compound<'a, B>;
-    type SerializeStructVariant = Compound<'a, B>;
+    type SerializeSeq = Compound<'a, S>;
+    type SerializeTuple = Compound<'a, S>;
+    type SerializeTupleStruct = Compound<'a, S>;
+    type SerializeTupleVariant = Compound<'a, S>;
+    type SerializeMap = Compound<'a, S>;
+    type SerializeStruct = Compound<'a, S>;
+    type SerializeStructVariant = Compound<'a, S>;
 
     #[inline]
     fn serialize_bool(self, v: bool) -> Result<(), JsonError> {
-        self.out.put_slice(if v { b"true" } else { b"false" });
+        if v {
+            self.out.put_array(b"true");
+        } else {
+            self.out.put_array(b"false");
+        }
         Ok(())
     }
     integers! {
         serialize_i8(i8); serialize_i16(i16); serialize_i32(i32); serialize_i64(i64);
-        serialize_i128(i128); serialize_u8(u8); serialize_u16(u16); serialize_u32(u32);
-        serialize_u64(u64); serialize_u128(u128);
+    }
+    unsigned! {
+        serialize_u8(u8); serialize_u16(u16); serialize_u32(u32); serialize_u64(u64);
+    }
+    #[inline]
+    fn serialize_i128(self, v: i128) -> Result<(), JsonError> {
+        write_wide(self.out, v);
+        Ok(())
+    }
+    #[inline]
+    fn serialize_u128(self, v: u128) -> Result<(), JsonError> {
+        write_wide(self.out, v);
+        Ok(())
     }
     #[inline]
     fn serialize_f32(self, v: f32) -> Result<(), JsonError> {
@@ -149,14 +160,14 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
             if i > 0 {
                 self.out.put_u8(b',');
             }
-            write_int(self.out, *byte);
+            write_u64(self.out, false, u64::from(*byte));
         }
         self.out.put_u8(b']');
         Ok(())
     }
     #[inline]
     fn serialize_none(self) -> Result<(), JsonError> {
-        self.out.put_slice(b"null");
+        self.out.put_array(b"null");
         Ok(())
     }
     #[inline]
@@ -203,12 +214,12 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         Ok(())
     }
     #[inline]
-    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, B>, JsonError> {
+    fn serialize_seq(self, _len: Option<usize>) -> Result<Compound<'a, S>, JsonError> {
         self.out.put_u8(b'[');
         Ok(Compound::new(self.out, Close::Array))
     }
     #[inline]
-    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, B>, JsonError> {
+    fn serialize_tuple(self, len: usize) -> Result<Compound<'a, S>, JsonError> {
         self.serialize_seq(Some(len))
     }
     #[inline]
@@ -216,7 +227,7 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         self,
         _name: &'static str,
         len: usize,
-    ) -> Result<Compound<'a, B>, JsonError> {
+    ) -> Result<Compound<'a, S>, JsonError> {
         self.serialize_seq(Some(len))
     }
     fn serialize_tuple_variant(
@@ -225,14 +236,14 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'a, B>, JsonError> {
+    ) -> Result<Compound<'a, S>, JsonError> {
         self.out.put_u8(b'{');
         write_str(self.out, variant);
-        self.out.put_slice(b":[");
+        self.out.put_array(b":[");
         Ok(Compound::new(self.out, Close::ArrayInObject))
     }
     #[inline]
-    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, B>, JsonError> {
+    fn serialize_map(self, _len: Option<usize>) -> Result<Compound<'a, S>, JsonError> {
         self.out.put_u8(b'{');
         Ok(Compound::new(self.out, Close::Object))
     }
@@ -241,7 +252,7 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         self,
         name: &'static str,
         len: usize,
-    ) -> Result<Compound<'a, B>, JsonError> {
+    ) -> Result<Compound<'a, S>, JsonError> {
         if name == RAW_VALUE_TOKEN {
             return Ok(Compound::new(self.out, Close::Raw));
         }
@@ -253,10 +264,10 @@ impl<'a, B: BufMut> ser::Serializer for JsonSerializer<'a, B> {
         _index: u32,
         variant: &'static str,
         _len: usize,
-    ) -> Result<Compound<'a, B>, JsonError> {
+    ) -> Result<Compound<'a, S>, JsonError> {
         self.out.put_u8(b'{');
         write_str(self.out, variant);
-        self.out.put_slice(b":{");
+        self.out.put_array(b":{");
         Ok(Compound::new(self.out, Close::ObjectInObject))
     }
 }
@@ -275,15 +286,15 @@ enum Close {
 }
 
 /// A sequence, map or struct being written.
-pub(crate) struct Compound<'a, B> {
-    out: &'a mut B,
+pub(crate) struct Compound<'a, S> {
+    out: &'a mut JsonBuf<S>,
     close: Close,
     first: bool,
 }
 
-impl<'a, B: BufMut> Compound<'a, B> {
+impl<'a, S: Storage> Compound<'a, S> {
     #[inline]
-    fn new(out: &'a mut B, close: Close) -> Self {
+    fn new(out: &'a mut JsonBuf<S>, close: Close) -> Self {
         Self {
             out,
             close,
@@ -311,22 +322,20 @@ impl<'a, B: BufMut> Compound<'a, B> {
         if self.close == Close::Raw {
             return value.serialize(RawJson { out: self.out });
         }
-        self.separator();
-        write_str(self.out, key);
-        self.out.put_u8(b':');
+        let comma = !std::mem::replace(&mut self.first, false);
+        write_key(self.out, comma, key);
         value.serialize(JsonSerializer { out: self.out })
     }
 
     #[inline]
     fn finish(self) -> Result<(), JsonError> {
-        let close: &[u8] = match self.close {
-            Close::Array => b"]",
-            Close::Object => b"}",
-            Close::ArrayInObject => b"]}",
-            Close::ObjectInObject => b"}}",
-            Close::Raw => b"",
-        };
-        self.out.put_slice(close);
+        match self.close {
+            Close::Array => self.out.put_u8(b']'),
+            Close::Object => self.out.put_u8(b'}'),
+            Close::ArrayInObject => self.out.put_array(b"]}"),
+            Close::ObjectInObject => self.out.put_array(b"}}"),
+            Close::Raw => {}
+        }
         Ok(())
     }
 }
@@ -335,7 +344,7 @@ impl<'a, B: BufMut> Compound<'a, B> {
 macro_rules! elements {
     ($($trait:ident :: $method:ident;)*) => {
         $(
-            impl<B: BufMut> ser::$trait for Compound<'_, B> {
+            impl<S: Storage> ser::$trait for Compound<'_, S> {
                 type Ok = ();
                 type Error = JsonError;
                 #[inline]
@@ -358,15 +367,16 @@ elements! {
     SerializeTupleVariant::serialize_field;
 }
 
-impl<B: BufMut> ser::SerializeMap for Compound<'_, B> {
+impl<S: Storage> ser::SerializeMap for Compound<'_, S> {
     type Ok = ();
     type Error = JsonError;
     #[inline]
     fn serialize_key<T: Serialize + ?Sized>(&mut self, key: &T) -> Result<(), JsonError> {
-        self.separator();
-        key.serialize(KeySerializer { out: self.out })?;
-        self.out.put_u8(b':');
-        Ok(())
+        let comma = !std::mem::replace(&mut self.first, false);
+        key.serialize(KeySerializer {
+            out: self.out,
+            comma,
+        })
     }
     #[inline]
     fn serialize_value<T: Serialize + ?Sized>(&mut self, value: &T) -> Result<(), JsonError> {
@@ -378,7 +388,7 @@ impl<B: BufMut> ser::SerializeMap for Compound<'_, B> {
     }
 }
 
-impl<B: BufMut> ser::SerializeStruct for Compound<'_, B> {
+impl<S: Storage> ser::SerializeStruct for Compound<'_, S> {
     type Ok = ();
     type Error = JsonError;
     #[inline]
@@ -395,7 +405,7 @@ impl<B: BufMut> ser::SerializeStruct for Compound<'_, B> {
     }
 }
 
-impl<B: BufMut> ser::SerializeStructVariant for Compound<'_, B> {
+impl<S: Storage> ser::SerializeStructVariant for Compound<'_, S> {
     type Ok = ();
     type Error = JsonError;
     #[inline]

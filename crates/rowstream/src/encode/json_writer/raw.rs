@@ -1,20 +1,19 @@
 //! serde_json's `RawValue`: already JSON, written verbatim.
 
-use bytes::BufMut;
 use serde::ser::{self, Impossible, Serialize};
 
-use super::JsonError;
+use super::{JsonBuf, JsonError, Storage};
 
 /// Takes the one string field of a `RawValue` and writes it as it is.
-pub(super) struct RawJson<'a, B> {
-    pub(super) out: &'a mut B,
+pub(super) struct RawJson<'a, S> {
+    pub(super) out: &'a mut JsonBuf<S>,
 }
 
 fn expected_raw_json() -> JsonError {
     JsonError("expected the text of a serde_json RawValue".into())
 }
 
-impl<B: BufMut> ser::Serializer for RawJson<'_, B> {
+impl<S: Storage> ser::Serializer for RawJson<'_, S> {
     type Ok = ();
     type Error = JsonError;
     type SerializeSeq = Impossible<(), JsonError>;
@@ -27,7 +26,7 @@ impl<B: BufMut> ser::Serializer for RawJson<'_, B> {
 
     #[inline]
     fn serialize_str(self, v: &str) -> Result<(), JsonError> {
-        self.out.put_slice(v.as_bytes());
+        self.out.put_short(v.as_bytes());
         Ok(())
     }
 

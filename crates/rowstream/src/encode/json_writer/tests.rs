@@ -8,12 +8,12 @@ use serde::Serialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::to_buf;
+use super::{JsonBuf, to_buf};
 
 fn ours<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
-    let mut out = Vec::new();
+    let mut out = JsonBuf::append_to(Vec::new());
     to_buf(&mut out, value).map_err(|e| e.to_string())?;
-    Ok(String::from_utf8(out).expect("UTF-8"))
+    Ok(String::from_utf8(out.written().to_vec()).expect("UTF-8"))
 }
 
 fn theirs<T: Serialize + ?Sized>(value: &T) -> Result<String, String> {
@@ -155,6 +155,90 @@ fn keys_that_are_not_strings_are_quoted_or_refused_as_serde_json_does() {
     assert_eq!(ours(&none_key).unwrap_err(), "key must be a string");
 }
 
+/// Struct field names on both sides of the short-key path (under sixteen bytes, nothing
+/// to escape).
+#[derive(Serialize)]
+struct Keys {
+    #[serde(rename = "")]
+    empty: u8,
+    #[serde(rename = "a")]
+    one: u8,
+    #[serde(rename = "fifteen_bytes__")]
+    fifteen: u8,
+    #[serde(rename = "sixteen_bytes___")]
+    sixteen: u8,
+    #[serde(rename = "a key that is rather longer than thirty-two bytes")]
+    long: u8,
+    #[serde(rename = "clé")]
+    non_ascii: u8,
+    #[serde(rename = "\u{1f600}")]
+    emoji: u8,
+    #[serde(rename = "tab\tkey")]
+    tab: u8,
+    #[serde(rename = "a\\")]
+    backslash: u8,
+    #[serde(rename = "\"")]
+    quote: u8,
+}
+
+#[test]
+fn struct_keys_short_long_and_escaped_match_serde_json() {
+    same(&Keys {
+        empty: 0,
+        one: 1,
+        fifteen: 15,
+        sixteen: 16,
+        long: 2,
+        non_ascii: 3,
+        emoji: 4,
+        tab: 5,
+        backslash: 6,
+        quote: 7,
+    });
+}
+
+#[test]
+fn integers_and_integral_floats_match_serde_json() {
+    let mut floats = vec![0.0, -0.0, 1.0, -1.0, 1400.0, -4.0, 2.5, 0.1];
+    for k in 0..=17 {
+        let p = 10f64.powi(k);
+        floats.extend([p, -p, p - 1.0, p + 1.0, 2.0 * p, p / 2.0]);
+    }
+    floats.extend([
+        (1u64 << 53) as f64,
+        -((1u64 << 53) as f64),
+        i64::MAX as f64,
+        i64::MIN as f64,
+        f64::MAX,
+        f64::MIN_POSITIVE,
+    ]);
+    for value in floats {
+        same(&value);
+    }
+    for k in 0..=19 {
+        let p = 10u64.pow(k);
+        same(&(
+            p,
+            p - 1,
+            p + 1,
+            -(p as i128),
+            p as i64,
+            -(p as i64).wrapping_sub(1),
+        ));
+    }
+    same(&(
+        u64::MAX,
+        i64::MIN,
+        i64::MAX,
+        i8::MIN,
+        u8::MAX,
+        i16::MIN,
+        i32::MIN,
+        u32::MAX,
+    ));
+    same(&(i128::MIN, u128::MAX, 0u128, -1i128));
+}
+
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![
         Just(Value::Null),
@@ -179,6 +263,39 @@ proptest! {
 
     #[test]
     fn any_json_value_is_written_as_serde_json_writes_it(value in json_value()) {
+        prop_assert_eq!(ours(&value), theirs(&value));
+    }
+
+    #[test]
+    fn any_map_keys_are_written_as_serde_json_writes_them(
+        keys in prop::collection::vec(
+            prop_oneof![
+                any::<String>(),
+                "[\"\\\\\\x00-\\x1f a-zé😀]{0,20}",
+                "[a-z_]{0,17}",
+            ],
+            0..8,
+        )
+    ) {
+        let map: BTreeMap<String, usize> =
+            keys.into_iter().enumerate().map(|(i, key)| (key, i)).collect();
+        prop_assert_eq!(ours(&map), theirs(&map));
+    }
+
+    #[test]
+    fn long_escape_heavy_strings_are_written_as_serde_json_writes_them(
+        text in "[\"\\\\\\x00-\\x1f a-zé€😀]{0,300}"
+    ) {
+        prop_assert_eq!(ours(&text), theirs(&text));
+    }
+
+    #[test]
+    fn any_integer_and_integral_float_is_written_as_serde_json_writes_it(
+        int in any::<i64>(),
+        small in -(1i64 << 53)..(1i64 << 53),
+        shift in 0u32..64,
+    ) {
+        let value = (int, int as u64, int as f64, small as f64, (int >> shift) as f64, int >> shift);
         prop_assert_eq!(ours(&value), theirs(&value));
     }
 
