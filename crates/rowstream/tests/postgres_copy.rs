@@ -196,6 +196,82 @@ async fn query_text_and_errors() {
     );
 }
 
+/// What follows the query's last token — semicolons, comments — is not the query's:
+/// `COPY (…)` gets the query alone.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn trailing_semicolons_and_comments() {
+    use rowstream::postgres::copy_rows;
+    let Some(pool) = pool(1).await else { return };
+    for sql in [
+        "SELECT 1 AS a; -- trailing comment",
+        "SELECT 1 AS a; /* c */",
+        "SELECT 1 AS a\n;\n-- comment\n",
+        "SELECT 1 AS a;\r\n-- x\r\n",
+        "/* lead */ SELECT 1 AS a /* a ; b */ ; ;",
+    ] {
+        let json = encode(copy_rows(pool.clone(), sql), JsonArray::new()).await;
+        assert_eq!(
+            json.as_deref().ok(),
+            Some(&br#"[{"a":1}]"#[..]),
+            "{sql:?}: {json:?}"
+        );
+    }
+    let json = encode(
+        copy_rows(pool.clone(), "SELECT ';--' AS a; -- c"),
+        JsonArray::new(),
+    )
+    .await;
+    assert_eq!(json.as_deref().ok(), Some(&br#"[{"a":";--"}]"#[..]));
+}
+
+/// After `ALTER TABLE` changes a column's type or name, the next COPY on the same
+/// connection reads the values by the new type and names them by the new name (the
+/// types are not taken from a statement prepared before the change).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_table_is_read_by_its_new_types() {
+    use rowstream::postgres::copy_rows;
+    // One connection: every export below runs on the one that prepared the first.
+    let Some(pool) = pool(1).await else { return };
+    let table = "rowstream_copy_altered";
+    sqlx::raw_sql(&format!(
+        "DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (a int4, t timestamp, b int8); \
+         INSERT INTO {table} VALUES (1, '2020-01-01 00:00', 5), (2, '2021-06-15 12:00', 6)"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let sql: &'static str = "SELECT * FROM rowstream_copy_altered ORDER BY a";
+    let json = || encode(copy_rows(pool.clone(), sql), JsonArray::new());
+    let before = String::from_utf8(json().await.unwrap()).unwrap();
+    assert_eq!(
+        before,
+        r#"[{"a":1,"t":"2020-01-01T00:00:00","b":5},{"a":2,"t":"2021-06-15T12:00:00","b":6}]"#
+    );
+    sqlx::raw_sql(&format!(
+        "ALTER TABLE {table} ALTER COLUMN a TYPE float4 USING a::float4, \
+         ALTER COLUMN t TYPE timestamptz USING t AT TIME ZONE 'UTC', \
+         ALTER COLUMN b TYPE float8 USING b::float8"
+    ))
+    .execute(&pool)
+    .await
+    .unwrap();
+    let after = String::from_utf8(json().await.unwrap()).unwrap();
+    assert_eq!(
+        after,
+        r#"[{"a":1.0,"t":"2020-01-01T00:00:00Z","b":5.0},{"a":2.0,"t":"2021-06-15T12:00:00Z","b":6.0}]"#
+    );
+    sqlx::raw_sql(&format!("ALTER TABLE {table} RENAME COLUMN b TO renamed_b"))
+        .execute(&pool)
+        .await
+        .unwrap();
+    let renamed = String::from_utf8(json().await.unwrap()).unwrap();
+    assert!(renamed.contains(r#""renamed_b":5.0"#), "{renamed}");
+    sqlx::raw_sql(&format!("DROP TABLE {table}"))
+        .execute(&pool)
+        .await
+        .unwrap();
+}
+
 /// A COPY that runs past the session's `statement_timeout` fails with the server's
 /// cancellation (SQLSTATE 57014), after rows have been sent; a read-only session runs
 /// it; the connection serves the next query.

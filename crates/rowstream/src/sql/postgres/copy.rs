@@ -1,8 +1,8 @@
 //! Rows through `COPY (…) TO STDOUT (FORMAT binary)`: [`copy_rows`] and its record,
 //! [`PgCopyRecord`].
 //!
-//! The statement's columns and their types come from preparing the query first (a
-//! prepared statement the connection caches, as for [`rows`](super::rows)); the rows then
+//! The statement's columns and their types come from preparing the query first, in the
+//! transaction the COPY runs in (never from the connection's statement cache); the rows then
 //! arrive as COPY's binary tuples — each value in the same binary (send/recv) format as a
 //! query's binary results — and are written by the same value encoder as
 //! [`PgRecord`](super::PgRecord)'s, without being taken apart into a row first.
@@ -14,7 +14,7 @@ use futures_core::Stream;
 use serde::ser::SerializeMap as _;
 use serde::{Serialize, Serializer};
 use sqlx::postgres::{PgColumn, PgPool};
-use sqlx::{Column as _, Executor as _, Statement as _};
+use sqlx::{Column as _, Connection as _, Executor as _, Statement as _};
 
 use super::super::{OnDrop, session::Session};
 
@@ -93,9 +93,10 @@ impl Serialize for PgCopyRecord {
 /// `sql` is one query without parameters — COPY takes no bind parameters (use
 /// [`rows_with`](super::rows_with) or [`fetch`](super::fetch) for those) — that `COPY`
 /// accepts: a `SELECT`, `VALUES`, `TABLE …`, or a data-modifying statement with
-/// `RETURNING`. It is prepared first (the connection caches the prepared statement), so
-/// it must be a single statement; a trailing `;` is ignored. Its text is sent in the
-/// simple query protocol: never build it from untrusted input.
+/// `RETURNING`. It is prepared first, afresh, in the transaction the COPY then runs in (so
+/// the types it reads the values by are the COPY's own, even right after an `ALTER
+/// TABLE`), so it must be a single statement; trailing `;`s and comments are ignored. Its
+/// text is sent in the simple query protocol: never build it from untrusted input.
 ///
 /// The connection runs under its session's settings (`statement_timeout`,
 /// `default_transaction_read_only` …) as any other statement.
@@ -128,7 +129,7 @@ pub fn copy_rows(
 ) -> impl Stream<Item = Result<PgCopyRecord, sqlx::Error>> + Send + 'static {
     let sql: String = sql.into();
     async_stream::stream! {
-        let query = sql.trim_end_matches(|c: char| c.is_whitespace() || c == ';');
+        let query = super::sql_text::statement(&sql);
         let mut session = match Session::open(&pool).await {
             Ok(session) => session.with_on_drop(OnDrop::CancelThenClose),
             Err(err) => {
@@ -136,11 +137,26 @@ pub fn copy_rows(
                 return;
             }
         };
-        let columns: Arc<[PgColumn]> = match session.conn().prepare(query).await {
-            Ok(statement) => statement.columns().into(),
+        // The columns' types decide how every value is read, and COPY's binary tuples do
+        // not carry them: they must be the ones the COPY runs with. So the query is
+        // prepared afresh (never from the connection's statement cache, which still
+        // holds the types from before an `ALTER TABLE`), inside the transaction the COPY
+        // runs in: parsing it locks the tables it reads until the transaction ends, so
+        // their columns cannot change in between.
+        let begun = async {
+            session.conn().execute("BEGIN").await?;
+            session.conn().clear_cached_statements().await?;
+            let statement = session.conn().prepare(query).await?;
+            Ok::<Arc<[PgColumn]>, sqlx::Error>(statement.columns().into())
+        }
+        .await;
+        let columns = match begun {
+            Ok(columns) => columns,
             Err(err) => {
                 yield Err(err);
-                session.end().await;
+                if session.conn().execute("ROLLBACK").await.is_ok() {
+                    session.end().await;
+                }
                 return;
             }
         };
@@ -191,7 +207,8 @@ pub fn copy_rows(
                 }
             }
         }
-        if clean {
+        // A failed COPY's transaction is rolled back by its COMMIT.
+        if clean && session.conn().execute("COMMIT").await.is_ok() {
             session.end().await;
         }
         // Otherwise the session is dropped busy: the COPY is cancelled, the connection closed.

@@ -60,6 +60,7 @@
 //! connection is taken.
 
 mod copy;
+mod sql_text;
 mod types;
 
 pub use copy::{PgCopyRecord, copy_rows};
