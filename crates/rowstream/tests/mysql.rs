@@ -4,8 +4,12 @@
 #![cfg(all(feature = "mysql", feature = "axum"))]
 #![recursion_limit = "256"]
 
+#[path = "support/disconnect.rs"]
+mod disconnect;
+use disconnect::{leave_early, serve_app};
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -14,7 +18,6 @@ use rowstream::mysql::RecordOptions;
 use rowstream::{Identity, JsonArray, Streamer};
 use serde_json::json;
 use sqlx::mysql::{MySqlArguments, MySqlPool, MySqlPoolOptions};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 async fn pool(max: u32) -> Option<MySqlPool> {
     let Ok(url) = std::env::var("ROWSTREAM_TEST_MYSQL_URL") else {
@@ -218,64 +221,6 @@ async fn serve(pool: MySqlPool, sql: &'static str) -> SocketAddr {
         }),
     ))
     .await
-}
-
-async fn serve_app(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-async fn leave_early(addr: SocketAddr, after_first_chunk: bool) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    if after_first_chunk {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the server closed first");
-            seen.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&seen);
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-            if let Some((_, body)) = text.split_once("\r\n\r\n") {
-                if body
-                    .split_once("\r\n")
-                    .is_some_and(|(_, data)| !data.is_empty())
-                {
-                    break;
-                }
-            }
-        }
-    } else {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    drop(tcp);
-}
-
-async fn assert_killed(observer: &MySqlPool, pool: &MySqlPool, marker: &str) -> Duration {
-    let start = Instant::now();
-    loop {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
-        )
-        .bind(format!("%{marker}%"))
-        .fetch_one(observer)
-        .await
-        .unwrap();
-        let in_use = pool.size() as usize - pool.num_idle();
-        if running == 0 && in_use == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "after 2 s: {running} statements still running, {in_use} connections in use"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -576,4 +521,22 @@ async fn keyset_filters_are_bound_parameters() {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+/// Waits up to 2 s until no connection runs a statement containing `marker` and the pool
+/// has no connection in use; returns how long it took.
+async fn assert_killed(observer: &MySqlPool, pool: &MySqlPool, marker: &str) -> Duration {
+    disconnect::assert_let_go(
+        || async {
+            sqlx::query_scalar(
+                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
+            )
+            .bind(format!("%{marker}%"))
+            .fetch_one(observer)
+            .await
+            .unwrap()
+        },
+        || (pool.size(), pool.num_idle()),
+    )
+    .await
 }

@@ -4,8 +4,12 @@
 #![cfg(all(feature = "postgres", feature = "axum"))]
 #![recursion_limit = "256"]
 
+#[path = "support/disconnect.rs"]
+mod disconnect;
+use disconnect::{leave_early, serve_app};
+
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::Router;
 use axum::routing::get;
@@ -13,7 +17,6 @@ use futures_util::TryStreamExt;
 use rowstream::{Identity, JsonArray, StreamErrorKind, Streamer};
 use serde_json::json;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// The test database, or `None` (with a note) when it is not configured locally.
 async fn pool(max: u32) -> Option<PgPool> {
@@ -126,69 +129,6 @@ async fn serve(pool: PgPool, sql: &'static str) -> SocketAddr {
         }),
     ))
     .await
-}
-
-async fn serve_app(app: Router) -> SocketAddr {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-/// Connects, sends a GET, and closes the connection: after the first body chunk when
-/// `after_first_chunk`, else after 300 ms (while the statement computes its first row).
-async fn leave_early(addr: SocketAddr, after_first_chunk: bool) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    if after_first_chunk {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the server closed first");
-            seen.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&seen);
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-            // The head, then a chunk-size line and at least one byte of data.
-            if let Some(body) = text.split_once("\r\n\r\n").map(|(_, body)| body) {
-                if body
-                    .split_once("\r\n")
-                    .is_some_and(|(_, data)| !data.is_empty())
-                {
-                    break;
-                }
-            }
-        }
-    } else {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    drop(tcp);
-}
-
-/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
-/// has no connection in use; returns how long it took.
-async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
-    let start = Instant::now();
-    loop {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(format!("%{marker}%"))
-        .fetch_one(observer)
-        .await
-        .unwrap();
-        let in_use = pool.size() as usize - pool.num_idle();
-        if running == 0 && in_use == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "after 2 s: {running} statements still running, {in_use} connections in use"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -586,4 +526,22 @@ async fn keyset_filters_are_bound_parameters() {
         .execute(&pool)
         .await
         .unwrap();
+}
+
+/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
+/// has no connection in use; returns how long it took.
+async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
+    disconnect::assert_let_go(
+        || async {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(format!("%{marker}%"))
+            .fetch_one(observer)
+            .await
+            .unwrap()
+        },
+        || (pool.size(), pool.num_idle()),
+    )
+    .await
 }

@@ -9,6 +9,10 @@
     feature = "msgpack"
 ))]
 
+#[path = "support/disconnect.rs"]
+mod disconnect;
+use disconnect::{leave_early, serve_app};
+
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
@@ -18,7 +22,6 @@ use futures_util::{Stream, TryStreamExt};
 use rowstream::{Csv, Encoder, Identity, JsonArray, Msgpack, StreamErrorKind, Streamer};
 use serde::Serialize;
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions, PgSslMode};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A pool of at most `max` connections to the test server (over TLS when `tls`), with
 /// `options` in every session; `None` when the server is not configured locally (an
@@ -317,7 +320,7 @@ async fn the_statement_timeout_applies() {
 }
 
 async fn serve(pool: PgPool, sql: &'static str) -> SocketAddr {
-    let app =
+    serve_app(
         Router::new().route(
             "/",
             get(move || {
@@ -326,66 +329,9 @@ async fn serve(pool: PgPool, sql: &'static str) -> SocketAddr {
                     rowstream::axum::json_array(rowstream::postgres::copy_rows(pool, sql)).await
                 }
             }),
-        );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
-    addr
-}
-
-/// Connects, sends a GET, and closes the connection: after the first body bytes when
-/// `after_first_chunk`, else after 300 ms (while the statement computes its first row).
-async fn leave_early(addr: SocketAddr, after_first_chunk: bool) {
-    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
-    tcp.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
-        .await
-        .unwrap();
-    if after_first_chunk {
-        let mut seen = Vec::new();
-        let mut buf = [0u8; 4096];
-        loop {
-            let n = tcp.read(&mut buf).await.unwrap();
-            assert!(n > 0, "the server closed first");
-            seen.extend_from_slice(&buf[..n]);
-            let text = String::from_utf8_lossy(&seen);
-            assert!(text.starts_with("HTTP/1.1 200"), "{text}");
-            if let Some((_, body)) = text.split_once("\r\n\r\n") {
-                if body
-                    .split_once("\r\n")
-                    .is_some_and(|(_, data)| !data.is_empty())
-                {
-                    break;
-                }
-            }
-        }
-    } else {
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
-    drop(tcp);
-}
-
-/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
-/// has no connection in use.
-async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
-    let start = Instant::now();
-    loop {
-        let running: i64 = sqlx::query_scalar(
-            "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-        )
-        .bind(format!("%{marker}%"))
-        .fetch_one(observer)
-        .await
-        .unwrap();
-        let in_use = pool.size() as usize - pool.num_idle();
-        if running == 0 && in_use == 0 {
-            return start.elapsed();
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(2),
-            "after 2 s: {running} statements still running, {in_use} connections in use"
-        );
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
+        ),
+    )
+    .await
 }
 
 async fn disconnect(tls: bool, after_first_chunk: bool, sql: &'static str, marker: &str) {
@@ -433,4 +379,22 @@ async fn disconnect_after_first_chunk_cancels_the_copy_over_tls() {
 async fn disconnect_before_first_row_cancels_the_copy() {
     let sql = "SELECT pg_sleep(30) AS pause /* rowstream-copy-cancel-first */";
     disconnect(false, false, sql, "rowstream-copy-cancel-first").await;
+}
+
+/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
+/// has no connection in use; returns how long it took.
+async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
+    disconnect::assert_let_go(
+        || async {
+            sqlx::query_scalar(
+                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
+            )
+            .bind(format!("%{marker}%"))
+            .fetch_one(observer)
+            .await
+            .unwrap()
+        },
+        || (pool.size(), pool.num_idle()),
+    )
+    .await
 }
