@@ -525,6 +525,8 @@ impl AnyEncoder {
     /// Turns CSV's formula guard ([`Csv::formula_guard`](crate::Csv::formula_guard)) on
     /// or off; the other formats hold no spreadsheet cells and ignore this.
     pub fn formula_guard(self, on: bool) -> Self {
+        #[cfg(not(feature = "csv"))]
+        let _ = on;
         Self(match self.0 {
             #[cfg(feature = "csv")]
             Inner::Csv(e) => Inner::Csv(Box::new(e.formula_guard(on))),

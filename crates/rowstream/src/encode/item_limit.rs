@@ -45,6 +45,10 @@ pub(crate) fn scope<R>(limit: Option<usize>, encode: impl FnOnce() -> R) -> (R, 
 /// # Errors
 ///
 /// `bytes` is above the limit; the streamer then fails the stream with `LimitReached`.
+#[cfg_attr(
+    not(any(feature = "sqlite", feature = "postgres", feature = "mysql")),
+    allow(dead_code)
+)]
 pub(crate) fn admit<E: serde::ser::Error>(bytes: usize) -> Result<(), E> {
     match LIMIT.with(Cell::get) {
         Some(max) if bytes > max => {
