@@ -101,14 +101,22 @@ pub async fn get_body(addr: SocketAddr, path: &str) -> anyhow::Result<Vec<u8>> {
     Ok(body)
 }
 
-/// Waits until `GET /healthz` answers 200, for at most `limit`.
-pub async fn wait_healthy(addr: SocketAddr, limit: Duration) -> anyhow::Result<()> {
+/// Waits until `GET /healthz` answers 200, for at most `limit`; fails at once when
+/// `exited` says how the server ended.
+pub async fn wait_healthy(
+    addr: SocketAddr,
+    limit: Duration,
+    mut exited: impl FnMut() -> Option<String>,
+) -> anyhow::Result<()> {
     let deadline = Instant::now() + limit;
     loop {
         if let Ok(mut conn) = Connection::open(addr).await {
             if conn.get("/healthz").await.is_ok() {
                 return Ok(());
             }
+        }
+        if let Some(how) = exited() {
+            bail!("the server for {addr} exited ({how}) before answering /healthz");
         }
         if Instant::now() > deadline {
             bail!("{addr} did not answer /healthz within {limit:?}");

@@ -28,8 +28,16 @@ impl Server {
             .stderr(out)
             .spawn()
             .with_context(|| format!("start {command:?}"))?;
-        let server = Self { child, addr };
-        crate::client::wait_healthy(addr, Duration::from_secs(120))
+        let mut server = Self { child, addr };
+        // A server that cannot listen (the port taken, say by a client socket of the
+        // ephemeral range) exits at once: say so rather than wait out the limit.
+        let child = &mut server.child;
+        let exited = move || match child.try_wait() {
+            Ok(Some(status)) => Some(status.to_string()),
+            Ok(None) => None,
+            Err(err) => Some(err.to_string()),
+        };
+        crate::client::wait_healthy(addr, Duration::from_secs(120), exited)
             .await
             .with_context(|| format!("{command:?}; its log: {}", log.display()))?;
         Ok(server)

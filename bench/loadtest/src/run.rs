@@ -61,8 +61,9 @@ pub struct Args {
     /// Where the report (and `samples.json`, logs) go.
     #[arg(long, default_value = "target/loadtest")]
     pub out_dir: PathBuf,
-    /// First port for the servers; each server gets the next one.
-    #[arg(long, default_value_t = 39_100)]
+    /// First port for the servers; each server gets the next one. The default lies below
+    /// Linux's ephemeral range (32768–60999), whose ports client sockets take.
+    #[arg(long, default_value_t = 20_000)]
     pub port: u16,
     /// The command line to print in the report.
     #[arg(long, default_value = "scripts/loadtest.sh")]
