@@ -533,6 +533,82 @@ async fn statement_timeout_stops_a_postgres_copy_export() {
     server.stop().await;
 }
 
+/// Exports through `COPY` follow the table as it is now: after `ALTER TABLE` changes a
+/// column's type or name, a table export and a named query (with a trailing `;` and
+/// comment) on the same pooled connection read the values by the new types, in every
+/// format.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_copy_exports_follow_a_changed_table() {
+    let Some(scratch) = Scratch::postgres("rowstream_copy_alter").await else {
+        return;
+    };
+    let fixtures = scratch.pg_pool(1).await;
+    sqlx::raw_sql(
+        "CREATE TABLE evo (a int4, t timestamp, b int8);
+         INSERT INTO evo VALUES (1, '2020-01-01 00:00', 5), (2, '2021-06-15 12:00', 6);",
+    )
+    .execute(&fixtures)
+    .await
+    .expect("fixtures");
+    // The smallest pool: every request below runs on the same one or two connections.
+    let options = OpenOptions {
+        pool_size: 2,
+        ..OpenOptions::default()
+    };
+    let pool = db::open_postgres(scratch.pg_options(), &options)
+        .await
+        .expect("open");
+    let config = "[queries.evo]\nsql = \"SELECT * FROM evo ORDER BY a; -- every row\"\n";
+    let server = Server::start_app(rowstream_cli::router_with(
+        Database::Postgres(pool),
+        settings(config),
+    ))
+    .await;
+    let csv = async |path: &str| {
+        let response = reqwest::get(server.url(path)).await.expect("request");
+        assert_eq!(response.status().as_u16(), 200, "{path}");
+        response.text().await.expect("a body")
+    };
+    for _ in 0..3 {
+        for path in ["/tables/evo", "/queries/evo"] {
+            let (status, _, rows) = get_json(&server.url(path)).await;
+            assert_eq!(status, 200, "{path}: {rows}");
+            assert_eq!(
+                rows[1],
+                json!({"a": 2, "t": "2021-06-15T12:00:00", "b": 6}),
+                "{path}"
+            );
+        }
+    }
+    sqlx::raw_sql(
+        "ALTER TABLE evo ALTER COLUMN a TYPE float4 USING a::float4,
+           ALTER COLUMN t TYPE timestamptz USING t AT TIME ZONE 'UTC',
+           ALTER COLUMN b TYPE float8 USING b::float8;
+         ALTER TABLE evo RENAME COLUMN b TO renamed_b;",
+    )
+    .execute(&fixtures)
+    .await
+    .expect("alter");
+    for _ in 0..3 {
+        for path in ["/tables/evo", "/queries/evo"] {
+            let (status, _, rows) = get_json(&server.url(path)).await;
+            assert_eq!(status, 200, "{path}: {rows}");
+            assert_eq!(
+                rows[1],
+                json!({"a": 2.0, "t": "2021-06-15T12:00:00Z", "renamed_b": 6.0}),
+                "{path}"
+            );
+            let text = csv(&format!("{path}?format=csv")).await;
+            assert!(
+                text.ends_with("2.0,2021-06-15T12:00:00Z,6.0\r\n")
+                    && text.starts_with("a,t,renamed_b\r\n"),
+                "{path}: {text:?}"
+            );
+        }
+    }
+    server.stop().await;
+}
+
 /// Named queries over `db`: bound values, SQL-looking values, 400s and 404s.
 async fn assert_named_queries(label: &str, db: Database, config: &str) {
     let server = Server::start_app(rowstream_cli::router_with(db, settings(config))).await;
