@@ -550,9 +550,9 @@ async fn postgres_copy_exports_follow_a_changed_table() {
     .execute(&fixtures)
     .await
     .expect("fixtures");
-    // The smallest pool: every request below runs on the same one or two connections.
+    // A small pool: every request below runs on one of its three connections.
     let options = OpenOptions {
-        pool_size: 2,
+        pool_size: 3,
         ..OpenOptions::default()
     };
     let pool = db::open_postgres(scratch.pg_options(), &options)
@@ -566,8 +566,10 @@ async fn postgres_copy_exports_follow_a_changed_table() {
     .await;
     let csv = async |path: &str| {
         let response = reqwest::get(server.url(path)).await.expect("request");
-        assert_eq!(response.status().as_u16(), 200, "{path}");
-        response.text().await.expect("a body")
+        let status = response.status().as_u16();
+        let body = response.text().await.expect("a body");
+        assert_eq!(status, 200, "{path}: {body}");
+        body
     };
     for _ in 0..3 {
         for path in ["/tables/evo", "/queries/evo"] {
@@ -579,6 +581,17 @@ async fn postgres_copy_exports_follow_a_changed_table() {
                 "{path}"
             );
         }
+    }
+    // Both connections of the pool prepare the CSV header's statement, at the same time.
+    for _ in 0..3 {
+        let (one, two) = tokio::join!(
+            csv("/tables/evo?format=csv"),
+            csv("/queries/evo?format=csv")
+        );
+        assert!(
+            one.starts_with("a,t,b\r\n") && two.starts_with("a,t,b\r\n"),
+            "{one} {two}"
+        );
     }
     sqlx::raw_sql(
         "ALTER TABLE evo ALTER COLUMN a TYPE float4 USING a::float4,

@@ -80,8 +80,10 @@ fn params_len<T>(params: sqlx::Either<&[T], usize>) -> usize {
     }
 }
 
-/// The column names of `sql`'s result, from preparing it (on PostgreSQL with `params`'
-/// types, so the cached statement matches what is bound later).
+/// The column names of `sql`'s result, from preparing it afresh (on PostgreSQL with
+/// `params`' types, so the cached statement matches what is bound later): a statement
+/// the connection prepared before an `ALTER TABLE … RENAME COLUMN` still names the old
+/// column, so the connection's statement cache is cleared first.
 ///
 /// # Errors
 ///
@@ -91,20 +93,30 @@ pub async fn column_names(
     sql: &str,
     params: Option<&[crate::config::Param]>,
 ) -> Result<Vec<String>, sqlx::Error> {
-    use sqlx::{Executor as _, Statement as _};
+    use sqlx::{Connection as _, Executor as _, Statement as _};
     fn names<C: sqlx::Column>(columns: &[C]) -> Vec<String> {
         columns.iter().map(|c| c.name().to_owned()).collect()
     }
     Ok(match db {
-        Database::Sqlite(pool) => names(pool.prepare(sql).await?.columns()),
+        Database::Sqlite(pool) => {
+            let mut conn = pool.acquire().await?;
+            conn.clear_cached_statements().await?;
+            names(conn.prepare(sql).await?.columns())
+        }
         Database::Postgres(pool) => {
             let types: Vec<_> = params
                 .unwrap_or_default()
                 .iter()
                 .map(|p| pg_type(p.ty))
                 .collect();
-            names(pool.prepare_with(sql, &types).await?.columns())
+            let mut conn = pool.acquire().await?;
+            conn.clear_cached_statements().await?;
+            names(conn.prepare_with(sql, &types).await?.columns())
         }
-        Database::MySql { pool, .. } => names(pool.prepare(sql).await?.columns()),
+        Database::MySql { pool, .. } => {
+            let mut conn = pool.acquire().await?;
+            conn.clear_cached_statements().await?;
+            names(conn.prepare(sql).await?.columns())
+        }
     })
 }
