@@ -6,7 +6,7 @@
 
 #[path = "support/disconnect.rs"]
 mod disconnect;
-use disconnect::{leave_early, serve_app};
+use disconnect::{assert_cancelled, leave_early, serve_app};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -151,11 +151,22 @@ async fn disconnect_after_first_chunk(tls: bool) {
     let Some(observer) = self::pool(1).await else {
         return;
     };
-    // 3,000 rows, one every 10 ms: 30 s if nobody stops it.
-    let sql = "SELECT g, pg_sleep(0.01) AS pause /* rowstream-cancel-rows */ FROM generate_series(1, 3000) g";
+    // 3,000 rows, one every 10 ms: 30 s if nobody stops it; a marker of its own for
+    // each of the two tests, which may run at the same time.
+    let (sql, marker) = if tls {
+        (
+            "SELECT g, pg_sleep(0.01) AS pause /* rowstream-cancel-rows-tls */ FROM generate_series(1, 3000) g",
+            "rowstream-cancel-rows-tls",
+        )
+    } else {
+        (
+            "SELECT g, pg_sleep(0.01) AS pause /* rowstream-cancel-rows-plain */ FROM generate_series(1, 3000) g",
+            "rowstream-cancel-rows-plain",
+        )
+    };
     let addr = serve(pool.clone(), sql).await;
     leave_early(addr, true).await;
-    let took = assert_cancelled(&observer, &pool, "rowstream-cancel-rows").await;
+    let took = assert_cancelled(&observer, &pool, marker).await;
     eprintln!("statement gone and connection back {took:?} after the disconnect (tls: {tls})");
     // The pool's only connection is clean: the next query returns correct results.
     let answer: i32 = sqlx::query_scalar("SELECT 41 + 1")
@@ -526,22 +537,4 @@ async fn keyset_filters_are_bound_parameters() {
         .execute(&pool)
         .await
         .unwrap();
-}
-
-/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
-/// has no connection in use; returns how long it took.
-async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
-    disconnect::assert_let_go(
-        || async {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(format!("%{marker}%"))
-            .fetch_one(observer)
-            .await
-            .unwrap()
-        },
-        || (pool.size(), pool.num_idle()),
-    )
-    .await
 }
