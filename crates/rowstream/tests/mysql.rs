@@ -6,7 +6,7 @@
 
 #[path = "support/disconnect.rs"]
 mod disconnect;
-use disconnect::{leave_early, serve_app};
+use disconnect::{assert_killed, leave_early, serve_app};
 
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -521,22 +521,4 @@ async fn keyset_filters_are_bound_parameters() {
         .execute(&pool)
         .await
         .unwrap();
-}
-
-/// Waits up to 2 s until no connection runs a statement containing `marker` and the pool
-/// has no connection in use; returns how long it took.
-async fn assert_killed(observer: &MySqlPool, pool: &MySqlPool, marker: &str) -> Duration {
-    disconnect::assert_let_go(
-        || async {
-            sqlx::query_scalar(
-                "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()",
-            )
-            .bind(format!("%{marker}%"))
-            .fetch_one(observer)
-            .await
-            .unwrap()
-        },
-        || (pool.size(), pool.num_idle()),
-    )
-    .await
 }

@@ -11,7 +11,7 @@
 
 #[path = "support/disconnect.rs"]
 mod disconnect;
-use disconnect::{leave_early, serve_app};
+use disconnect::{assert_cancelled, leave_early, serve_app};
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
@@ -379,22 +379,4 @@ async fn disconnect_after_first_chunk_cancels_the_copy_over_tls() {
 async fn disconnect_before_first_row_cancels_the_copy() {
     let sql = "SELECT pg_sleep(30) AS pause /* rowstream-copy-cancel-first */";
     disconnect(false, false, sql, "rowstream-copy-cancel-first").await;
-}
-
-/// Waits up to 2 s until no backend runs a statement containing `marker` and the pool
-/// has no connection in use; returns how long it took.
-async fn assert_cancelled(observer: &PgPool, pool: &PgPool, marker: &str) -> Duration {
-    disconnect::assert_let_go(
-        || async {
-            sqlx::query_scalar(
-                "SELECT count(*) FROM pg_stat_activity WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()",
-            )
-            .bind(format!("%{marker}%"))
-            .fetch_one(observer)
-            .await
-            .unwrap()
-        },
-        || (pool.size(), pool.num_idle()),
-    )
-    .await
 }

@@ -50,8 +50,9 @@ pub async fn leave_early(addr: SocketAddr, after_first_chunk: bool) {
 }
 
 /// Waits up to 2 s until `running` (how many statements of the test still run, asked of
-/// the server) is 0 and `pool` has no connection in use; how long it took.
-pub async fn assert_let_go<F, Fut>(mut running: F, pool_size: impl Fn() -> (u32, usize)) -> Duration
+/// the server) is 0 and the pool has no connection in use (`pool_size`: its size and idle
+/// count); how long it took.
+async fn assert_let_go<F, Fut>(mut running: F, pool_size: impl Fn() -> (u32, usize)) -> Duration
 where
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = i64>,
@@ -70,4 +71,44 @@ where
         );
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
+}
+
+/// Waits up to 2 s until no PostgreSQL backend runs a statement containing `marker` and
+/// `pool` has no connection in use; how long it took.
+#[cfg(feature = "postgres")]
+pub async fn assert_cancelled(
+    observer: &sqlx::PgPool,
+    pool: &sqlx::PgPool,
+    marker: &str,
+) -> Duration {
+    let query = "SELECT count(*) FROM pg_stat_activity \
+                 WHERE state = 'active' AND query LIKE $1 AND pid <> pg_backend_pid()";
+    let running = || async {
+        sqlx::query_scalar(query)
+            .bind(format!("%{marker}%"))
+            .fetch_one(observer)
+            .await
+            .unwrap()
+    };
+    assert_let_go(running, || (pool.size(), pool.num_idle())).await
+}
+
+/// Waits up to 2 s until no MySQL/MariaDB connection runs a statement containing `marker`
+/// and `pool` has no connection in use; how long it took.
+#[cfg(feature = "mysql")]
+pub async fn assert_killed(
+    observer: &sqlx::MySqlPool,
+    pool: &sqlx::MySqlPool,
+    marker: &str,
+) -> Duration {
+    let query = "SELECT COUNT(*) FROM information_schema.PROCESSLIST \
+                 WHERE INFO LIKE ? AND ID <> CONNECTION_ID()";
+    let running = || async {
+        sqlx::query_scalar(query)
+            .bind(format!("%{marker}%"))
+            .fetch_one(observer)
+            .await
+            .unwrap()
+    };
+    assert_let_go(running, || (pool.size(), pool.num_idle())).await
 }
