@@ -456,6 +456,35 @@ mod tests {
         assert!(matches!(write.as_slice(), [Err(_)]), "{write:?}");
     }
 
+    #[tokio::test]
+    async fn rows_before_invalid_text_arrive_and_a_character_split_across_cells_is_no_text() {
+        let (_guard, path) = database(3);
+        {
+            let conn = Connection::open(&path).expect("open");
+            // 'é' is C3 A9: each half alone is not UTF-8, though the two together are.
+            conn.execute(
+                "INSERT INTO t (id, name, note) VALUES (3, CAST(x'41c3' AS TEXT), CAST(x'a9' AS TEXT))",
+                [],
+            )
+            .expect("insert");
+        }
+        let read: Vec<_> = rows(&path, "SELECT id, name, note FROM t ORDER BY id")
+            .collect()
+            .await;
+        assert_eq!(read.len(), 4, "{read:?}");
+        for (i, row) in read[..3].iter().enumerate() {
+            let json = serde_json::to_value(row.as_ref().expect("a row")).expect("serializes");
+            assert_eq!(json["id"], i as i64);
+        }
+        match &read[3] {
+            Err(err) => assert!(
+                err.to_string().contains("\"name\"") && err.to_string().contains("UTF-8"),
+                "{err}"
+            ),
+            Ok(row) => panic!("{:?}", serde_json::to_value(row)),
+        }
+    }
+
     /// A runtime with one blocking thread: the reader's. A closure queued behind it runs
     /// only once the reader has ended.
     fn one_blocking_thread() -> tokio::runtime::Runtime {
