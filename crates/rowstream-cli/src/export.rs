@@ -239,6 +239,14 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
 
     let db = open_database(&args.source, &open).await?;
+    if let Some((query, _)) = &query {
+        let name = args.query.clone().unwrap_or_default();
+        let checked = db::check_queries(&db, &[(name, query.clone())].into()).await;
+        if let Err(err) = checked {
+            db.close().await;
+            return Err(err);
+        }
+    }
     let result = async {
         let source = match (query, &args.table) {
             (Some((query, values)), _) => Source::Query(query, values),

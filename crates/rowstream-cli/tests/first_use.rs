@@ -457,6 +457,44 @@ const TABLE_KNOWN: [&str; 14] = [
     "spool",
 ];
 
+#[tokio::test]
+async fn a_named_query_with_two_columns_of_one_name_is_refused_before_serving() {
+    // Each row is an object keyed by column name (JSON, MessagePack): a second `a` would
+    // hide the first from any reader of the object.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let db = sqlite_url(&numbers(dir.path()).await);
+    let config = dir.path().join("rowstream.toml");
+    std::fs::write(
+        &config,
+        "[queries.twice]\nsql = \"SELECT n AS a, label AS a FROM numbers\"\n",
+    )
+    .expect("write the config");
+    let config = config.to_str().expect("UTF-8 path");
+    let serve = command(&[
+        "serve",
+        "--bind",
+        "127.0.0.1:0",
+        "--db",
+        &db,
+        "--config",
+        config,
+    ])
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .spawn()
+    .expect("spawn rowstream serve");
+    let export = run(&[
+        "export", "--db", &db, "--config", config, "--query", "twice",
+    ]);
+    for output in [exited(serve), export] {
+        let line = one_error_line(&output);
+        assert!(
+            line.contains("\"twice\"") && line.contains("two columns named \"a\""),
+            "{line}"
+        );
+    }
+}
+
 const CONFIG: &str = r#"
 [queries.from]
 sql = "SELECT n FROM numbers WHERE n >= ? ORDER BY n LIMIT 2"

@@ -790,6 +790,15 @@ params = [{ name = "text", type = "text" }]
         .await
         .unwrap_err();
     assert!(err.to_string().contains("date = text"), "{err}");
+    let twice = ConfigFile::parse("[queries.q]\nsql = \"SELECT id, qty AS id FROM items\"")
+        .expect("config");
+    let err = rowstream_cli::db::check_queries(&db, &twice.queries)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("two columns named \"id\""),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

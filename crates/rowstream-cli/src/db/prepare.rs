@@ -7,17 +7,32 @@ use super::Database;
 use crate::config::NamedQuery;
 
 /// Checks each named query against the database before serving: it must prepare (on
-/// PostgreSQL with its parameters' types, so a type mismatch shows now), and take as many
-/// parameters as it lists.
+/// PostgreSQL with its parameters' types, so a type mismatch shows now), take as many
+/// parameters as it lists, and name each of its result's columns once — a row is an
+/// object keyed by column name (JSON, MessagePack), where a second column of one name
+/// would hide the first from whoever reads the object.
 ///
 /// # Errors
 ///
-/// Names the first query that does not prepare or whose parameter count differs.
+/// Names the first query that does not prepare, whose parameter count differs, or whose
+/// result has two columns of one name.
 pub async fn check_queries(
     db: &Database,
     queries: &BTreeMap<String, NamedQuery>,
 ) -> anyhow::Result<()> {
-    use sqlx::{ConnectOptions as _, Connection as _, Executor as _, Statement as _};
+    use sqlx::{ConnectOptions as _, Connection as _, Executor as _};
+    fn shape<'q, S: sqlx::Statement<'q>>(statement: &S) -> (Option<usize>, Option<String>) {
+        let mut seen = std::collections::HashSet::new();
+        let twice = statement
+            .columns()
+            .iter()
+            .map(sqlx::Column::name)
+            .find(|name| !seen.insert(*name));
+        (
+            statement.parameters().map(params_len),
+            twice.map(str::to_owned),
+        )
+    }
     if queries.is_empty() {
         return Ok(());
     }
@@ -28,24 +43,28 @@ pub async fn check_queries(
         _ => None,
     };
     for (name, query) in queries {
-        let count = match (db, pg.as_mut()) {
+        let (count, twice) = match (db, pg.as_mut()) {
             (Database::Postgres(_), Some(conn)) => {
                 let types: Vec<_> = query.params.iter().map(|p| pg_type(p.ty)).collect();
                 conn.prepare_with(query.sql.as_str(), &types)
                     .await
-                    .map(|s| s.parameters().map(params_len))
+                    .map(|s| shape(&s))
             }
-            (Database::Sqlite(pool), _) => pool
-                .prepare(query.sql.as_str())
-                .await
-                .map(|s| s.parameters().map(params_len)),
-            (Database::MySql { pool, .. }, _) => pool
-                .prepare(query.sql.as_str())
-                .await
-                .map(|s| s.parameters().map(params_len)),
-            (Database::Postgres(_), None) => Ok(None),
+            (Database::Sqlite(pool), _) => {
+                pool.prepare(query.sql.as_str()).await.map(|s| shape(&s))
+            }
+            (Database::MySql { pool, .. }, _) => {
+                pool.prepare(query.sql.as_str()).await.map(|s| shape(&s))
+            }
+            (Database::Postgres(_), None) => Ok((None, None)),
         }
         .map_err(|err| anyhow::anyhow!("named query {name:?} does not prepare: {err}"))?;
+        if let Some(column) = twice {
+            anyhow::bail!(
+                "named query {name:?} returns two columns named {column:?}; a row is an \
+                 object keyed by column name, so give each column a name of its own (AS)"
+            );
+        }
         if let Some(count) = count {
             if count != query.params.len() {
                 anyhow::bail!(
