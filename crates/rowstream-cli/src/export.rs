@@ -461,8 +461,11 @@ async fn run(
     let copy = async {
         while let Some(chunk) = chunks.next().await {
             let chunk = chunk.map_err(|err| {
-                anyhow::anyhow!(err)
-                    .context(format!("the export failed after {} rows", progress.rows()))
+                let context = match progress.rows() {
+                    0 => "the export failed before its first row".to_owned(),
+                    rows => format!("the export failed after {rows} rows"),
+                };
+                anyhow::anyhow!(err).context(context)
             })?;
             let mut chunk = &chunk[..];
             if !skip.is_empty() {

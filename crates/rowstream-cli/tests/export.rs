@@ -29,6 +29,9 @@ WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 200000)
 SELECT i, CASE WHEN i < 150000 THEN i ELSE abs(-9223372036854775807 - 1) END AS v FROM s
 """
 
+[queries.fails_at_once]
+sql = "SELECT abs(-9223372036854775807 - 1) AS v"
+
 [queries.slow]
 sql = """
 WITH RECURSIVE s(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM s WHERE i < 100000000)
@@ -395,6 +398,23 @@ async fn a_failed_export_leaves_no_file() {
     let message = stderr(&output);
     assert!(message.contains("failed after"), "{message}");
     assert!(message.contains("was not written"), "{message}");
+    assert!(listing(&out).is_empty(), "{:?}", listing(&out));
+
+    // Fails at its first row: nothing was written, and the message says so.
+    let output = export(&[
+        "--db",
+        &db,
+        "--config",
+        &config,
+        "--query",
+        "fails_at_once",
+        "-o",
+        target_arg,
+    ]);
+    assert!(!output.status.success());
+    let message = stderr(&output);
+    assert!(message.contains("failed before its first row"), "{message}");
+    assert!(!message.contains("after 0 rows"), "{message}");
     assert!(listing(&out).is_empty(), "{:?}", listing(&out));
 
     // A table that does not exist.
