@@ -381,41 +381,22 @@ async fn a_failed_export_leaves_no_file() {
     let target = out.join("export.csv");
     let target_arg = target.to_str().expect("a UTF-8 path");
 
-    // Fails mid-way, after many chunks were written.
-    let output = export(&[
-        "--db",
-        &db,
-        "--config",
-        &config,
-        "--query",
-        "fails_midway",
-        "--format",
-        "csv",
-        "-o",
-        target_arg,
-    ]);
-    assert!(!output.status.success());
-    let message = stderr(&output);
-    assert!(message.contains("failed after"), "{message}");
-    assert!(message.contains("was not written"), "{message}");
-    assert!(listing(&out).is_empty(), "{:?}", listing(&out));
-
-    // Fails at its first row: nothing was written, and the message says so.
-    let output = export(&[
-        "--db",
-        &db,
-        "--config",
-        &config,
-        "--query",
-        "fails_at_once",
-        "-o",
-        target_arg,
-    ]);
-    assert!(!output.status.success());
-    let message = stderr(&output);
-    assert!(message.contains("failed before its first row"), "{message}");
-    assert!(!message.contains("after 0 rows"), "{message}");
-    assert!(listing(&out).is_empty(), "{:?}", listing(&out));
+    // Fails mid-way, after many chunks were written; and at its first row, where nothing
+    // was written and the message says so.
+    for (query, says) in [
+        ("fails_midway", "failed after"),
+        ("fails_at_once", "failed before its first row"),
+    ] {
+        let output = export(&[
+            "--db", &db, "--config", &config, "--query", query, "--format", "csv", "-o", target_arg,
+        ]);
+        assert!(!output.status.success(), "{query}");
+        let message = stderr(&output);
+        assert!(message.contains(says), "{message}");
+        assert!(!message.contains("after 0 rows"), "{message}");
+        assert!(message.contains("was not written"), "{message}");
+        assert!(listing(&out).is_empty(), "{query}: {:?}", listing(&out));
+    }
 
     // A table that does not exist.
     let output = export(&["--db", &db, "--table", "nope", "-o", target_arg]);
