@@ -207,6 +207,9 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
                 ),
                 _ => anyhow::anyhow!("query {name:?}: {err}"),
             })?;
+            if args.slice.is_some() {
+                bail!("--slice is for tables (--table)");
+            }
             Some((query.clone(), values))
         }
         None => {

@@ -374,6 +374,27 @@ async fn the_config_file_settings_are_checked() {
 }
 
 #[tokio::test]
+async fn a_slice_is_refused_for_a_named_query() {
+    // A named query's rows are its SQL's: a slice would be ignored, and the export would
+    // look like the slice asked for.
+    let fixture = Fixture::new().await;
+    let (db, config) = (fixture.db_url(), fixture.config());
+    let output = export(&[
+        "--db",
+        &db,
+        "--config",
+        &config,
+        "--query",
+        "fails_at_once",
+        "--slice",
+        "limit=1",
+    ]);
+    assert_eq!(output.status.code(), Some(1), "{output:?}");
+    assert!(output.stdout.is_empty(), "{output:?}");
+    assert_eq!(stderr(&output), "error: --slice is for tables (--table)\n");
+}
+
+#[tokio::test]
 async fn a_failed_export_leaves_no_file() {
     let fixture = Fixture::new().await;
     let (db, config) = (fixture.db_url(), fixture.config());
