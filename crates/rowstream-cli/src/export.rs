@@ -242,9 +242,8 @@ pub async fn export(args: ExportArgs) -> anyhow::Result<()> {
     };
 
     let db = open_database(&args.source, &open).await?;
-    if let Some((query, _)) = &query {
-        let name = args.query.clone().unwrap_or_default();
-        let checked = db::check_queries(&db, &[(name, query.clone())].into()).await;
+    if let (Some(name), Some((query, _))) = (&args.query, &query) {
+        let checked = db::check_queries(&db, &[(name.clone(), query.clone())].into()).await;
         if let Err(err) = checked {
             db.close().await;
             return Err(err);
